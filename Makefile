@@ -1,0 +1,41 @@
+# xenc developer entry points. `make demo` and `make test` are the README's quickstart.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEMO   := .xenc-demo
+# The CPU build of torch, installed before anything else can ask for torch: a bare `torch`
+# requirement on a machine without it pulls a multi-GB CUDA build.
+TORCH  ?= torch==2.13.0
+
+.PHONY: install demo test test-slow lint clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+demo: install
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	$(BIN)/xenc index data/sample/corpus.jsonl --index-dir $(DEMO)/index
+	$(BIN)/xenc search "how do I keep a sourdough starter alive" --index-dir $(DEMO)/index \
+		--format table $(if $(XENC_RERANKER),,--no-rerank)
+	$(BIN)/xenc search --queries data/sample/queries.jsonl --index-dir $(DEMO)/index -k 3 \
+		$(if $(XENC_RERANKER),,--no-rerank) > $(DEMO)/results.jsonl
+	$(BIN)/xenc eval --index-dir $(DEMO)/index --queries data/sample/queries.jsonl \
+		--qrels data/sample/qrels.tsv $(if $(XENC_RERANKER),,--no-rerank) --output $(DEMO)/eval.json
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow
+
+lint: install
+	$(BIN)/ruff check xenc tests
+
+clean:
+	rm -rf $(DEMO) build dist *.egg-info

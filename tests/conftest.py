@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch):
+    """No test sees the developer's xenc settings, and nothing reaches a model hub."""
+    for name in list(os.environ):
+        if name.startswith("XENC_"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def bundled_model_dir() -> Path:
+    from xenc.models import resolve_model
+
+    return Path(resolve_model(None, kind="encoder").path)
+
+
+@pytest.fixture(scope="session")
+def bundled_tokenizer(bundled_model_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(bundled_model_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory) -> Path:
+    from tinymodels import make_tiny_encoder
+
+    return make_tiny_encoder(tmp_path_factory.mktemp("models") / "encoder")
+
+
+@pytest.fixture(scope="session")
+def tiny_reranker_dir(tmp_path_factory) -> Path:
+    from tinymodels import make_tiny_cross_encoder
+
+    return make_tiny_cross_encoder(tmp_path_factory.mktemp("models") / "reranker")
+
+
+@pytest.fixture(scope="session")
+def tiny_nli_dir(tmp_path_factory) -> Path:
+    from tinymodels import make_tiny_cross_encoder
+
+    labels = {0: "contradiction", 1: "entailment", 2: "neutral"}
+    return make_tiny_cross_encoder(tmp_path_factory.mktemp("models") / "nli", 3, labels)
+
+
+@pytest.fixture(scope="session")
+def tiny_reranker(tiny_reranker_dir):
+    from xenc.rerank import CrossEncoder
+
+    return CrossEncoder(str(tiny_reranker_dir), batch_size=8)
+
+
+@pytest.fixture(scope="session")
+def sample_index(tmp_path_factory, tiny_encoder_dir) -> Path:
+    """data/sample indexed once per session with the tiny encoder (small passages)."""
+    from xenc.config import ChunkParams
+    from xenc.pipeline import build_index
+
+    target = tmp_path_factory.mktemp("indexes") / "sample"
+    build_index(
+        SAMPLE / "corpus.jsonl", target, encoder=str(tiny_encoder_dir),
+        chunk=ChunkParams(chunk_tokens=128, stride=16),
+    )
+    return target
+
+
+@pytest.fixture()
+def opened(sample_index):
+    from xenc.pipeline import open_index
+
+    index = open_index(sample_index)
+    yield index
+    index.close()

@@ -1,0 +1,162 @@
+"""First stage and reranking, checked against independent computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rank_bm25 import BM25Okapi
+
+from xenc.config import SearchParams
+from xenc.errors import UsageError
+from xenc.pipeline import build_index, open_index, search
+from xenc.ranking import rerank
+from xenc.records import Query
+from xenc.retrieve import bm25_candidates, dense_candidates, first_stage, fuse
+from xenc.tokenize import Tokenizer
+
+DOCS = [
+    ("d1", "Sourdough", "A sourdough starter needs regular feeding with flour and water."),
+    ("d2", "", "Knife sharpening uses a whetstone held at a steady angle."),
+    ("d3", "Bread", "Bread dough rises because yeast makes carbon dioxide; flour matters."),
+    ("d4", "Stars", "A red giant star has exhausted the hydrogen in its core."),
+    ("d5", "Feeding", "Feed the starter flour and water daily; discard half before feeding."),
+    ("d6", "", "Whetstones come in coarse and fine grits for sharpening knives."),
+    ("d7", "Comets", "Comets are icy bodies that grow tails near the sun."),
+    ("d8", "Flour", "Whole wheat flour absorbs more water than white flour."),
+]
+
+
+@pytest.fixture(scope="module")
+def small_index(tmp_path_factory, tiny_encoder_dir):
+    import orjson
+
+    path = tmp_path_factory.mktemp("small") / "corpus.jsonl"
+    path.write_bytes(b"".join(
+        orjson.dumps({"id": i, "title": t, "text": x}) + b"\n" for i, t, x in DOCS
+    ))
+    target = path.parent / "idx"
+    build_index(path, target, encoder=str(tiny_encoder_dir))
+    index = open_index(target)
+    assert index.num_passages == len(DOCS)  # every document is one passage here
+    yield index
+    index.close()
+
+
+def passages():
+    return [f"{t}\n{x}" if t else x for _, t, x in DOCS]
+
+
+@pytest.mark.parametrize("query", ["sourdough starter flour", "sharpening knives whetstone",
+                                   "flour flour water", "hydrogen star"])
+def test_bm25_equals_rank_bm25(small_index, query):
+    tok = Tokenizer()
+    reference = BM25Okapi([tok(p) for p in passages()]).get_scores(tok(query))
+    cands = bm25_candidates(small_index, query, 10)
+    got = {c.doc_id: c.score for c in cands}
+    ids = [d[0] for d in DOCS]
+    expected = {ids[i]: s for i, s in enumerate(reference) if any(
+        t in tok(passages()[i]) for t in tok(query))}
+    assert got.keys() == expected.keys()
+    for doc_id, score in got.items():
+        assert score == pytest.approx(expected[doc_id], abs=1e-6)
+    assert [c.doc_id for c in cands] == sorted(got, key=lambda d: (-got[d], d))
+    assert [c.rank for c in cands] == list(range(1, len(cands) + 1))
+
+
+def test_stopword_only_query_finds_nothing(small_index):
+    assert bm25_candidates(small_index, "the of and", 5) == []
+
+
+def test_dense_equals_brute_force(small_index):
+    vectors = small_index.encoder.encode(passages())
+    query = small_index.encoder.encode(["feeding a sourdough starter"])[0]
+    sims = vectors @ query
+    ids = [d[0] for d in DOCS]
+    expected = sorted(range(len(ids)), key=lambda i: (-sims[i], ids[i]))[:5]
+    for exact in (True, False):
+        cands = dense_candidates(small_index, query, 5, exact=exact)
+        assert [c.doc_id for c in cands] == [ids[i] for i in expected]
+        np.testing.assert_allclose([c.score for c in cands], sims[expected], atol=1e-5)
+
+
+def test_hybrid_is_reciprocal_rank_fusion(small_index):
+    text = "sourdough flour water"
+    params = SearchParams(retriever="hybrid", candidates=6)
+    lexical = bm25_candidates(small_index, text, 6)
+    dense = dense_candidates(small_index, small_index.encoder.encode([text])[0], 6)
+    expected: dict[str, float] = {}
+    for ranking in (lexical, dense):
+        for c in ranking:
+            expected[c.doc_id] = expected.get(c.doc_id, 0) + 1 / (60 + c.rank)
+    got = first_stage(small_index, text, params)
+    assert [c.doc_id for c in got] == sorted(expected, key=lambda d: (-expected[d], d))[:6]
+    assert [c.score for c in got] == pytest.approx(
+        sorted(expected.values(), reverse=True)[:6])
+    assert fuse([lexical], 3, 60)[0].doc_id == lexical[0].doc_id
+
+
+def test_rerank_orders_by_cross_encoder_scores(small_index, tiny_reranker):
+    query = "how to feed a starter"
+    cands = first_stage(small_index, query, SearchParams(retriever="bm25", candidates=8))
+    ranked = rerank(small_index, tiny_reranker, query, cands)
+    texts = dict(zip([d[0] for d in DOCS], passages(), strict=True))
+    direct = tiny_reranker.predict([(query, texts[c.doc_id]) for c in cands])[:, 0]
+    expected = sorted(zip([c.doc_id for c in cands], direct, strict=True),
+                      key=lambda p: (-p[1], p[0]))
+    assert [s.candidate.doc_id for s in ranked] == [d for d, _ in expected]
+    assert [s.score for s in ranked] == pytest.approx([float(v) for _, v in expected], abs=1e-6)
+    assert all(s.reranked for s in ranked)
+
+
+def test_rerank_limit_keeps_first_stage_order_for_the_rest(small_index, tiny_reranker):
+    query = "flour water"
+    cands = first_stage(small_index, query, SearchParams(retriever="bm25", candidates=8))
+    assert len(cands) >= 4
+    ranked = rerank(small_index, tiny_reranker, query, cands, limit=2)
+    assert {s.candidate.doc_id for s in ranked[:2]} == {c.doc_id for c in cands[:2]}
+    assert [s.candidate.doc_id for s in ranked[2:]] == [c.doc_id for c in cands[2:]]
+    assert [s.reranked for s in ranked] == [True, True] + [False] * (len(cands) - 2)
+    scores = [s.score for s in ranked]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_search_results_and_k(small_index, tiny_reranker):
+    params = SearchParams(retriever="hybrid", candidates=5, k=3)
+    results = list(search(small_index, [Query("a", "knife whetstone"), Query("b", "comet tail")],
+                          params, tiny_reranker, with_text=True))
+    assert [(r.qid, r.rank) for r in results] == [("a", 1), ("a", 2), ("a", 3),
+                                                  ("b", 1), ("b", 2), ("b", 3)]
+    texts = {d[0]: d[2] for d in DOCS}
+    assert all(r.text == texts[r.doc_id] for r in results)
+    record = results[0].to_dict()
+    assert set(record) == {"qid", "rank", "doc_id", "score", "first_stage_rank",
+                           "first_stage_score", "reranked", "title", "text"}
+    assert type(record["score"]) is float
+
+
+def test_multi_label_reranker_is_refused(small_index, tiny_nli_dir):
+    from xenc.rerank import CrossEncoder
+
+    with pytest.raises(UsageError, match="3 labels"):
+        model = CrossEncoder(str(tiny_nli_dir))
+        list(search(small_index, [Query("a", "x")], SearchParams(), model))
+
+
+@pytest.mark.parametrize("aggregate", ["max", "first", "sum"])
+def test_aggregates_over_passages(opened, tiny_reranker, aggregate):
+    """On the sample index (long documents split), check each aggregate against its definition."""
+    query = "how often should a sourdough starter be fed"
+    cands = first_stage(opened, query, SearchParams(retriever="bm25", candidates=30))
+    multi = [c for c in cands if len(c.rows) > 1]
+    assert multi, "the sample corpus should have long documents matching in several passages"
+    ranked = rerank(opened, tiny_reranker, query, cands, aggregate=aggregate, passages_per_doc=2)
+    by_doc = {s.candidate.doc_id: s.score for s in ranked}
+    for cand in multi[:3]:
+        if aggregate == "first":
+            rows = [opened.docstore.first_rows([cand.doc_id])[cand.doc_id]]
+        else:
+            rows = list(cand.rows[:2])
+        chunks = opened.docstore.chunks(rows)
+        scores = tiny_reranker.predict([(query, chunks[r].passage()) for r in rows])[:, 0]
+        value = scores.sum() if aggregate == "sum" else scores.max()
+        assert by_doc[cand.doc_id] == pytest.approx(float(value), abs=1e-6)

@@ -1,0 +1,3 @@
+from xenc.cli import main
+
+main()

@@ -1,0 +1,122 @@
+"""Stage 1: documents → passages, cut by the encoder's own (fast) tokenizer.
+
+A passage is a window of at most ``chunk_tokens`` word pieces of the body, overlapping the
+previous window by ``stride`` pieces; the title is prepended to every passage when it is
+encoded or reranked, so its length is taken from the window budget. Windows start and end on
+word boundaries where possible, and are stored as character offsets into the body, so the
+document store keeps each text once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from xenc.config import ChunkParams
+from xenc.errors import UsageError
+from xenc.records import Document
+
+MIN_BUDGET_FRACTION = 2  # the title may take at most half of a window
+
+
+def validate(params: ChunkParams) -> None:
+    if params.chunk_tokens < 8:
+        raise UsageError(f"--chunk-tokens must be at least 8 (got {params.chunk_tokens})")
+    if not 0 <= params.stride < params.chunk_tokens // 2:
+        raise UsageError(
+            f"--chunk-stride must be between 0 and half of --chunk-tokens (got {params.stride})"
+        )
+
+
+def _touches(offsets: Sequence[tuple[int, int]], i: int) -> bool:
+    """Whether piece ``i`` continues the word of piece ``i - 1`` (no gap between them)."""
+    return i > 0 and offsets[i][0] == offsets[i - 1][1]
+
+
+def _word_start(offsets: Sequence[tuple[int, int]], i: int, floor: int) -> int:
+    """Move ``i`` back to the first piece of its word, but not below ``floor``.
+
+    If no word boundary lies between ``floor`` and ``i`` (one giant word), ``i`` is kept.
+    """
+    j = i
+    while j > floor and _touches(offsets, j):
+        j -= 1
+    return i if _touches(offsets, j) else j
+
+
+def windows(offsets: Sequence[tuple[int, int]], budget: int, stride: int) -> list[tuple[int, int]]:
+    """Split a token offset list into overlapping windows of at most ``budget`` tokens.
+
+    Returns ``(first_token, end_token)`` index pairs (end exclusive) covering every token.
+    """
+    n = len(offsets)
+    if n <= budget:
+        return [(0, n)]
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while True:
+        end = min(start + budget, n)
+        if end < n:
+            cut = _word_start(offsets, end, start + budget // 2)
+            end = cut if cut > start else end
+        spans.append((start, end))
+        if end >= n:
+            return spans
+        nxt = _word_start(offsets, max(end - stride, start + 1), start + 1)
+        start = nxt if nxt > start else end
+
+
+def _budget(params: ChunkParams, title_tokens: int) -> int:
+    return max(params.chunk_tokens - title_tokens - 1, params.chunk_tokens // MIN_BUDGET_FRACTION)
+
+
+def chunk_spans(
+    docs: Sequence[Document], tokenizer: Any, params: ChunkParams
+) -> list[list[tuple[int, int]]]:
+    """Character spans ``(start, end)`` of each document's passages, in order.
+
+    Args:
+        docs: Documents to split (tokenized in one batch call).
+        tokenizer: A Hugging Face *fast* tokenizer (it must return offset mappings).
+        params: Window size and overlap, in tokens.
+    """
+    if not docs:
+        return []
+    bodies = tokenizer(
+        [d.text for d in docs],
+        add_special_tokens=False,
+        return_offsets_mapping=True,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+        verbose=False,
+    )["offset_mapping"]
+    titles = tokenizer(
+        [d.title for d in docs],
+        add_special_tokens=False,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+        verbose=False,
+    )["input_ids"]
+    out: list[list[tuple[int, int]]] = []
+    for doc, offsets, title_ids in zip(docs, bodies, titles, strict=True):
+        if not offsets:
+            out.append([(0, len(doc.text))])
+            continue
+        spans = windows(offsets, _budget(params, len(title_ids)), params.stride)
+        chars = [(offsets[a][0], offsets[b - 1][1]) for a, b in spans]
+        # The first passage keeps any leading text, the last any trailing text.
+        chars[0] = (0, chars[0][1])
+        chars[-1] = (chars[-1][0], len(doc.text))
+        out.append(chars)
+    return out
+
+
+def iter_batches(items: Iterator[Document], size: int) -> Iterator[list[Document]]:
+    batch: list[Document] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,358 @@
+"""The ``xenc`` command line: parse options, call one library function, write records.
+
+This module holds no retrieval logic. Errors from the library (:mod:`xenc.errors`) become one
+line on stderr and an exit code here, in :func:`handle_errors` and nowhere else: 1 for bad data,
+models or indexes, 2 for bad usage, 130 for Ctrl-C; a closed stdout (``| head``) exits quietly.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from xenc import __version__
+from xenc.config import (
+    ENV_BATCH_SIZE,
+    ENV_DEVICE,
+    ENV_ENCODER,
+    ENV_INDEX_DIR,
+    ENV_RERANKER,
+    SearchParams,
+)
+from xenc.errors import UsageError, XencError
+
+app = typer.Typer(
+    name="xenc",
+    help="Two-stage retrieval with cross-encoder reranking: index, search, score, eval.",
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    sys.stderr.write(f"Error: {message}\n")
+    sys.stderr.flush()
+    return typer.Exit(code)
+
+
+def _quiet_broken_pipe() -> typer.Exit:
+    # Python would complain again when flushing stdout at exit: point it at /dev/null.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return typer.Exit(1)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Map library exceptions to one stderr line and an exit code (the only place that does)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except XencError as exc:
+            raise fail(str(exc), exc.exit_code) from None
+        except BrokenPipeError:
+            raise _quiet_broken_pipe() from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+        except MemoryError:
+            raise fail("out of memory", 1) from None
+
+    return wrapper
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"xenc {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=version_callback, is_eager=True,
+                           help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Two-stage retrieval with cross-encoder reranking: index, search, score, eval.
+
+    Data (JSONL) goes to stdout, messages and progress to stderr.
+    """
+
+
+# Options shared by several commands -------------------------------------------------------
+
+IndexDir = Annotated[Path, typer.Option("--index-dir", envvar=ENV_INDEX_DIR,
+                                        help="Index directory.", show_default=False)]
+Device = Annotated[str | None, typer.Option("--device", envvar=ENV_DEVICE,
+                                            help="cpu, cuda, cuda:N or auto (default cpu).")]
+Reranker = Annotated[str | None, typer.Option(
+    "--reranker", envvar=ENV_RERANKER,
+    help="Cross-encoder: a Hugging Face model directory or hub id.")]
+NoRerank = Annotated[bool, typer.Option("--no-rerank", help="First stage only.")]
+MaxLength = Annotated[int | None, typer.Option(
+    "--max-length", min=8, help="Cross-encoder input length in tokens (default: the model's).")]
+RerankBatch = Annotated[int, typer.Option("--batch-size", envvar=ENV_BATCH_SIZE, min=1,
+                                          help="Pairs per cross-encoder batch.")]
+Retriever = Annotated[str, typer.Option("--retriever", help="bm25, dense or hybrid (RRF).")]
+Candidates = Annotated[int, typer.Option("--candidates", min=1, help="First-stage depth.")]
+Aggregate = Annotated[str, typer.Option(
+    "--aggregate", help="Passage scores → document score: max, first or sum.")]
+PerDoc = Annotated[int, typer.Option("--passages-per-doc", min=1,
+                                     help="Passages per document read by the reranker.")]
+Exact = Annotated[bool, typer.Option("--exact", help="Exact dense search instead of HNSW.")]
+Output = Annotated[Path | None, typer.Option(
+    "--output", "-o", help="Write to FILE (atomically) instead of stdout.", show_default=False)]
+ShowProgress = Annotated[bool | None, typer.Option(
+    "--progress/--no-progress", help="Progress bar on stderr (default: when it is a terminal).",
+    show_default=False)]
+
+
+def search_params(retriever: str, candidates: int, k: int, aggregate: str, per_doc: int,
+                  exact: bool) -> SearchParams:
+    from xenc.config import AGGREGATES, RETRIEVERS
+
+    if retriever not in RETRIEVERS:
+        raise UsageError(f"--retriever must be one of {', '.join(RETRIEVERS)}, not {retriever!r}")
+    if aggregate not in AGGREGATES:
+        raise UsageError(f"--aggregate must be one of {', '.join(AGGREGATES)}, not {aggregate!r}")
+    return SearchParams(retriever=retriever, candidates=max(candidates, k), k=k,
+                        aggregate=aggregate, passages_per_doc=per_doc, exact=exact)
+
+
+def load_reranker(name: str | None, no_rerank: bool, *, device: str | None,
+                  batch_size: int, max_length: int | None, activation: str | None = None):
+    """The cross-encoder to use, or None with --no-rerank (the two exclude each other)."""
+    if no_rerank:
+        if name and os.environ.get(ENV_RERANKER) != name:
+            raise UsageError("--reranker and --no-rerank exclude each other")
+        return None
+    from xenc.rerank import CrossEncoder
+
+    return CrossEncoder(name, device=device, batch_size=batch_size, max_length=max_length,
+                        activation=activation)
+
+
+# Commands ----------------------------------------------------------------------------------
+
+
+@app.command("index")
+@handle_errors
+def index_cmd(
+    corpus: Annotated[str, typer.Argument(help="JSONL corpus file, or - for stdin.")],
+    index_dir: IndexDir,
+    id_field: Annotated[str | None, typer.Option(help="Id field (default: id, else _id).")] = None,
+    text_field: Annotated[str, typer.Option(help="Text field.")] = "text",
+    title_field: Annotated[str, typer.Option(help="Title field (optional in records).")] = "title",
+    chunk_tokens: Annotated[int, typer.Option(help="Passage size in encoder tokens.")] = 256,
+    chunk_stride: Annotated[int, typer.Option(help="Overlap between passages, tokens.")] = 32,
+    encoder: Annotated[str | None, typer.Option(
+        envvar=ENV_ENCODER, help="Bi-encoder (default: bundled all-MiniLM-L6-v2).")] = None,
+    batch_size: Annotated[int, typer.Option(envvar=ENV_BATCH_SIZE, min=1)] = 64,
+    device: Device = None,
+    stemmer: Annotated[str, typer.Option(help="BM25 stemmer: porter, english or none.")] = "porter",
+    limit: Annotated[int | None, typer.Option(min=1, help="Index only the first N docs.")] = None,
+    progress: ShowProgress = None,
+) -> None:
+    """Build an index directory (BM25 + HNSW over passages) from a JSONL corpus.
+
+    Each line: {"id": ..., "text": ..., "title": ...}; other fields are kept as metadata.
+    The index is written to a temporary directory and renamed into place when complete.
+
+    Example: xenc index data/sample/corpus.jsonl --index-dir idx
+    """
+    from xenc.config import ChunkParams
+    from xenc.pipeline import CorpusFields, build_index
+    from xenc.progress import bar, note, wants_progress
+    from xenc.tokenize import TokenizerSpec
+
+    t0 = time.perf_counter()
+    with bar("indexing", None, wants_progress(progress)) as callback:
+        manifest = build_index(
+            corpus, index_dir, fields=CorpusFields(id_field, text_field, title_field),
+            chunk=ChunkParams(chunk_tokens, chunk_stride), encoder=encoder,
+            batch_size=batch_size, device=device, tokenizer=TokenizerSpec(stemmer=stemmer),
+            limit=limit, progress=callback,
+        )
+    counts = manifest["counts"]
+    note(f"indexed {counts['documents']} documents ({counts['passages']} passages) "
+         f"into {index_dir} in {time.perf_counter() - t0:.1f}s")
+
+
+def _queries(query: str | None, queries: str | None):
+    from xenc.corpus import read_queries
+    from xenc.records import Query
+
+    if (query is None) == (queries is None):
+        raise UsageError("give one QUERY argument or --queries FILE|-, not both or neither")
+    return [Query("1", query)] if query is not None else read_queries(queries)
+
+
+@app.command("search")
+@handle_errors
+def search_cmd(
+    query: Annotated[str | None, typer.Argument(help="The query (or use --queries).")] = None,
+    index_dir: IndexDir = Path("index"),
+    queries: Annotated[str | None, typer.Option(
+        "--queries", help='JSONL {"id","text"} file, or - for stdin.')] = None,
+    retriever: Retriever = "hybrid",
+    candidates: Candidates = 100,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, help="Results per query.")] = 10,
+    reranker: Reranker = None,
+    no_rerank: NoRerank = False,
+    max_length: MaxLength = None,
+    batch_size: RerankBatch = 32,
+    aggregate: Aggregate = "max",
+    passages_per_doc: PerDoc = 3,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl, trec or table.")] = "jsonl",
+    with_text: Annotated[bool, typer.Option("--with-text", help="Include document text.")] = False,
+    exact: Exact = False,
+    device: Device = None,
+    output: Output = None,
+) -> None:
+    """Search an index: first-stage candidates, reranked by a cross-encoder.
+
+    Examples:
+      xenc search "how do I sharpen a knife" --index-dir idx --reranker DIR
+      xenc search --queries queries.jsonl --index-dir idx --no-rerank --format trec
+    """
+    from xenc.config import OUTPUT_FORMATS
+    from xenc.output import write_results
+    from xenc.pipeline import open_index, search
+
+    if fmt not in OUTPUT_FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
+    params = search_params(retriever, candidates, k, aggregate, passages_per_doc, exact)
+    todo = _queries(query, queries)
+    model = load_reranker(reranker, no_rerank, device=device, batch_size=batch_size,
+                          max_length=max_length)
+    index = open_index(index_dir, device=device)
+    write_results(search(index, todo, params, model, with_text=with_text), fmt, output)
+
+
+@app.command("score")
+@handle_errors
+def score_cmd(
+    source: Annotated[str, typer.Argument(help="JSONL pairs file, or - for stdin.")] = "-",
+    reranker: Reranker = None,
+    activation: Annotated[str | None, typer.Option(
+        help="none, sigmoid or softmax (default: from the model config).")] = None,
+    max_length: MaxLength = None,
+    batch_size: RerankBatch = 32,
+    skip_invalid: Annotated[bool, typer.Option(
+        "--skip-invalid", help="Report bad lines on stderr and skip them.")] = False,
+    device: Device = None,
+    output: Output = None,
+) -> None:
+    """Score text pairs with a cross-encoder, streaming, input order kept.
+
+    Each line has "query" and "document" (or text_a/text_b, sentence1/sentence2) and is
+    written back with "score" added ("label" and "scores" for several-label models).
+
+    Example: xenc score pairs.jsonl --reranker DIR > scored.jsonl
+    """
+    from xenc.formats import JsonlWriter, atomic_output
+    from xenc.progress import note
+    from xenc.scoring import score_stream
+
+    model = load_reranker(reranker, False, device=device, batch_size=batch_size,
+                          max_length=max_length, activation=activation)
+    skipped = []
+
+    def report(exc: XencError) -> None:
+        skipped.append(exc)
+        note(f"skipped {exc}")
+
+    with atomic_output(output) as stream:
+        writer = JsonlWriter(stream, flush=output is None)
+        for record in score_stream(source, model, on_error=report if skip_invalid else None):
+            writer.write(record)
+    if model.truncated or skipped:
+        note(f"scored {writer.count} pairs; {model.truncated} truncated to "
+             f"{model.max_length} tokens; {len(skipped)} invalid lines skipped")
+
+
+def _depths(sweep: str | None) -> list[int]:
+    if not sweep:
+        return []
+    try:
+        return [int(x) for x in sweep.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"--sweep takes comma-separated integers, not {sweep!r}") from None
+
+
+@app.command("eval")
+@handle_errors
+def eval_cmd(
+    index_dir: IndexDir,
+    queries: Annotated[str, typer.Option("--queries", help="JSONL queries, or -.")],
+    qrels: Annotated[str, typer.Option("--qrels", help="TREC or BEIR TSV judgments.")],
+    retriever: Retriever = "hybrid",
+    candidates: Candidates = 100,
+    reranker: Reranker = None,
+    no_rerank: NoRerank = False,
+    max_length: MaxLength = None,
+    batch_size: RerankBatch = 32,
+    aggregate: Aggregate = "max",
+    passages_per_doc: PerDoc = 3,
+    sweep: Annotated[str | None, typer.Option(
+        help="Rerank at each depth, e.g. 10,20,50,100.")] = None,
+    exact: Exact = False,
+    device: Device = None,
+    output: Output = None,
+    progress: ShowProgress = None,
+) -> None:
+    """Evaluate first stage and reranking: NDCG@10, recall, MRR@10, MAP, latency.
+
+    A table goes to stderr, the JSON report to stdout (or --output).
+
+    Example: xenc eval --index-dir idx --queries q.jsonl --qrels qrels.tsv --no-rerank
+    """
+    from xenc.evaluation import evaluate
+    from xenc.output import write_report
+    from xenc.pipeline import open_index
+    from xenc.progress import bar, wants_progress
+
+    params = search_params(retriever, candidates, 10, aggregate, passages_per_doc, exact)
+    depths = _depths(sweep)
+    model = load_reranker(reranker, no_rerank, device=device, batch_size=batch_size,
+                          max_length=max_length)
+    index = open_index(index_dir, device=device)
+    with bar("evaluating", None, wants_progress(progress)) as callback:
+        report = evaluate(index, queries, qrels, params, model, sweep=depths, progress=callback)
+    write_report(report, output)
+
+
+@app.command("convert")
+@handle_errors
+def convert_cmd(
+    src: Annotated[Path, typer.Argument(help="A dataset folder (BEIR, TREC or SMART files).")],
+    out_dir: Annotated[Path, typer.Argument(help="Where to write corpus/queries/qrels.")],
+    fmt: Annotated[str, typer.Option("--format", help="auto, or a format name.")] = "auto",
+    split: Annotated[str, typer.Option(help="BEIR qrels split.")] = "test",
+) -> None:
+    """Convert a test collection to xenc's files: corpus.jsonl, queries.jsonl, qrels.tsv.
+
+    Example: xenc convert ../shared/datasets/cisi runs/cisi
+    """
+    from xenc.datasets import convert
+    from xenc.progress import note
+
+    summary = convert(src, out_dir, fmt=fmt, split=split)
+    note(f"{summary.name}: {summary.docs} documents, {summary.queries} queries "
+         f"({summary.judged_queries} judged), {summary.qrels} judgments → {out_dir}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

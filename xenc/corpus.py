@@ -1,0 +1,126 @@
+"""Stage 0: raw JSONL rows → validated :class:`Document` and :class:`Query` records.
+
+Field names are mapped once here (``--id-field``, ``--text-field``, ``--title-field``); no later
+stage touches raw dicts. Every problem is an :class:`InputError` naming the source and line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from xenc.errors import InputError
+from xenc.formats import read_jsonl, source_name
+from xenc.records import Document, Query
+
+ID_FIELDS = ("id", "_id")
+
+
+def _pick_id(obj: dict[str, Any], id_field: str | None, where: tuple[str, int]) -> tuple[str, str]:
+    """Return ``(field_name, id)``; ids may be strings or integers, never empty."""
+    candidates = (id_field,) if id_field else ID_FIELDS
+    for name in candidates:
+        if name in obj and obj[name] is not None:
+            value = obj[name]
+            if isinstance(value, bool) or not isinstance(value, str | int):
+                raise InputError(*where, f'field "{name}" must be a string or an integer')
+            text = str(value).strip()
+            if not text:
+                raise InputError(*where, f'field "{name}" is empty')
+            return name, text
+    wanted = " or ".join(f'"{n}"' for n in candidates)
+    raise InputError(*where, f"missing id field {wanted}")
+
+
+def _pick_text(obj: dict[str, Any], field: str, where: tuple[str, int], *, required: bool) -> str:
+    value = obj.get(field)
+    if value is None:
+        if required:
+            raise InputError(*where, f'missing text field "{field}"')
+        return ""
+    if not isinstance(value, str):
+        raise InputError(*where, f'field "{field}" must be a string, got {type(value).__name__}')
+    if "\x00" in value:
+        raise InputError(*where, f'field "{field}" contains a NUL character')
+    if required and not value.strip():
+        raise InputError(*where, f'field "{field}" is empty')
+    return value
+
+
+def document_from_object(
+    obj: dict[str, Any],
+    where: tuple[str, int],
+    *,
+    id_field: str | None = None,
+    text_field: str = "text",
+    title_field: str = "title",
+) -> Document:
+    """Validate one corpus object; every field other than id/text/title becomes metadata."""
+    id_name, doc_id = _pick_id(obj, id_field, where)
+    text = _pick_text(obj, text_field, where, required=True)
+    title = _pick_text(obj, title_field, where, required=False).strip()
+    used = {id_name, text_field, title_field}
+    if id_field is None:
+        used.update(ID_FIELDS)  # "_id" beside "id" is the same id, not metadata
+    metadata = {k: v for k, v in obj.items() if k not in used}
+    return Document(id=doc_id, text=text, title=title, metadata=metadata)
+
+
+def read_corpus(
+    source: str | os.PathLike[str],
+    *,
+    id_field: str | None = None,
+    text_field: str = "text",
+    title_field: str = "title",
+    limit: int | None = None,
+) -> Iterator[Document]:
+    """Read a JSONL corpus lazily, rejecting duplicate ids with the line of the repeat.
+
+    Args:
+        source: A path or ``-``.
+        id_field: The id field; by default ``id``, else ``_id`` (BEIR).
+        text_field: The body field.
+        title_field: The optional title field.
+        limit: Stop after this many documents (smoke runs).
+    """
+    name = source_name(source)
+    first_line: dict[str, int] = {}
+    for line_no, obj in read_jsonl(source):
+        where = (name, line_no)
+        doc = document_from_object(
+            obj, where, id_field=id_field, text_field=text_field, title_field=title_field
+        )
+        if doc.id in first_line:
+            raise InputError(
+                *where, f'duplicate id "{doc.id}" (first seen on line {first_line[doc.id]})'
+            )
+        first_line[doc.id] = line_no
+        yield doc
+        if limit is not None and len(first_line) >= limit:
+            return
+
+
+def read_queries(
+    source: str | os.PathLike[str],
+    *,
+    on_error: Callable[[InputError], None] | None = None,
+) -> Iterator[Query]:
+    """Read queries as JSONL ``{"id", "text"}`` (also BEIR's ``_id``, or ``query`` for text)."""
+    name = source_name(source)
+    seen: dict[str, int] = {}
+    for line_no, obj in read_jsonl(source, on_error=on_error):
+        where = (name, line_no)
+        try:
+            _, qid = _pick_id(obj, None, where)
+            field = "text" if "text" in obj or "query" not in obj else "query"
+            text = _pick_text(obj, field, where, required=True)
+            if qid in seen:
+                raise InputError(*where, f'duplicate query id "{qid}" (line {seen[qid]})')
+        except InputError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+            continue
+        seen[qid] = line_no
+        yield Query(id=qid, text=text)

@@ -1,0 +1,118 @@
+"""``xenc eval``: quality of the first stage and of reranking, latency, and a sweep over K.
+
+First-stage recall is measured at the candidate depth (``recall@<candidates>``, and the fixed
+``recall@100``), so the recall ceiling of reranking sits beside the reranked NDCG. Metrics
+follow trec_eval (see :mod:`xenc.metrics`); averages are over the judged queries that have at
+least one relevant document, a judged query missing from the query file counting as 0.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from xenc import metrics
+from xenc.config import SearchParams
+from xenc.corpus import read_queries
+from xenc.errors import UsageError
+from xenc.pipeline import QueryRun, run_queries
+from xenc.qrels import Qrels, read_qrels
+from xenc.records import Query
+from xenc.retrieve import Index
+
+Progress = Callable[[int], None]
+
+
+def _metric_args(candidates: int) -> dict[str, Any]:
+    return {
+        "ndcg_k": (10,),
+        "recall_k": tuple(sorted({10, 100, candidates})),
+        "mrr_k": (10,),
+        "map_": True,
+    }
+
+
+def _quality(run: dict[str, list[str]], qrels: Qrels, candidates: int) -> dict[str, float]:
+    per_query = metrics.evaluate(run, qrels, **_metric_args(candidates))
+    return metrics.aggregate(per_query)
+
+
+def judged_queries(queries_source: str | os.PathLike[str], qrels: Qrels) -> list[Query]:
+    """The queries that have at least one relevant judgment, in file order."""
+    relevant = {q for q, docs in qrels.items() if any(g >= 1 for g in docs.values())}
+    return [q for q in read_queries(queries_source) if q.id in relevant]
+
+
+def _collect(runs, progress: Progress | None) -> list[QueryRun]:
+    out = []
+    for run in runs:
+        out.append(run)
+        if progress:
+            progress(1)
+    return out
+
+
+def _sweep(index, queries, qrels, params, reranker, depths, progress) -> list[dict[str, Any]]:
+    rows = []
+    for depth in depths:
+        runs = _collect(run_queries(index, queries, params, reranker, rerank_depth=depth), progress)
+        ranked = {r.query.id: [s.candidate.doc_id for s in r.ranked] for r in runs}
+        rows.append({
+            "candidates": depth,
+            **_quality(ranked, qrels, params.candidates),
+            "latency_ms": {"rerank": metrics.latency_summary([r.rerank_ms for r in runs])},
+        })
+    return rows
+
+
+def evaluate(
+    index: Index,
+    queries_source: str | os.PathLike[str],
+    qrels_path: str | os.PathLike[str],
+    params: SearchParams = SearchParams(),
+    reranker: Any | None = None,
+    *,
+    sweep: Sequence[int] = (),
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Evaluate the first stage and (with a reranker) reranking on judged queries.
+
+    Returns:
+        ``{"first_stage": {...}, "reranked": {...} | None, "latency_ms": {...},
+        "queries": N, "params": {...}, "sweep": [...]}`` (``sweep`` only when asked).
+    """
+    bad = [d for d in sweep if d < 1 or d > params.candidates]
+    if bad:
+        raise UsageError(f"--sweep depths must be between 1 and --candidates {params.candidates}")
+    if sweep and reranker is None:
+        raise UsageError("--sweep reranks at each depth: it needs a reranker, not --no-rerank")
+    qrels = read_qrels(qrels_path)
+    queries = judged_queries(queries_source, qrels)
+    if not queries:
+        raise UsageError("no query in the queries file has a relevant judgment in the qrels")
+    runs = _collect(run_queries(index, queries, params, reranker), progress)
+    first = {r.query.id: [c.doc_id for c in r.candidates] for r in runs}
+    report: dict[str, Any] = {
+        "first_stage": _quality(first, qrels, params.candidates),
+        "reranked": None,
+        "latency_ms": {
+            "first_stage": metrics.latency_summary([r.first_stage_ms for r in runs]),
+            "rerank": None,
+        },
+        "queries": len(queries),
+        "judged_queries": sum(
+            1 for docs in qrels.values() if any(g >= 1 for g in docs.values())
+        ),
+        "params": {**vars(params), "index": str(index.directory)},
+    }
+    if reranker is not None:
+        ranked = {r.query.id: [s.candidate.doc_id for s in r.ranked] for r in runs}
+        report["reranked"] = _quality(ranked, qrels, params.candidates)
+        report["latency_ms"]["rerank"] = metrics.latency_summary([r.rerank_ms for r in runs])
+    if sweep:
+        report["sweep"] = _sweep(
+            index, queries, qrels, replace(params), reranker, list(sweep), progress
+        )
+    return report

@@ -1,0 +1,145 @@
+"""JSONL in and out: lazy readers that fail with a location, writers that flush per record.
+
+Every input is a path or ``-`` (standard input). Readers yield ``(line_no, object)`` with
+1-based line numbers, skip blank lines, accept a UTF-8 BOM and CRLF line ends, and raise
+:class:`~xenc.errors.InputError` naming the source and line for anything else. Output files
+are written through :func:`atomic_output`, so a failed run never leaves a truncated file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from xenc.errors import InputError
+
+STDIN_NAME = "<stdin>"
+
+
+def source_name(source: str | os.PathLike[str]) -> str:
+    """The name used in error messages: the path as given, or ``<stdin>`` for ``-``."""
+    return STDIN_NAME if str(source) == "-" else str(source)
+
+
+@contextmanager
+def open_input(source: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+    """Open a path (or ``-`` for stdin) for binary reading, with a one-line error if missing."""
+    if str(source) == "-":
+        yield sys.stdin.buffer
+        return
+    path = Path(source)
+    if path.is_dir():
+        raise InputError(str(source), None, "is a directory, expected a file")
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        raise InputError(str(source), None, "no such file") from None
+    except OSError as exc:
+        raise InputError(str(source), None, f"cannot read: {exc.strerror}") from None
+    with fh:
+        yield fh
+
+
+def iter_lines(source: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line_no, line)`` for each non-blank line, without line ends or a leading BOM."""
+    with open_input(source) as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            line = raw.rstrip(b"\r\n")
+            if line_no == 1 and line.startswith(b"\xef\xbb\xbf"):
+                line = line[3:]
+            if line.strip():
+                yield line_no, line
+
+
+def parse_object(line: bytes, source: str, line_no: int) -> dict[str, Any]:
+    """Parse one JSONL line into a dict, or raise InputError naming ``source:line_no``."""
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        reason = str(exc).split(":")[0] if "utf-8" in str(exc).lower() else str(exc)
+        raise InputError(source, line_no, f"invalid JSON ({reason})") from None
+    if not isinstance(obj, dict):
+        raise InputError(source, line_no, f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def read_jsonl(
+    source: str | os.PathLike[str],
+    *,
+    on_error: Callable[[InputError], None] | None = None,
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Lazily read JSON objects from a JSONL path or ``-``.
+
+    Args:
+        source: A file path, or ``-`` for standard input.
+        on_error: If given, called with each bad line's error instead of raising, and the
+            line is skipped (``--skip-invalid``).
+
+    Yields:
+        ``(line_no, object)`` pairs, line numbers counting every physical line from 1.
+
+    Raises:
+        InputError: a missing file or, without ``on_error``, the first bad line.
+    """
+    name = source_name(source)
+    for line_no, line in iter_lines(source):
+        try:
+            yield line_no, parse_object(line, name, line_no)
+        except InputError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+
+
+def dumps(record: dict[str, Any]) -> bytes:
+    """One JSONL line (with its newline). numpy scalars are serialized as plain numbers."""
+    return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
+
+
+class JsonlWriter:
+    """Write records as JSONL to a binary stream, flushing after each one by default."""
+
+    def __init__(self, stream: IO[bytes], *, flush: bool = True) -> None:
+        self._stream = stream
+        self._flush = flush
+        self.count = 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._stream.write(dumps(record))
+        self.count += 1
+        if self._flush:
+            self._stream.flush()
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike[str] | None) -> Iterator[IO[bytes]]:
+    """Yield a binary stream for ``path`` (stdout when ``None`` or ``-``).
+
+    A file is written to a temporary sibling and renamed over ``path`` only when the block
+    finishes without an exception; on failure the temporary file is removed and any existing
+    file at ``path`` is left untouched.
+    """
+    if path is None or str(path) == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise InputError(str(path), None, "its directory does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,89 @@
+"""The dense index: hnswlib (cosine) over passage embeddings, plus exact search.
+
+hnswlib needs ``space`` and ``dim`` before ``load_index``; both come from the manifest. The
+graph is built with one thread by default (``HNSWParams.threads``) and a fixed seed, so the
+same embeddings give the same file. ``search`` falls back to exact inner products when asked
+(``exact=True``) or when the index is too small for HNSW to be worth it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xenc.config import HNSWParams
+from xenc.errors import IndexFormatError
+
+HNSW_FILE = "hnsw.bin"
+EMBEDDINGS_FILE = "embeddings.npy"
+
+
+def build(vectors: np.ndarray, params: HNSWParams) -> Any:
+    """Build an hnswlib index over unit vectors; row ``i`` gets label ``i``."""
+    import hnswlib
+
+    n, dim = vectors.shape
+    index = hnswlib.Index(space=params.space, dim=dim)
+    index.init_index(
+        max_elements=max(n, 1),
+        M=params.M,
+        ef_construction=params.ef_construction,
+        random_seed=params.seed,
+    )
+    if n:
+        index.add_items(vectors, np.arange(n), num_threads=params.threads)
+    index.set_ef(params.ef_search)
+    return index
+
+
+def save(index: Any, directory: Path) -> list[str]:
+    index.save_index(str(directory / HNSW_FILE))
+    return [HNSW_FILE]
+
+
+def load(directory: Path, dim: int, count: int, params: HNSWParams) -> Any:
+    """Load the graph written by :func:`save`, checking it holds ``count`` items."""
+    import hnswlib
+
+    path = directory / HNSW_FILE
+    if not path.is_file():
+        raise IndexFormatError(f"{path}: missing; re-run `xenc index`")
+    index = hnswlib.Index(space=params.space, dim=dim)
+    try:
+        index.load_index(str(path), max_elements=max(count, 1))
+    except (RuntimeError, ValueError) as exc:
+        raise IndexFormatError(f"{path}: cannot be loaded ({exc})") from None
+    if index.get_current_count() != count:
+        raise IndexFormatError(
+            f"{path}: holds {index.get_current_count()} vectors, the manifest says {count}"
+        )
+    index.set_ef(params.ef_search)
+    return index
+
+
+def search(
+    index: Any | None,
+    embeddings: np.ndarray,
+    query: np.ndarray,
+    k: int,
+    *,
+    ef: int,
+    exact: bool = False,
+) -> list[tuple[int, float]]:
+    """Top-``k`` rows by cosine similarity: ``(row, similarity)``, best first, ties by row."""
+    n = embeddings.shape[0]
+    k = min(k, n)
+    if k <= 0:
+        return []
+    if exact or index is None:
+        sims = embeddings @ query.astype(np.float32)
+        top = np.argpartition(-sims, k - 1)[:k] if k < n else np.arange(n)
+        order = sorted(top.tolist(), key=lambda r: (-float(sims[r]), r))
+        return [(r, float(sims[r])) for r in order]
+    index.set_ef(max(ef, k))
+    labels, distances = index.knn_query(query.reshape(1, -1), k=k)
+    pairs = [(int(r), 1.0 - float(d)) for r, d in zip(labels[0], distances[0], strict=True)]
+    pairs.sort(key=lambda p: (-p[1], p[0]))
+    return pairs

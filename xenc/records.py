@@ -1,0 +1,93 @@
+"""Frozen records passed between stages: Document → Chunk → Candidate → Result.
+
+Stages never pass raw dicts: fields are validated once at the edge (``xenc.corpus``,
+``xenc.formats``) and turned into these. ``to_dict`` emits plain ``str``/``int``/``float``
+so records serialize identically whatever produced them (numpy or torch scalars never leak).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """One corpus entry. ``metadata`` holds every input field other than id/text/title."""
+
+    id: str
+    text: str
+    title: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document: ``text[start:end]`` of its body, numbered from 0.
+
+    ``row`` is the passage's position in the BM25 and HNSW arrays of an index.
+    """
+
+    row: int
+    doc_id: str
+    chunk_no: int
+    start: int
+    end: int
+    text: str
+    title: str = ""
+
+    def passage(self) -> str:
+        """The text that encoders and rerankers see: the title, then the passage."""
+        return f"{self.title}\n{self.text}" if self.title else self.text
+
+
+@dataclass(frozen=True)
+class Query:
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A first-stage hit at document level (passage scores already pooled).
+
+    ``rows`` are the document's passages that matched, best first; the reranker scores them.
+    """
+
+    doc_id: str
+    score: float
+    rank: int
+    rows: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Result:
+    """One line of ``xenc search`` output."""
+
+    qid: str
+    rank: int
+    doc_id: str
+    score: float
+    first_stage_rank: int
+    first_stage_score: float
+    reranked: bool
+    title: str = ""
+    text: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "qid": str(self.qid),
+            "rank": int(self.rank),
+            "doc_id": str(self.doc_id),
+            "score": float(self.score),
+            "first_stage_rank": int(self.first_stage_rank),
+            "first_stage_score": float(self.first_stage_score),
+            "reranked": bool(self.reranked),
+            "title": self.title,
+        }
+        if self.text is not None:
+            out["text"] = self.text
+        if self.metadata:
+            out["metadata"] = self.metadata
+        return out

@@ -1,0 +1,166 @@
+"""Stage 3: the first stage. Opens an index and turns a query into document candidates.
+
+Passages are scored by BM25 and/or by cosine similarity of bi-encoder embeddings, pooled to
+documents by their best passage, and (for ``hybrid``) fused by reciprocal rank fusion:
+``score(d) = Σ 1 / (rrf_k + rank_r(d))`` over the two rankings. Every ranking is sorted by
+``(-score, doc_id)`` so ties never depend on dictionary or thread order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xenc import hnsw
+from xenc.bm25 import BM25Index, BM25Params
+from xenc.config import HNSWParams, SearchParams
+from xenc.errors import UsageError
+from xenc.records import Candidate
+from xenc.store import CHUNK_DOC, DocStore, load_array, read_manifest
+from xenc.tokenize import Tokenizer, TokenizerSpec
+
+RowHits = list[tuple[int, float]]
+
+
+@dataclass
+class Index:
+    """An opened index directory. Heavy parts (HNSW graph, encoder) load on first use."""
+
+    directory: Path
+    manifest: dict[str, Any]
+    docstore: DocStore
+    chunk_doc: np.ndarray
+    device: str | None = None
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, directory: str | Path, *, device: str | None = None) -> Index:
+        directory = Path(directory)
+        manifest = read_manifest(directory)
+        docstore = DocStore(directory)
+        chunk_doc = load_array(directory, CHUNK_DOC)
+        return cls(directory, manifest, docstore, chunk_doc, device)
+
+    @property
+    def num_docs(self) -> int:
+        return len(self.docstore.doc_ids)
+
+    @property
+    def num_passages(self) -> int:
+        return int(self.chunk_doc.shape[0])
+
+    @cached_property
+    def tokenizer(self) -> Tokenizer:
+        return Tokenizer(TokenizerSpec.from_dict(self.manifest["tokenizer"]))
+
+    @cached_property
+    def bm25(self) -> BM25Index:
+        return BM25Index.load(self.directory, BM25Params.from_dict(self.manifest["bm25"]))
+
+    @cached_property
+    def hnsw_params(self) -> HNSWParams:
+        return HNSWParams(**self.manifest["hnsw"])
+
+    @cached_property
+    def embeddings(self) -> np.ndarray:
+        return load_array(self.directory, hnsw.EMBEDDINGS_FILE)
+
+    @cached_property
+    def graph(self) -> Any:
+        dim = int(self.manifest["encoder"]["dim"])
+        return hnsw.load(self.directory, dim, self.num_passages, self.hnsw_params)
+
+    @cached_property
+    def encoder(self) -> Any:
+        from xenc.encoder import Encoder
+
+        info = self.manifest["encoder"]
+        model = info["name"] if info.get("source") == "bundled" else info["path"]
+        return Encoder(model, device=self.device, max_length=info.get("max_length"))
+
+    def close(self) -> None:
+        self.docstore.close()
+
+
+def pool_rows(index: Index, hits: RowHits, limit: int) -> list[Candidate]:
+    """Pool passage hits to documents by their best passage; keep every matching row."""
+    best: dict[str, float] = {}
+    rows: dict[str, list[int]] = {}
+    ids = index.docstore.doc_ids
+    for row, score in hits:
+        doc_id = ids[int(index.chunk_doc[row])]
+        if doc_id not in best:
+            best[doc_id] = score
+            rows[doc_id] = []
+        rows[doc_id].append(row)
+    ranked = sorted(best, key=lambda d: (-best[d], d))[:limit]
+    return [Candidate(d, best[d], i + 1, tuple(rows[d])) for i, d in enumerate(ranked)]
+
+
+def _deepen(search: Callable[[int], RowHits], index: Index, n: int) -> list[Candidate]:
+    """Ask for more passages until ``n`` distinct documents are found or all are seen."""
+    depth = n
+    while True:
+        hits = search(depth)
+        cands = pool_rows(index, hits, n)
+        if len(cands) >= n or len(hits) < depth or depth >= index.num_passages:
+            return cands
+        depth *= 4
+
+
+def bm25_candidates(index: Index, text: str, n: int) -> list[Candidate]:
+    tokens = index.tokenizer(text)
+    if not tokens:
+        return []
+    return _deepen(lambda depth: index.bm25.top_k(tokens, depth), index, n)
+
+
+def dense_candidates(
+    index: Index, vector: np.ndarray, n: int, *, exact: bool = False
+) -> list[Candidate]:
+    ef = index.hnsw_params.ef_search
+    graph = None if exact else index.graph
+
+    def search(depth: int) -> RowHits:
+        return hnsw.search(graph, index.embeddings, vector, depth, ef=ef, exact=exact)
+
+    return _deepen(search, index, n)
+
+
+def fuse(rankings: list[list[Candidate]], n: int, rrf_k: int) -> list[Candidate]:
+    """Reciprocal rank fusion of document rankings; passage rows merged, best first."""
+    scores: dict[str, float] = {}
+    rows: dict[str, list[int]] = {}
+    for ranking in rankings:
+        for cand in ranking:
+            scores[cand.doc_id] = scores.get(cand.doc_id, 0.0) + 1.0 / (rrf_k + cand.rank)
+            merged = rows.setdefault(cand.doc_id, [])
+            merged.extend(r for r in cand.rows if r not in merged)
+    ranked = sorted(scores, key=lambda d: (-scores[d], d))[:n]
+    return [Candidate(d, scores[d], i + 1, tuple(rows[d])) for i, d in enumerate(ranked)]
+
+
+def encode_queries(index: Index, texts: list[str]) -> np.ndarray:
+    return index.encoder.encode(texts)
+
+
+def first_stage(
+    index: Index, text: str, params: SearchParams, vector: np.ndarray | None = None
+) -> list[Candidate]:
+    """Candidates for one query. ``vector`` (its embedding) is needed for dense and hybrid."""
+    n = params.candidates
+    if params.retriever == "bm25":
+        return bm25_candidates(index, text, n)
+    if vector is None:
+        vector = encode_queries(index, [text])[0]
+    dense = dense_candidates(index, vector, n, exact=params.exact)
+    if params.retriever == "dense":
+        return dense
+    if params.retriever == "hybrid":
+        return fuse([bm25_candidates(index, text, n), dense], n, params.rrf_k)
+    raise UsageError(f"unknown retriever {params.retriever!r}: choose bm25, dense or hybrid")
