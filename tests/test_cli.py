@@ -363,3 +363,36 @@ def test_help_imports_no_heavy_module():
             "print(sorted(m for m in ('torch', 'transformers', 'hnswlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_convert_beir_folder(runner, tmp_path):
+    src = tmp_path / "beir"
+    (src / "qrels").mkdir(parents=True)
+    (src / "corpus.jsonl").write_text(
+        '{"_id": "d1", "title": "T", "text": "one"}\n{"_id": "d2", "text": "two"}\n')
+    (src / "queries.jsonl").write_text('{"_id": "q1", "text": "first"}\n')
+    (src / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td2\t1\n")
+    result = runner.invoke(app, ["convert", str(src), str(tmp_path / "out")])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    out = tmp_path / "out"
+    assert jsonl((out / "corpus.jsonl").read_text()) == [
+        {"id": "d1", "title": "T", "text": "one"}, {"id": "d2", "text": "two"}]
+    assert jsonl((out / "queries.jsonl").read_text()) == [{"id": "q1", "text": "first"}]
+    assert (out / "qrels.tsv").read_text() == "query-id\tcorpus-id\tscore\nq1\td2\t1\n"
+    bad = runner.invoke(app, ["convert", str(src), str(tmp_path / "o2"), "--format", "xml"])
+    assert bad.exit_code == 2 and bad.stderr.startswith("Error: ")
+
+
+def test_closed_pipe_exits_quietly(sample_index):
+    """`xenc search ... | head -1`: no traceback, no message."""
+    import subprocess
+    import sys
+
+    cmd = (f"{sys.executable} -m xenc search --index-dir {sample_index} --queries "
+           f"{SAMPLE / 'queries.jsonl'} --no-rerank --retriever bm25 -k 50 | head -1")
+    out = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True)
+    assert len(out.stdout.splitlines()) == 1
+    assert orjson.loads(out.stdout)["rank"] == 1
+    assert out.stderr == ""
+    assert out.returncode in (0, 1)

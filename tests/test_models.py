@@ -19,9 +19,8 @@ from xenc.models import (
     load_weights_policy,
     model_fingerprint,
     resolve_model,
-    select_device,
-    set_threads,
 )
+from xenc.runtime import select_device, set_threads
 
 NO_RERANKER = (
     "no reranker chosen: pass --reranker NAME|PATH (a Hugging Face cross-encoder directory "

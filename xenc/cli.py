@@ -169,7 +169,9 @@ def index_cmd(
     Each line: {"id": ..., "text": ..., "title": ...}; other fields are kept as metadata.
     The index is written to a temporary directory and renamed into place when complete.
 
-    Example: xenc index data/sample/corpus.jsonl --index-dir idx
+    \b
+    Example:
+      xenc index data/sample/corpus.jsonl --index-dir idx
     """
     from xenc.config import ChunkParams
     from xenc.pipeline import CorpusFields, build_index
@@ -202,7 +204,7 @@ def _queries(query: str | None, queries: str | None):
 @handle_errors
 def search_cmd(
     query: Annotated[str | None, typer.Argument(help="The query (or use --queries).")] = None,
-    index_dir: IndexDir = Path("index"),
+    index_dir: IndexDir = ...,  # required (after the optional QUERY argument)
     queries: Annotated[str | None, typer.Option(
         "--queries", help='JSONL {"id","text"} file, or - for stdin.')] = None,
     retriever: Retriever = "hybrid",
@@ -222,6 +224,7 @@ def search_cmd(
 ) -> None:
     """Search an index: first-stage candidates, reranked by a cross-encoder.
 
+    \b
     Examples:
       xenc search "how do I sharpen a knife" --index-dir idx --reranker DIR
       xenc search --queries queries.jsonl --index-dir idx --no-rerank --format trec
@@ -259,7 +262,9 @@ def score_cmd(
     Each line has "query" and "document" (or text_a/text_b, sentence1/sentence2) and is
     written back with "score" added ("label" and "scores" for several-label models).
 
-    Example: xenc score pairs.jsonl --reranker DIR > scored.jsonl
+    \b
+    Example:
+      xenc score pairs.jsonl --reranker DIR > scored.jsonl
     """
     from xenc.formats import JsonlWriter, atomic_output
     from xenc.progress import note
@@ -316,7 +321,9 @@ def eval_cmd(
 
     A table goes to stderr, the JSON report to stdout (or --output).
 
-    Example: xenc eval --index-dir idx --queries q.jsonl --qrels qrels.tsv --no-rerank
+    \b
+    Example:
+      xenc eval --index-dir idx --queries q.jsonl --qrels qrels.tsv --no-rerank
     """
     from xenc.evaluation import evaluate
     from xenc.output import write_report
@@ -343,7 +350,9 @@ def convert_cmd(
 ) -> None:
     """Convert a test collection to xenc's files: corpus.jsonl, queries.jsonl, qrels.tsv.
 
-    Example: xenc convert ../shared/datasets/cisi runs/cisi
+    \b
+    Example:
+      xenc convert ../shared/datasets/cisi runs/cisi
     """
     from xenc.datasets import convert
     from xenc.progress import note

@@ -17,17 +17,13 @@ import numpy as np
 from xenc.errors import ModelError, UsageError
 from xenc.models import (
     ResolvedModel,
-    autocast,
-    check_dtype,
-    default_max_length,
-    length_batches,
     load_model,
     load_tokenizer,
     model_fingerprint,
     read_json,
     resolve_model,
-    select_device,
 )
+from xenc.runtime import autocast, check_dtype, default_max_length, length_batches, select_device
 
 if TYPE_CHECKING:
     import torch

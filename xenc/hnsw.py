@@ -78,12 +78,20 @@ def search(
     if k <= 0:
         return []
     if exact or index is None:
-        sims = embeddings @ query.astype(np.float32)
-        top = np.argpartition(-sims, k - 1)[:k] if k < n else np.arange(n)
-        order = sorted(top.tolist(), key=lambda r: (-float(sims[r]), r))
-        return [(r, float(sims[r])) for r in order]
+        return _exact(embeddings, query, k)
     index.set_ef(max(ef, k))
-    labels, distances = index.knn_query(query.reshape(1, -1), k=k)
+    try:
+        labels, distances = index.knn_query(query.reshape(1, -1), k=k)
+    except RuntimeError:  # the graph could not return k items (k close to the index size)
+        return _exact(embeddings, query, k)
     pairs = [(int(r), 1.0 - float(d)) for r, d in zip(labels[0], distances[0], strict=True)]
     pairs.sort(key=lambda p: (-p[1], p[0]))
     return pairs
+
+
+def _exact(embeddings: np.ndarray, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+    sims = np.asarray(embeddings @ query.astype(np.float32))
+    n = sims.shape[0]
+    top = np.argpartition(-sims, k - 1)[:k] if k < n else np.arange(n)
+    order = sorted(top.tolist(), key=lambda r: (-float(sims[r]), r))
+    return [(r, float(sims[r])) for r in order]

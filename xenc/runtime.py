@@ -1,0 +1,101 @@
+"""Where and how models run: device choice, CPU threads, dtype, batching by length.
+
+Shared by :mod:`xenc.encoder` and :mod:`xenc.rerank`; torch is imported inside functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from xenc.errors import UsageError
+
+if TYPE_CHECKING:
+    import torch
+
+
+def select_device(device: str | None = None) -> torch.device:
+    """Choose a torch device: ``None`` or ``"cpu"`` (the default), ``"auto"`` (cuda, then
+    mps, then cpu), ``"cuda"``/``"cuda:N"``, ``"mps"``. The CPU is the default so that the
+    same command gives the same numbers on every machine; a GPU is used only when asked for.
+
+    Raises:
+        UsageError: Unknown device, or a device this machine does not have.
+    """
+    import torch
+
+    spec = (device or "cpu").strip().lower()
+    mps = getattr(torch.backends, "mps", None)
+    has_mps = bool(mps is not None and mps.is_available())
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if has_mps else "cpu")
+    try:
+        dev = torch.device(spec)
+    except (RuntimeError, ValueError) as exc:
+        raise UsageError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps") from exc
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (dev.index or 0) >= count:
+            raise UsageError(f"device {device} requested but this machine has {count} CUDA GPU(s)")
+    elif dev.type == "mps" and not has_mps:
+        raise UsageError(f"device {device} requested but MPS is not available here")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise UsageError(f"unsupported device {device!r}: use auto, cpu, cuda, cuda:N or mps")
+    return dev
+
+
+def set_threads(n: int | None = None) -> int:
+    """Set torch's intra-op CPU threads to ``n`` (default: all cores); return the number set."""
+    import torch
+
+    if n is not None and n < 1:
+        raise UsageError(f"threads must be at least 1, got {n}")
+    count = n or os.cpu_count() or 1
+    torch.set_num_threads(count)
+    return count
+
+
+def default_max_length(tokenizer: Any, config: Any, requested: int | None = None) -> int:
+    """``requested`` if given (checked), else min(tokenizer max, position embeddings, 512).
+
+    Raises:
+        UsageError: ``requested`` is below 8 or above the model's position embeddings.
+    """
+    positions = getattr(config, "max_position_embeddings", None) or 512
+    if requested is not None:
+        if requested < 8 or requested > positions:
+            raise UsageError(f"max length must be between 8 and {positions}, got {requested}")
+        return int(requested)
+    tok_max = getattr(tokenizer, "model_max_length", None) or 512
+    return int(min(tok_max, positions, 512))
+
+
+def check_dtype(dtype: str, device: torch.device) -> str:
+    """Validate a compute dtype name; half precision needs a CUDA device."""
+    if dtype not in ("float32", "float16", "bfloat16"):
+        raise UsageError(f"unknown dtype {dtype!r}: use float32, float16 or bfloat16")
+    if dtype != "float32" and device.type != "cuda":
+        raise UsageError(f"dtype {dtype} needs a CUDA device; use float32 on {device.type}")
+    return dtype
+
+
+def autocast(device: torch.device, dtype: str) -> contextlib.AbstractContextManager[Any]:
+    """A CUDA autocast context for half precision, else a no-op context."""
+    import torch
+
+    if device.type != "cuda" or dtype == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=getattr(torch, dtype))
+
+
+def length_batches(lengths: list[int], batch_size: int) -> Iterator[list[int]]:
+    """Yield input indices in batches, longest first (stable), to keep padding small."""
+    if batch_size < 1:
+        raise UsageError(f"batch size must be at least 1, got {batch_size}")
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
