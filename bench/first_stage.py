@@ -47,10 +47,15 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {cpu}, no GPU used"
 
 
-def bench(name: str, work: Path) -> list[dict]:
+def bench(name: str, work: Path, reuse: bool) -> list[dict]:
     data, index = work / name, work / f"{name}.index"
     _, t_convert = run(["convert", str(SHARED / name), str(data)])
-    _, t_index = run(["index", str(data / "corpus.jsonl"), "--index-dir", str(index)])
+    timing = work / f"{name}.index-seconds"
+    if reuse and timing.is_file():
+        t_index = float(timing.read_text())
+    else:
+        _, t_index = run(["index", str(data / "corpus.jsonl"), "--index-dir", str(index)])
+        timing.write_text(f"{t_index:.3f}\n")
     manifest = orjson.loads((index / "manifest.json").read_bytes())
     rows = []
     for retriever in RETRIEVERS:
@@ -87,11 +92,13 @@ def main() -> None:
     parser.add_argument("collections", nargs="*", default=list(COLLECTIONS))
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench")
     parser.add_argument("--no-write", action="store_true", help="Do not append to docs/")
+    parser.add_argument("--reuse", action="store_true",
+                        help="Reuse an index this script built before (and its build time)")
     args = parser.parse_args()
     if not SHARED.is_dir():
         sys.exit(f"no datasets at {SHARED} (set XENC_SHARED_DATASETS)")
     args.work.mkdir(parents=True, exist_ok=True)
-    rows = [row for name in args.collections for row in bench(name, args.work)]
+    rows = [row for name in args.collections for row in bench(name, args.work, args.reuse)]
     text = table(rows)
     print(text)
     if not args.no_write:

@@ -396,3 +396,18 @@ def test_closed_pipe_exits_quietly(sample_index):
     assert orjson.loads(out.stdout)["rank"] == 1
     assert out.stderr == ""
     assert out.returncode in (0, 1)
+
+
+def test_pickle_weights_refused_unless_trusted(runner, tmp_path):
+    from tinymodels import make_tiny_cross_encoder, to_pickle_weights
+
+    model = to_pickle_weights(make_tiny_cross_encoder(tmp_path / "ce"))
+    data = '{"query": "q", "document": "d"}\n'
+    refused = runner.invoke(app, ["score", "-", "--reranker", str(model)], input=data)
+    assert refused.exit_code == 1
+    assert "pickle weights" in refused.stderr and "--trust-pickle-weights" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and refused.stdout == ""
+    trusted = runner.invoke(app, ["score", "-", "--reranker", str(model),
+                                  "--trust-pickle-weights"], input=data)
+    assert trusted.exit_code == 0, trusted.stderr
+    assert "score" in jsonl(trusted.stdout)[0]

@@ -19,10 +19,20 @@ def sample_docs():
     return [orjson.loads(line) for line in (SAMPLE / "corpus.jsonl").read_bytes().splitlines()]
 
 
+def live(index_dir):
+    """The generation directory that CURRENT names (format 2 layout)."""
+    return index_dir / (index_dir / "CURRENT").read_text().strip()
+
+
+def snapshot(index_dir):
+    return {str(p.relative_to(index_dir)): p.read_bytes()
+            for p in sorted(index_dir.rglob("*")) if p.is_file() and p.name != ".lock"}
+
+
 def test_manifest_records_everything(sample_index, tiny_encoder_dir):
     manifest = orjson.loads((sample_index / "manifest.json").read_bytes())
     docs = sample_docs()
-    assert manifest["format"] == "xenc-index" and manifest["format_version"] == 1
+    assert manifest["format"] == "xenc-index" and manifest["format_version"] == 2
     assert manifest["counts"]["documents"] == len(docs)
     assert manifest["counts"]["passages"] > len(docs)  # long documents were split
     assert manifest["chunking"] == {"chunk_tokens": 128, "stride": 16}
@@ -33,14 +43,14 @@ def test_manifest_records_everything(sample_index, tiny_encoder_dir):
     assert manifest["encoder"]["dim"] == 32
     assert len(manifest["corpus"]["sha256"]) == 64
     for name, info in manifest["files"].items():
-        data = (sample_index / name).read_bytes()
+        data = (live(sample_index) / name).read_bytes()
         assert info == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     assert set(manifest["files"]) >= {"docs.sqlite", "embeddings.npy", "hnsw.bin", "chunk_doc.npy"}
 
 
 def test_store_holds_documents_and_passages(sample_index):
     docs = {d["id"]: d for d in sample_docs()}
-    db = sqlite3.connect(sample_index / "docs.sqlite")
+    db = sqlite3.connect(live(sample_index) / "docs.sqlite")
     rows = db.execute("SELECT id, title, text, metadata FROM docs ORDER BY seq").fetchall()
     assert [r[0] for r in rows] == list(docs)
     for doc_id, title, text, meta in rows:
@@ -58,7 +68,7 @@ def test_store_holds_documents_and_passages(sample_index):
 
 
 def test_embeddings_are_unit_vectors(opened):
-    vectors = np.load(opened.directory / "embeddings.npy", allow_pickle=False)
+    vectors = np.load(opened.files / "embeddings.npy", allow_pickle=False)
     assert vectors.shape == (opened.num_passages, 32) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
 
@@ -85,11 +95,11 @@ def test_bad_input_leaves_old_index_untouched(tmp_path, tiny_encoder_dir):
     target = tmp_path / "idx"
     good = _corpus(tmp_path, ['{"id": "a", "text": "alpha beta"}', '{"id": "b", "text": "gamma"}'])
     build_index(good, target, encoder=str(tiny_encoder_dir))
-    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    before = snapshot(target)
     bad = _corpus(tmp_path, ['{"id": "a", "text": "x"}', '{"id": "a", "text": "y"}'])
     with pytest.raises(InputError, match=r"c.jsonl:2: duplicate id \"a\""):
         build_index(bad, target, encoder=str(tiny_encoder_dir))
-    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert snapshot(target) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.jsonl", "idx"]  # no temp dirs
 
 
@@ -120,18 +130,19 @@ def test_open_errors(tmp_path, sample_index):
 
     copy = tmp_path / "copy"
     shutil.copytree(sample_index, copy)
-    manifest = orjson.loads((copy / "manifest.json").read_bytes())
+    gen = live(copy)
+    manifest = orjson.loads((gen / "manifest.json").read_bytes())
     manifest["format_version"] = 99
-    (copy / "manifest.json").write_bytes(orjson.dumps(manifest))
+    (gen / "manifest.json").write_bytes(orjson.dumps(manifest))
     with pytest.raises(IndexFormatError, match="format version 99.*re-run `xenc index`"):
         open_index(copy)
-    manifest["format_version"] = 1
-    (copy / "manifest.json").write_bytes(orjson.dumps(manifest))
-    with open(copy / "embeddings.npy", "ab") as fh:
+    manifest["format_version"] = 2
+    (gen / "manifest.json").write_bytes(orjson.dumps(manifest))
+    with open(gen / "embeddings.npy", "ab") as fh:
         fh.write(b"x")
     with pytest.raises(IndexFormatError, match="embeddings.npy: size differs"):
         open_index(copy)
-    shutil.copy(sample_index / "embeddings.npy", copy / "embeddings.npy")
-    (copy / "hnsw.bin").unlink()
+    shutil.copy(live(sample_index) / "embeddings.npy", gen / "embeddings.npy")
+    (gen / "hnsw.bin").unlink()
     with pytest.raises(IndexFormatError, match="hnsw.bin: missing"):
         open_index(copy)

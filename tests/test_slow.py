@@ -41,3 +41,19 @@ def test_every_retriever_works_with_the_real_encoder(real_index):
     assert reports["dense"]["ndcg@10"] > 0.6
     assert reports["bm25"]["ndcg@10"] > 0.6
     assert reports["hybrid"]["ndcg@10"] > 0.6
+
+
+def test_readme_python_example_runs_as_written(tmp_path, monkeypatch, capsys):
+    import re
+
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    (block,) = re.findall(r"## Python\n\n```python\n(.*?)```", readme, flags=re.S)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").symlink_to(ROOT / "data")
+    exec(compile(block, "README.md", "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    ids = {orjson.loads(line)["id"] for line in (ROOT / "data/sample/corpus.jsonl").open("rb")}
+    assert [line.split()[0] for line in lines] == ["1", "2", "3"]
+    assert all(line.split()[1] in ids for line in lines)

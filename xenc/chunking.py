@@ -67,7 +67,9 @@ def windows(offsets: Sequence[tuple[int, int]], budget: int, stride: int) -> lis
 
 
 def _budget(params: ChunkParams, title_tokens: int) -> int:
-    return max(params.chunk_tokens - title_tokens - 1, params.chunk_tokens // MIN_BUDGET_FRACTION)
+    """Body tokens per window: a passage with its title, [CLS] and [SEP] fits in chunk_tokens."""
+    used = title_tokens + 2
+    return max(params.chunk_tokens - used, params.chunk_tokens // MIN_BUDGET_FRACTION)
 
 
 def chunk_spans(

@@ -1,31 +1,41 @@
 """The ``xenc`` command line: parse options, call one library function, write records.
 
 This module holds no retrieval logic. Errors from the library (:mod:`xenc.errors`) become one
-line on stderr and an exit code here, in :func:`handle_errors` and nowhere else: 1 for bad data,
-models or indexes, 2 for bad usage, 130 for Ctrl-C; a closed stdout (``| head``) exits quietly.
+line on stderr and an exit code in :func:`xenc.cli_common.handle_errors` and nowhere else.
+Further commands live in their own modules and are merged into ``app`` at the bottom.
 """
 
 from __future__ import annotations
 
-import functools
-import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from xenc import __version__
-from xenc.config import (
-    ENV_BATCH_SIZE,
-    ENV_DEVICE,
-    ENV_ENCODER,
-    ENV_INDEX_DIR,
-    ENV_RERANKER,
-    SearchParams,
+from xenc.cli_common import (
+    Aggregate,
+    Candidates,
+    Device,
+    Exact,
+    IndexDir,
+    MaxLength,
+    NoRerank,
+    Output,
+    PerDoc,
+    RerankBatch,
+    Reranker,
+    Retriever,
+    ShowProgress,
+    TrustPickle,
+    Wait,
+    handle_errors,
+    load_reranker,
+    search_params,
 )
+from xenc.config import ENV_BATCH_SIZE, ENV_ENCODER
 from xenc.errors import UsageError, XencError
 
 app = typer.Typer(
@@ -37,38 +47,6 @@ app = typer.Typer(
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-def fail(message: str, code: int) -> typer.Exit:
-    sys.stderr.write(f"Error: {message}\n")
-    sys.stderr.flush()
-    return typer.Exit(code)
-
-
-def _quiet_broken_pipe() -> typer.Exit:
-    # Python would complain again when flushing stdout at exit: point it at /dev/null.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    return typer.Exit(1)
-
-
-def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Map library exceptions to one stderr line and an exit code (the only place that does)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except XencError as exc:
-            raise fail(str(exc), exc.exit_code) from None
-        except BrokenPipeError:
-            raise _quiet_broken_pipe() from None
-        except KeyboardInterrupt:
-            raise fail("interrupted", 130) from None
-        except MemoryError:
-            raise fail("out of memory", 1) from None
-
-    return wrapper
 
 
 def version_callback(value: bool) -> None:
@@ -90,59 +68,6 @@ def root(
     """
 
 
-# Options shared by several commands -------------------------------------------------------
-
-IndexDir = Annotated[Path, typer.Option("--index-dir", envvar=ENV_INDEX_DIR,
-                                        help="Index directory.", show_default=False)]
-Device = Annotated[str | None, typer.Option("--device", envvar=ENV_DEVICE,
-                                            help="cpu, cuda, cuda:N or auto (default cpu).")]
-Reranker = Annotated[str | None, typer.Option(
-    "--reranker", envvar=ENV_RERANKER,
-    help="Cross-encoder: a Hugging Face model directory or hub id.")]
-NoRerank = Annotated[bool, typer.Option("--no-rerank", help="First stage only.")]
-MaxLength = Annotated[int | None, typer.Option(
-    "--max-length", min=8, help="Cross-encoder input length in tokens (default: the model's).")]
-RerankBatch = Annotated[int, typer.Option("--batch-size", envvar=ENV_BATCH_SIZE, min=1,
-                                          help="Pairs per cross-encoder batch.")]
-Retriever = Annotated[str, typer.Option("--retriever", help="bm25, dense or hybrid (RRF).")]
-Candidates = Annotated[int, typer.Option("--candidates", min=1, help="First-stage depth.")]
-Aggregate = Annotated[str, typer.Option(
-    "--aggregate", help="Passage scores → document score: max, first or sum.")]
-PerDoc = Annotated[int, typer.Option("--passages-per-doc", min=1,
-                                     help="Passages per document read by the reranker.")]
-Exact = Annotated[bool, typer.Option("--exact", help="Exact dense search instead of HNSW.")]
-Output = Annotated[Path | None, typer.Option(
-    "--output", "-o", help="Write to FILE (atomically) instead of stdout.", show_default=False)]
-ShowProgress = Annotated[bool | None, typer.Option(
-    "--progress/--no-progress", help="Progress bar on stderr (default: when it is a terminal).",
-    show_default=False)]
-
-
-def search_params(retriever: str, candidates: int, k: int, aggregate: str, per_doc: int,
-                  exact: bool) -> SearchParams:
-    from xenc.config import AGGREGATES, RETRIEVERS
-
-    if retriever not in RETRIEVERS:
-        raise UsageError(f"--retriever must be one of {', '.join(RETRIEVERS)}, not {retriever!r}")
-    if aggregate not in AGGREGATES:
-        raise UsageError(f"--aggregate must be one of {', '.join(AGGREGATES)}, not {aggregate!r}")
-    return SearchParams(retriever=retriever, candidates=max(candidates, k), k=k,
-                        aggregate=aggregate, passages_per_doc=per_doc, exact=exact)
-
-
-def load_reranker(name: str | None, no_rerank: bool, *, device: str | None,
-                  batch_size: int, max_length: int | None, activation: str | None = None):
-    """The cross-encoder to use, or None with --no-rerank (the two exclude each other)."""
-    if no_rerank:
-        if name and os.environ.get(ENV_RERANKER) != name:
-            raise UsageError("--reranker and --no-rerank exclude each other")
-        return None
-    from xenc.rerank import CrossEncoder
-
-    return CrossEncoder(name, device=device, batch_size=batch_size, max_length=max_length,
-                        activation=activation)
-
-
 # Commands ----------------------------------------------------------------------------------
 
 
@@ -162,16 +87,23 @@ def index_cmd(
     device: Device = None,
     stemmer: Annotated[str, typer.Option(help="BM25 stemmer: porter, english or none.")] = "porter",
     limit: Annotated[int | None, typer.Option(min=1, help="Index only the first N docs.")] = None,
+    update: Annotated[bool, typer.Option(
+        "--update", help="Update in place: only new and changed documents are embedded.")] = False,
+    delete_missing: Annotated[bool, typer.Option(
+        "--delete-missing", help="With --update: remove documents absent from CORPUS.")] = False,
+    wait: Wait = 0.0,
     progress: ShowProgress = None,
 ) -> None:
     """Build an index directory (BM25 + HNSW over passages) from a JSONL corpus.
 
     Each line: {"id": ..., "text": ..., "title": ...}; other fields are kept as metadata.
-    The index is written to a temporary directory and renamed into place when complete.
+    Each build or update writes a complete new generation of the index and switches to it
+    atomically; readers never see a mix. A second writer waits --wait seconds for the lock.
 
     \b
-    Example:
+    Examples:
       xenc index data/sample/corpus.jsonl --index-dir idx
+      xenc index today.jsonl --index-dir idx --update --delete-missing --wait 600
     """
     from xenc.config import ChunkParams
     from xenc.pipeline import CorpusFields, build_index
@@ -184,9 +116,16 @@ def index_cmd(
             corpus, index_dir, fields=CorpusFields(id_field, text_field, title_field),
             chunk=ChunkParams(chunk_tokens, chunk_stride), encoder=encoder,
             batch_size=batch_size, device=device, tokenizer=TokenizerSpec(stemmer=stemmer),
-            limit=limit, progress=callback,
+            limit=limit, progress=callback, update=update, delete_missing=delete_missing,
+            wait=wait,
         )
     counts = manifest["counts"]
+    if manifest.get("history"):
+        h = manifest["history"][-1]
+        note(f"updated {index_dir}: {h['added']} added, {h['changed']} changed, "
+             f"{h['deleted']} deleted, {h['unchanged']} unchanged "
+             f"({counts['documents']} documents) in {time.perf_counter() - t0:.1f}s")
+        return
     note(f"indexed {counts['documents']} documents ({counts['passages']} passages) "
          f"into {index_dir} in {time.perf_counter() - t0:.1f}s")
 
@@ -197,6 +136,8 @@ def _queries(query: str | None, queries: str | None):
 
     if (query is None) == (queries is None):
         raise UsageError("give one QUERY argument or --queries FILE|-, not both or neither")
+    if query is not None and not query.strip():
+        raise UsageError("QUERY is empty")
     return [Query("1", query)] if query is not None else read_queries(queries)
 
 
@@ -221,6 +162,7 @@ def search_cmd(
     exact: Exact = False,
     device: Device = None,
     output: Output = None,
+    trust_pickle_weights: TrustPickle = False,
 ) -> None:
     """Search an index: first-stage candidates, reranked by a cross-encoder.
 
@@ -238,7 +180,7 @@ def search_cmd(
     params = search_params(retriever, candidates, k, aggregate, passages_per_doc, exact)
     todo = _queries(query, queries)
     model = load_reranker(reranker, no_rerank, device=device, batch_size=batch_size,
-                          max_length=max_length)
+                          max_length=max_length, trust_pickle_weights=trust_pickle_weights)
     index = open_index(index_dir, device=device)
     write_results(search(index, todo, params, model, with_text=with_text), fmt, output)
 
@@ -256,6 +198,7 @@ def score_cmd(
         "--skip-invalid", help="Report bad lines on stderr and skip them.")] = False,
     device: Device = None,
     output: Output = None,
+    trust_pickle_weights: TrustPickle = False,
 ) -> None:
     """Score text pairs with a cross-encoder, streaming, input order kept.
 
@@ -271,7 +214,8 @@ def score_cmd(
     from xenc.scoring import score_stream
 
     model = load_reranker(reranker, False, device=device, batch_size=batch_size,
-                          max_length=max_length, activation=activation)
+                          max_length=max_length, activation=activation,
+                          trust_pickle_weights=trust_pickle_weights)
     skipped = []
 
     def report(exc: XencError) -> None:
@@ -316,6 +260,7 @@ def eval_cmd(
     device: Device = None,
     output: Output = None,
     progress: ShowProgress = None,
+    trust_pickle_weights: TrustPickle = False,
 ) -> None:
     """Evaluate first stage and reranking: NDCG@10, recall, MRR@10, MAP, latency.
 
@@ -333,7 +278,7 @@ def eval_cmd(
     params = search_params(retriever, candidates, 10, aggregate, passages_per_doc, exact)
     depths = _depths(sweep)
     model = load_reranker(reranker, no_rerank, device=device, batch_size=batch_size,
-                          max_length=max_length)
+                          max_length=max_length, trust_pickle_weights=trust_pickle_weights)
     index = open_index(index_dir, device=device)
     with bar("evaluating", None, wants_progress(progress)) as callback:
         report = evaluate(index, queries, qrels, params, model, sweep=depths, progress=callback)
@@ -345,7 +290,8 @@ def eval_cmd(
 def convert_cmd(
     src: Annotated[Path, typer.Argument(help="A dataset folder (BEIR, TREC or SMART files).")],
     out_dir: Annotated[Path, typer.Argument(help="Where to write corpus/queries/qrels.")],
-    fmt: Annotated[str, typer.Option("--format", help="auto, or a format name.")] = "auto",
+    fmt: Annotated[str, typer.Option("--format", help=(
+        "auto, beir, trec, smart, cisi, medline, cacm, adi, lisa or vaswani."))] = "auto",
     split: Annotated[str, typer.Option(help="BEIR qrels split.")] = "test",
 ) -> None:
     """Convert a test collection to xenc's files: corpus.jsonl, queries.jsonl, qrels.tsv.
@@ -358,8 +304,16 @@ def convert_cmd(
     from xenc.progress import note
 
     summary = convert(src, out_dir, fmt=fmt, split=split)
-    note(f"{summary.name}: {summary.docs} documents, {summary.queries} queries "
-         f"({summary.judged_queries} judged), {summary.qrels} judgments → {out_dir}")
+    note(summary.describe())
+
+
+
+
+# Commands defined in their own modules, merged into the top level of `xenc`.
+from xenc import cli_maintain, cli_train  # noqa: E402
+
+app.registered_commands += cli_train.app.registered_commands
+app.registered_commands += cli_maintain.app.registered_commands
 
 
 def main() -> None:

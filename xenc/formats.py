@@ -22,6 +22,11 @@ from xenc.errors import InputError
 
 STDIN_NAME = "<stdin>"
 
+MAX_DEPTH = 128
+"""The deepest nesting of objects/arrays accepted on a JSONL line (the line's object is level
+1). orjson reads up to 1024 levels but writes at most 254, so a deeper record could be read but
+never stored or written back."""
+
 
 def source_name(source: str | os.PathLike[str]) -> str:
     """The name used in error messages: the path as given, or ``<stdin>`` for ``-``."""
@@ -58,15 +63,39 @@ def iter_lines(source: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
                 yield line_no, line
 
 
+def nesting_depth(value: Any) -> int:
+    """How deeply objects/arrays nest in ``value`` (a scalar is 0, ``[]`` is 1); no recursion."""
+    depth = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        elif not isinstance(item, list):
+            continue
+        depth = max(depth, level)
+        stack.extend((child, level + 1) for child in item)
+    return depth
+
+
+def _too_deep(source: str, line_no: int) -> InputError:
+    return InputError(source, line_no, f"nested deeper than {MAX_DEPTH} levels")
+
+
 def parse_object(line: bytes, source: str, line_no: int) -> dict[str, Any]:
     """Parse one JSONL line into a dict, or raise InputError naming ``source:line_no``."""
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):
+            raise _too_deep(source, line_no) from None
         reason = str(exc).split(":")[0] if "utf-8" in str(exc).lower() else str(exc)
         raise InputError(source, line_no, f"invalid JSON ({reason})") from None
     if not isinstance(obj, dict):
         raise InputError(source, line_no, f"expected a JSON object, got {type(obj).__name__}")
+    # Counting brackets is cheap and bounds the depth, so flat lines skip the walk.
+    if line.count(b"[") + line.count(b"{") > MAX_DEPTH and nesting_depth(obj) > MAX_DEPTH:
+        raise _too_deep(source, line_no)
     return obj
 
 

@@ -10,25 +10,18 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from xenc import __version__, chunking, hnsw, store
-from xenc.bm25 import BM25Index, BM25Params
+from xenc import chunking, store
+from xenc.bm25 import BM25Params
 from xenc.config import ChunkParams, HNSWParams, SearchParams
-from xenc.corpus import read_corpus
-from xenc.errors import InputError, UsageError
-from xenc.formats import source_name
+from xenc.errors import UsageError
 from xenc.progress import Callback
 from xenc.ranking import Scored, rerank
 from xenc.records import Candidate, Query, Result
 from xenc.retrieve import Index, first_stage
-from xenc.tokenize import Tokenizer, TokenizerSpec
-
-DOC_BATCH = 256
+from xenc.tokenize import TokenizerSpec
 
 
 @dataclass(frozen=True)
@@ -36,21 +29,6 @@ class CorpusFields:
     id_field: str | None = None
     text_field: str = "text"
     title_field: str = "title"
-
-
-def _passages(docs, encoder, tokenizer, params, writer, sink, progress) -> Iterator[list[str]]:
-    """Chunk, store and embed documents batch by batch; yield each passage's BM25 tokens."""
-    for batch in chunking.iter_batches(docs, DOC_BATCH):
-        spans = chunking.chunk_spans(batch, encoder.tokenizer, params)
-        texts = []
-        for doc, doc_spans in zip(batch, spans, strict=True):
-            for chunk in writer.add(doc, doc_spans):
-                sink["chunk_doc"].append(writer.docs - 1)
-                texts.append(chunk.passage())
-        sink["embeddings"].append(encoder.encode(texts))
-        yield from tokenizer.tokenize_many(texts)
-        if progress:
-            progress(len(batch))
 
 
 def build_index(
@@ -67,47 +45,38 @@ def build_index(
     hnsw_params: HNSWParams = HNSWParams(),
     limit: int | None = None,
     progress: Callback | None = None,
+    update: bool = False,
+    delete_missing: bool = False,
+    wait: float = 0.0,
 ) -> dict[str, Any]:
     """Build an index directory from a JSONL corpus (a path or ``-``); return its manifest.
 
-    The index is built in a temporary directory and renamed into place when complete; on any
-    error nothing is left behind and an existing index at ``index_dir`` is untouched.
+    The index is written as a new generation and published atomically when complete; on any
+    error an existing index at ``index_dir`` is untouched (see :mod:`xenc.store`).
+
+    With ``update``, an existing index is brought up to date instead
+    (:func:`xenc.update.update_index`): chunking, tokenizer, BM25, HNSW and encoder settings
+    come from its manifest and ``chunk``, ``tokenizer``, ``bm25`` and ``hnsw_params`` are
+    ignored; ``fields`` are used unless left at their defaults. Where there is no index yet,
+    ``update`` builds one. ``wait`` is how long to wait for another writer's lock.
     """
+    from xenc import update as maintain
     from xenc.encoder import Encoder
 
-    chunking.validate(chunk)
+    if delete_missing and not update:
+        raise UsageError("--delete-missing only works with --update")
     target = Path(index_dir)
+    if update and target.is_dir() and store.live_generation(target) is not None:
+        return maintain.update_index(
+            corpus, target, delete_missing=delete_missing,
+            fields=None if fields == CorpusFields() else fields, encoder=encoder,
+            batch_size=batch_size, device=device, limit=limit, wait=wait, progress=progress,
+        )
+    chunking.validate(chunk)
     model = Encoder(encoder, device=device, batch_size=batch_size)
-    docs = read_corpus(corpus, limit=limit, **vars(fields))
-    with store.staging_directory(target) as tmp:
-        writer = store.DocStoreWriter(tmp)
-        sink: dict[str, list] = {"chunk_doc": [], "embeddings": []}
-        tok = Tokenizer(tokenizer)
-        lexical = BM25Index.build(_passages(docs, model, tok, chunk, writer, sink, progress), bm25)
-        writer.close()
-        if writer.docs == 0:
-            raise InputError(source_name(corpus), None, "no documents")
-        vectors = np.ascontiguousarray(np.concatenate(sink["embeddings"]), dtype=np.float32)
-        np.save(tmp / hnsw.EMBEDDINGS_FILE, vectors, allow_pickle=False)
-        hnsw.save(hnsw.build(vectors, hnsw_params), tmp)
-        lexical.save(tmp)
-        store.save_chunk_doc(tmp, np.asarray(sink["chunk_doc"], dtype=np.int32))
-        manifest = {
-            "format": store.FORMAT,
-            "format_version": store.FORMAT_VERSION,
-            "xenc_version": __version__,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "counts": {"documents": writer.docs, "passages": writer.rows},
-            "corpus": {"source": source_name(corpus), "sha256": writer.corpus_hash(),
-                       **vars(fields)},
-            "chunking": chunk.to_dict(),
-            "tokenizer": tokenizer.to_dict(),
-            "bm25": {**bm25.to_dict(), **lexical.to_dict()},
-            "hnsw": hnsw_params.to_dict(),
-            "encoder": model.info(),
-        }
-        store.publish(tmp, target, manifest)
-    return manifest
+    params = maintain.Params(chunk, tokenizer, bm25, hnsw_params)
+    return maintain.build(corpus, target, params, model, fields=fields, limit=limit,
+                          wait=wait, progress=progress)
 
 
 @dataclass(frozen=True)
@@ -128,6 +97,16 @@ def check_reranker(model: Any) -> None:
         )
 
 
+def warm_up(index: Index, params: SearchParams) -> None:
+    """Load what the first stage needs before any query is timed (parts load lazily)."""
+    if params.retriever in ("bm25", "hybrid"):
+        _ = index.bm25
+    if params.retriever in ("dense", "hybrid"):
+        _ = index.encoder, index.embeddings
+        if not params.exact:
+            _ = index.graph
+
+
 def run_queries(
     index: Index,
     queries: Iterable[Query],
@@ -138,6 +117,7 @@ def run_queries(
 ) -> Iterator[QueryRun]:
     """First stage, then (with a reranker) rerank of the top ``rerank_depth`` candidates."""
     check_reranker(reranker)
+    warm_up(index, params)
     for query in queries:
         t0 = time.perf_counter()
         cands = first_stage(index, query.text, params)

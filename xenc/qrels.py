@@ -28,6 +28,8 @@ Run = dict[str, list[tuple[str, float]]]
 
 BEIR_HEADER = ("query-id", "corpus-id", "score")
 _INT = re.compile(r"[+-]?[0-9]+")
+MAX_GRADE_DIGITS = 18
+"""Grades have at most this many digits (they fit a signed 64-bit integer, as in trec_eval)."""
 _TREC_COLUMNS = "4 whitespace-separated columns (qid iter docid rel)"
 _BEIR_COLUMNS = "3 tab-separated columns (query-id corpus-id score)"
 
@@ -69,6 +71,9 @@ def _is_number(text: str) -> bool:
 def _parse_grade(source: str, line_no: int, text: str) -> int:
     if not _INT.fullmatch(text):
         raise InputError(source, line_no, f"relevance grade {text!r} is not an integer")
+    if len(text.lstrip("+-").lstrip("0")) > MAX_GRADE_DIGITS:
+        # int() refuses more than 4300 digits, and metrics turn grades into floats.
+        raise InputError(source, line_no, f"relevance grade {text[:20]!r}... is out of range")
     return int(text)
 
 

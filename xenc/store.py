@@ -1,42 +1,57 @@
-"""The index directory: its files, ``manifest.json``, the SQLite document store, atomic writes.
+"""The index directory: generations, ``manifest.json``, the SQLite document store.
 
-Layout (format version 1)::
+Layout (format version 2)::
 
-    DIR/manifest.json     format, versions, counts, every parameter, models, file sizes + sha256
-    DIR/docs.sqlite       documents (id, title, text, metadata, content hash) and passages
-    DIR/chunk_doc.npy     passage row → document sequence number (int32)
-    DIR/bm25_*.npy/.json  BM25 postings (see xenc.bm25)
-    DIR/embeddings.npy    passage embeddings, float32, unit length
-    DIR/hnsw.bin          hnswlib graph over the embeddings
+    DIR/CURRENT                 the name of the live generation (replaced by atomic rename)
+    DIR/manifest.json           symlink to the live generation's manifest (for people, tools)
+    DIR/.lock                   the writer lock (see xenc.locking)
+    DIR/gen-NNNNNN/             one complete, immutable index:
+        manifest.json           format, versions, counts, parameters, models, history,
+                                every other file's size and sha256
+        docs.sqlite             documents (id, title, text, metadata, content hash), passages
+        chunk_doc.npy           passage row → document sequence number (int32)
+        bm25_*.npy/.json        BM25 postings (see xenc.bm25)
+        embeddings.npy          passage embeddings, float32, unit length
+        hnsw.bin                hnswlib graph over the embeddings, label = passage row
 
-An index is built in a hidden temporary directory beside ``DIR`` and renamed into place only
-when complete, so a crash or a bad input line never leaves half an index and an existing index
-is replaced only by a complete new one. Nothing here is ever unpickled.
+Writers (xenc.locking) build a generation under a temporary name, publish it by renaming it
+and then ``CURRENT``, and never modify a published generation. Readers
+(:func:`open_generation`) resolve ``CURRENT`` once and hold a shared lock on that generation's
+manifest, so they see one complete index, old or new, never a mix. Nothing here is ever
+unpickled.
+
+Crash tests set ``XENC_TEST_KILL_AT`` to make a writer SIGKILL itself at a named stage (see
+:func:`kill_point`); it has no other effect.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
-import shutil
+import re
+import signal
 import sqlite3
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import orjson
 
-from xenc.errors import IndexFormatError, IndexNotFoundError, UsageError
+from xenc.errors import IndexFormatError, IndexNotFoundError
 from xenc.records import Chunk, Document
 
 FORMAT = "xenc-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
+CURRENT = "CURRENT"
+LOCK = ".lock"
+GEN_PREFIX = "gen-"
+GEN_RE = re.compile(r"gen-(\d{6})")
 DOCSTORE = "docs.sqlite"
 CHUNK_DOC = "chunk_doc.npy"
+KILL_ENV = "XENC_TEST_KILL_AT"
 
 SCHEMA = """
 CREATE TABLE docs (
@@ -103,60 +118,34 @@ class DocStoreWriter:
         self._db.close()
 
 
-@contextmanager
-def staging_directory(target: Path) -> Iterator[Path]:
-    """A temporary directory beside ``target``, removed unless :func:`publish` moved it."""
-    target = Path(target)
-    if target.exists() and not target.is_dir():
-        raise UsageError(f"--index-dir {target} exists and is not a directory")
-    parent = target.parent if str(target.parent) else Path(".")
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=parent))
+def kill_point(stage: str) -> None:
+    """Test hook: SIGKILL this process at ``stage`` when ``XENC_TEST_KILL_AT`` names it.
+
+    Stages, in order: ``chunked`` and ``embedded`` (after the first batch of documents),
+    ``bm25`` (BM25 files written), ``staged`` (every file and the manifest written),
+    ``renamed`` (generation directory in place, ``CURRENT`` not yet switched) and
+    ``published`` (``CURRENT`` switched, old generations not yet removed).
+    """
+    if os.environ.get(KILL_ENV) == stage:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def live_generation(directory: Path) -> Path | None:
+    """The generation ``CURRENT`` names, or None when there is no ``CURRENT`` file."""
     try:
-        yield tmp
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        name = (Path(directory) / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndexFormatError(f"{Path(directory) / CURRENT}: unreadable ({exc})") from None
+    if not GEN_RE.fullmatch(name):
+        raise IndexFormatError(f"{Path(directory) / CURRENT}: names no generation ({name!r})")
+    return Path(directory) / name
 
 
-def _check_replaceable(target: Path) -> None:
-    if target.is_dir() and any(target.iterdir()) and not (target / MANIFEST).is_file():
-        raise UsageError(
-            f"--index-dir {target} exists, is not empty and is not an xenc index; "
-            "refusing to replace it"
-        )
-
-
-def publish(staged: Path, target: Path, manifest: dict[str, Any]) -> None:
-    """Record file digests in the manifest, write it last, then rename into place."""
-    _check_replaceable(target)
-    manifest["files"] = {
-        p.name: file_digest(p) for p in sorted(staged.iterdir()) if p.name != MANIFEST
-    }
-    (staged / MANIFEST).write_bytes(
-        orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
-    )
-    for p in staged.iterdir():
-        with open(p, "rb") as fh:
-            os.fsync(fh.fileno())
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        os.replace(target, old)
-    os.replace(staged, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def read_manifest(directory: Path) -> dict[str, Any]:
-    """Read and check ``manifest.json``: exists, parses, right format and version."""
-    path = Path(directory) / MANIFEST
-    if not Path(directory).is_dir():
-        raise IndexNotFoundError(f"no index at {directory}: run `xenc index` first")
-    if not path.is_file():
-        raise IndexNotFoundError(f"{directory} holds no {MANIFEST}: not an xenc index")
+def parse_manifest(data: bytes, path: Path) -> dict[str, Any]:
     try:
-        manifest = orjson.loads(path.read_bytes())
+        manifest = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise IndexFormatError(f"{path}: invalid JSON ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
@@ -164,11 +153,15 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise IndexFormatError(
-            f"{directory}: index format version {version}, this xenc reads version "
+            f"{path.parent}: index format version {version}, this xenc reads version "
             f"{FORMAT_VERSION}; re-run `xenc index`"
         )
+    return manifest
+
+
+def _check_files(directory: Path, manifest: dict[str, Any]) -> None:
     for name, info in manifest.get("files", {}).items():
-        file = Path(directory) / name
+        file = directory / name
         if not file.is_file():
             raise IndexFormatError(
                 f"{file}: missing; the index is incomplete, re-run `xenc index`"
@@ -177,8 +170,73 @@ def read_manifest(directory: Path) -> dict[str, Any]:
             raise IndexFormatError(
                 f"{file}: size differs from the manifest; the index is corrupted"
             )
+
+
+def read_manifest(generation: Path) -> dict[str, Any]:
+    """Read and check a generation's ``manifest.json``: format, version, file sizes."""
+    path = Path(generation) / MANIFEST
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise IndexNotFoundError(f"{generation} holds no {MANIFEST}: not an xenc index") from None
+    manifest = parse_manifest(data, path)
+    _check_files(Path(generation), manifest)
     return manifest
 
+
+def pin(manifest: Path) -> IO[bytes] | None:
+    """Open a generation's manifest with a shared lock, or None if it was removed meanwhile.
+
+    The returned file keeps writers from garbage-collecting the generation until it is closed
+    (they take an exclusive, non-blocking lock on the same file before removing one).
+    """
+    try:
+        fh = open(manifest, "rb")  # noqa: SIM115 - the caller keeps it open
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    fcntl.flock(fh.fileno(), fcntl.LOCK_SH)  # waits only while a writer is deleting it
+    if os.fstat(fh.fileno()).st_nlink == 0:  # deleted between open and lock
+        fh.close()
+        return None
+    return fh
+
+
+def open_generation(
+    directory: str | os.PathLike[str],
+) -> tuple[Path, dict[str, Any], IO[bytes]]:
+    """Resolve ``CURRENT`` once and pin that generation for reading.
+
+    Returns:
+        The generation directory, its checked manifest, and the open manifest file whose
+        shared lock keeps writers from removing the generation; close it when done.
+
+    Raises:
+        IndexNotFoundError: No directory, or no index in it.
+        IndexFormatError: Another format version, or a missing, truncated or extended file.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise IndexNotFoundError(f"no index at {directory}: run `xenc index` first")
+    generation = live_generation(directory)
+    while True:
+        if generation is None:
+            if (directory / MANIFEST).is_file():  # format 1 keeps its files at the top level
+                read_manifest(directory)
+            raise IndexNotFoundError(f"{directory} holds no {MANIFEST}: not an xenc index")
+        pinned = pin(generation / MANIFEST)
+        if pinned is not None:
+            break
+        again = live_generation(directory)
+        if again == generation:
+            raise IndexFormatError(f"{generation}: missing; the index is corrupted")
+        generation = again  # a writer published a newer one meanwhile
+    try:
+        manifest = parse_manifest(pinned.read(), generation / MANIFEST)
+        _check_files(generation, manifest)
+    except BaseException:
+        pinned.close()
+        raise
+    return generation, manifest, pinned
 
 class DocStore:
     """Read access to ``docs.sqlite``: ids, titles, passages."""
@@ -229,6 +287,26 @@ class DocStore:
             for doc_id, title, text, meta in self._db.execute(query, part):
                 out[doc_id] = Document(doc_id, text, title, orjson.loads(meta))
         return out
+
+    def hashes(self) -> dict[str, tuple[int, str]]:
+        """Every document's ``id → (seq, content hash)``."""
+        rows = self._db.execute("SELECT id, seq, hash FROM docs")
+        return {doc_id: (seq, digest) for doc_id, seq, digest in rows}
+
+    def spans(self) -> list[list[tuple[int, int]]]:
+        """Each document's passage spans ``(start, end)``, indexed by ``seq``, in row order."""
+        out: list[list[tuple[int, int]]] = [[] for _ in self.doc_ids]
+        for seq, start, end in self._db.execute(
+            "SELECT doc_seq, start, end FROM chunks ORDER BY row"
+        ):
+            out[seq].append((start, end))
+        return out
+
+    def iter_documents(self) -> Iterator[tuple[int, Document]]:
+        """All documents as ``(seq, document)``, in ``seq`` order."""
+        cursor = self._db.execute("SELECT seq, id, title, text, metadata FROM docs ORDER BY seq")
+        for seq, doc_id, title, text, meta in cursor:
+            yield seq, Document(doc_id, text, title, orjson.loads(meta))
 
     def close(self) -> None:
         self._db.close()

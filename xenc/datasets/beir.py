@@ -13,10 +13,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from xenc.datasets._text import find_file
 from xenc.datasets.collection import Collection
 from xenc.errors import InputError, UsageError
-from xenc.formats import iter_lines, parse_object
+from xenc.formats import MAX_DEPTH, iter_lines, nesting_depth, parse_object
 from xenc.qrels import read_qrels
 
 _ID_FIELDS = ("_id", "id")
@@ -80,10 +82,13 @@ def read_objects(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield line_no, parse_object(line, name, line_no)
         except InputError as exc:
             try:
-                obj = json.loads(line)
-            except ValueError:
+                # Strict UTF-8 (json.loads on bytes would also take UTF-16 and encoded
+                # surrogates); the object must be writable again (no lone surrogates).
+                obj = json.loads(line.decode("utf-8"))
+                orjson.dumps(obj)
+            except (ValueError, TypeError, RecursionError):
                 raise exc from None
-            if not isinstance(obj, dict):
+            if not isinstance(obj, dict) or nesting_depth(obj) > MAX_DEPTH:
                 raise exc from None
             yield line_no, obj
 

@@ -102,7 +102,7 @@ class _Resolver:
 
     def __init__(self, ids: Container[str]) -> None:
         self._ids = ids
-        self._numeric: dict[int, str] | None = None
+        self._numeric: dict[str, str] | None = None
 
     def __call__(self, value: str) -> str | None:
         if value in self._ids:
@@ -110,12 +110,23 @@ class _Resolver:
         if not _DIGITS.fullmatch(value):
             return None
         if self._numeric is None:
-            numeric: dict[int, str] = {}
+            numeric: dict[str, str] = {}
             for known in self._ids:
                 if _DIGITS.fullmatch(known):
-                    numeric.setdefault(int(known), known)
+                    numeric.setdefault(_number(known), known)
             self._numeric = numeric
-        return self._numeric.get(int(value))
+        return self._numeric.get(_number(value))
+
+
+def _number(digits: str) -> str:
+    """The numeric value of an ASCII digit string, as digits: no int() (which refuses more than
+    4300 digits) and no leading zeros."""
+    return digits.lstrip("0") or "0"
+
+
+def _no_nul(text: str) -> str:
+    """NUL characters (found in old collections) as spaces: xenc's readers refuse NUL."""
+    return text.replace("\x00", " ").strip() if "\x00" in text else text
 
 
 def _write_corpus(docs: Iterable[dict[str, Any]], path: Path, summary: ConvertSummary) -> set[str]:
@@ -124,6 +135,11 @@ def _write_corpus(docs: Iterable[dict[str, Any]], path: Path, summary: ConvertSu
     with open(path, "wb") as fh:
         for doc in docs:
             doc_id = doc["id"]
+            for field in ("title", "text"):
+                if field in doc:
+                    doc[field] = _no_nul(doc[field])
+            if "title" in doc and not doc["title"]:
+                del doc["title"]
             if doc_id in seen:
                 summary.duplicate_docs += 1
                 logger.warning("document id %r repeated; keeping the first record", doc_id)
@@ -143,7 +159,7 @@ def _collect_queries(queries: Iterable[dict[str, Any]], summary: ConvertSummary)
     out: dict[str, str] = {}
     for query in queries:
         summary.source_queries += 1
-        qid, text = query["id"], query["text"]
+        qid, text = query["id"], _no_nul(query["text"])
         if qid in out:
             logger.warning("query id %r repeated; keeping the first", qid)
         elif not text:

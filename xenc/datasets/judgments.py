@@ -20,14 +20,17 @@ from pathlib import Path
 
 from xenc.datasets._text import text_lines
 from xenc.errors import InputError
-from xenc.qrels import Qrels
+from xenc.qrels import MAX_GRADE_DIGITS, Qrels
 
 _INT = re.compile(r"[+-]?[0-9]+")
+_COUNT = re.compile(r"[0-9]{1,18}")
 
 
 def _grade(source: str, line_no: int, text: str) -> int:
     if not _INT.fullmatch(text):
         raise InputError(source, line_no, f"relevance grade {text!r} is not an integer")
+    if len(text.lstrip("+-").lstrip("0")) > MAX_GRADE_DIGITS:
+        raise InputError(source, line_no, f"relevance grade {text[:20]!r}... is out of range")
     return int(text)
 
 
@@ -117,7 +120,7 @@ def read_lisa_judgments(path: str | Path) -> Qrels:
         if not _INT.fullmatch(qid):
             raise InputError(source, line_no, f"expected a query number, got {qid!r}")
         line_no, count = next(tokens, (line_no, ""))
-        if not count.isdigit():
+        if not _COUNT.fullmatch(count):  # not str.isdigit(): int("²") fails
             raise InputError(source, line_no, f"query {qid}: expected a count, got {count!r}")
         for index in range(int(count)):
             line_no, doc_id = next(tokens, (line_no, ""))

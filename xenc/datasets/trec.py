@@ -23,9 +23,14 @@ from xenc.errors import InputError
 
 _FLAGS = re.IGNORECASE | re.DOTALL
 _DOCNO = re.compile(r"<DOCNO>(.*?)</DOCNO>", _FLAGS)
-_TEXT = re.compile(r"<TEXT\b[^>]*>(.*?)</TEXT>", _FLAGS)
-_TITLE = re.compile(r"<(TITLE|HEADLINE|HEAD|HL)\b[^>]*>(.*?)</\1>", _FLAGS)
-_TAG = re.compile(r"<(/?)([A-Za-z]+)\b[^>]*>")
+_TEXT = re.compile(r"<TEXT\b[^<>]*>(.*?)</TEXT>", _FLAGS)
+_TITLE = re.compile(r"<(TITLE|HEADLINE|HEAD|HL)\b[^<>]*>(.*?)</\1>", _FLAGS)
+_TAG = re.compile(r"<(/?)([A-Za-z]+)\b[^<>]*>")
+# Lazy ``(.*?)</X>`` searches stop at the last closing tag (see _last_end): an opening that is
+# never closed then costs no scan to the end of the text, so hostile markup is not quadratic.
+_DOCNO_END = re.compile(r"</DOCNO>", re.IGNORECASE)
+_TEXT_END = re.compile(r"</TEXT>", re.IGNORECASE)
+_TITLE_END = re.compile(r"</(TITLE|HEADLINE|HEAD|HL)>", re.IGNORECASE)
 _PREFIX = re.compile(r"^(number|topic|description|narrative)\s*:\s*", re.IGNORECASE)
 
 
@@ -36,7 +41,7 @@ def _blocks(path: str | Path, tag: str) -> Iterator[tuple[int, str]]:
         InputError: text outside a block, a block opened inside another, or one never closed.
     """
     source = str(path)
-    opening = re.compile(rf"<{tag}(?:\s[^>]*)?>", re.IGNORECASE)
+    opening = re.compile(rf"<{tag}(?:\s[^<>]*)?>", re.IGNORECASE)
     closing = re.compile(rf"</{tag}>", re.IGNORECASE)
     body: list[str] | None = None
     start = 0
@@ -63,15 +68,23 @@ def _blocks(path: str | Path, tag: str) -> Iterator[tuple[int, str]]:
         raise InputError(source, start, f"<{tag}> opened here is never closed")
 
 
+def _last_end(closing: re.Pattern[str], text: str) -> int:
+    """The end of the last match of ``closing`` in ``text``, 0 when there is none."""
+    end = 0
+    for match in closing.finditer(text):
+        end = match.end()
+    return end
+
+
 def _trec_document(body: str, source: str, line_no: int) -> dict[str, Any]:
-    docno = _DOCNO.search(body)
+    docno = _DOCNO.search(body, 0, _last_end(_DOCNO_END, body))
     doc_id = strip_markup(docno.group(1)) if docno is not None else ""
     if docno is None or not doc_id or len(doc_id.split()) != 1:
         raise InputError(source, line_no, "document without a one-word <DOCNO>")
     rest = body[: docno.start()] + body[docno.end() :]
-    title_match = _TITLE.search(rest)
+    title_match = _TITLE.search(rest, 0, _last_end(_TITLE_END, rest))
     title = strip_markup(title_match.group(2)) if title_match else ""
-    texts = [strip_markup(m.group(1)) for m in _TEXT.finditer(rest)]
+    texts = [strip_markup(m.group(1)) for m in _TEXT.finditer(rest, 0, _last_end(_TEXT_END, rest))]
     if texts:
         text = " ".join(t for t in texts if t)
     else:

@@ -1,0 +1,85 @@
+"""Index maintenance commands: ``xenc verify`` and ``xenc delete`` (merged into xenc.cli).
+
+Both are thin: they parse options, call :func:`xenc.verify.verify` or
+:func:`xenc.update.delete_documents`, and report on stderr. Exit codes come from
+:func:`xenc.cli_common.handle_errors`, plus exit 1 from ``verify`` when it finds problems.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import Annotated
+
+import typer
+
+from xenc.cli_common import IndexDir, Wait, handle_errors
+from xenc.errors import InputError
+
+app = typer.Typer(rich_markup_mode=None, pretty_exceptions_enable=False, add_completion=False)
+
+@app.command("verify")
+@handle_errors
+def verify_cmd(index_dir: IndexDir) -> None:
+    """Check an index thoroughly: file hashes, counts, ids, embeddings, BM25, HNSW labels.
+
+    Prints each problem on stderr and exits 1 if there is any.
+
+    \b
+    Example:
+      xenc verify --index-dir idx || alert "index is corrupted"
+    """
+    from xenc.progress import note
+    from xenc.verify import summary, verify
+
+    problems = verify(index_dir)
+    for problem in problems:
+        sys.stderr.write(f"problem: {problem}\n")
+    if problems:
+        sys.stderr.write(f"Error: {index_dir}: {len(problems)} problems found\n")
+        sys.stderr.flush()
+        raise typer.Exit(1)
+    note(f"{index_dir}: ok ({summary(index_dir)})")
+
+
+def read_ids(source: str) -> Iterator[str]:
+    """Ids from a file or ``-``: one per line, or JSONL objects with ``id`` (or ``_id``)."""
+    from xenc.formats import iter_lines, parse_object, source_name
+
+    name = source_name(source)
+    for line_no, line in iter_lines(source):
+        if not line.lstrip().startswith(b"{"):
+            yield line.decode("utf-8", errors="replace").strip()
+            continue
+        obj = parse_object(line, name, line_no)
+        value = obj.get("id", obj.get("_id"))
+        if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
+            raise InputError(name, line_no, 'expected a non-empty "id" (or "_id") field')
+        yield str(value).strip()
+
+
+@app.command("delete")
+@handle_errors
+def delete_cmd(
+    index_dir: IndexDir,
+    ids: Annotated[str, typer.Option(
+        "--ids", help="Ids to delete: a file or - (one per line, or JSONL with id).")],
+    wait: Wait = 0.0,
+) -> None:
+    """Delete documents by id: publishes a new generation without them (nothing re-embedded).
+
+    \b
+    Example:
+      echo doc-17 | xenc delete --index-dir idx --ids - --wait 60
+    """
+    from xenc.progress import note
+    from xenc.update import delete_documents
+
+    wanted = list(dict.fromkeys(read_ids(ids)))
+    if not wanted:
+        note(f"no ids in {'<stdin>' if ids == '-' else ids}: nothing deleted")
+        return
+    manifest = delete_documents(index_dir, wanted, wait=wait)
+    last = manifest["history"][-1]
+    note(f"deleted {last['deleted']} documents ({last['not_found']} ids not found) from "
+         f"{index_dir}; {manifest['counts']['documents']} documents left")

@@ -1,0 +1,132 @@
+"""``xenc train`` and ``xenc mine``: fine-tune a cross-encoder, or write mined training pairs.
+
+Thin wrappers over :mod:`xenc.training`; merged into the main app with
+``app.add_typer(cli_train.app)``.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from xenc.cli_common import Device, IndexDir, Output, ShowProgress, handle_errors
+
+app = typer.Typer(rich_markup_mode=None, pretty_exceptions_enable=False, add_completion=False)
+
+OptPath = Path | None
+MineRetriever = Annotated[str, typer.Option("--mine-retriever", help="bm25, dense or hybrid.")]
+MineDepth = Annotated[int, typer.Option("--mine-depth", help="First-stage depth to mine.")]
+Negatives = Annotated[int, typer.Option(
+    "--negatives", help="Hard negatives per positive (listwise: group size - 1).")]
+RandomNegs = Annotated[int, typer.Option("--random-negatives", help="Random negatives/positive.")]
+SkipTop = Annotated[int, typer.Option("--skip-top", help="Candidates skipped before mining.")]
+Seed = Annotated[int, typer.Option("--seed", help="Seed for every random choice.")]
+
+
+def _mine_params(retriever: str, depth: int, negatives: int, randoms: int, skip: int, seed: int):
+    from xenc.training import MineParams
+
+    return MineParams(retriever, depth, negatives, randoms, skip, seed).check()
+
+
+@app.command("mine")
+@handle_errors
+def mine_cmd(
+    index_dir: IndexDir,
+    queries: Annotated[Path, typer.Option("--queries", help="JSONL queries.")],
+    qrels: Annotated[Path, typer.Option("--qrels", help="TREC or BEIR TSV judgments.")],
+    mine_retriever: MineRetriever = "hybrid",
+    mine_depth: MineDepth = 50,
+    negatives: Negatives = 4,
+    random_negatives: RandomNegs = 1,
+    skip_top: SkipTop = 0,
+    seed: Seed = 42,
+    output: Output = None,
+) -> None:
+    """Mine training pairs: qrels positives plus first-stage hard and random negatives.
+
+    Each line: query, document (the best passage), label (1/0), qid, doc_id, kind
+    (positive, hard or random) and first_stage_rank. `xenc train FILE` reads it back.
+
+    \b
+    Example:
+      xenc mine --index-dir idx --queries q.jsonl --qrels qrels.tsv -o pairs.jsonl
+    """
+    from xenc.formats import JsonlWriter, atomic_output
+    from xenc.progress import note
+    from xenc.training.sources import mined_rows
+
+    params = _mine_params(mine_retriever, mine_depth, negatives, random_negatives, skip_top, seed)
+    with atomic_output(output) as stream:
+        writer = JsonlWriter(stream, flush=output is None)
+        for record in mined_rows(index_dir, queries, qrels, params):
+            writer.write(record)
+    note(f"mined {writer.count} pairs")
+
+
+@app.command("train")
+@handle_errors
+def train_cmd(
+    pairs: Annotated[Path | None, typer.Argument(help="Labeled pairs JSONL.")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Model directory.")] = ...,
+    index_dir: Annotated[Path | None, typer.Option(help="Mine pairs from this index.")] = None,
+    queries: Annotated[OptPath, typer.Option(help="JSONL queries (with --index-dir).")] = None,
+    qrels: Annotated[OptPath, typer.Option(help="TREC or BEIR TSV judgments.")] = None,
+    task: Annotated[str, typer.Option(help="relevance, similarity or nli.")] = "relevance",
+    loss: Annotated[str | None, typer.Option(help="relevance: bce or listwise.")] = None,
+    base: Annotated[str | None, typer.Option(help="Encoder or cross-encoder to tune.")] = None,
+    layers: Annotated[int | None, typer.Option(help="Keep the first N layers.")] = None,
+    labels: Annotated[str | None, typer.Option(help="nli label names, comma-separated.")] = None,
+    label_max: Annotated[float | None, typer.Option(help="Label scale (default: max).")] = None,
+    epochs: Annotated[int, typer.Option(min=1)] = 1,
+    batch_size: Annotated[int, typer.Option(min=1)] = 16,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-5,
+    warmup: Annotated[float, typer.Option(help="Warmup fraction of the steps.")] = 0.1,
+    max_length: Annotated[int, typer.Option(min=8)] = 256,
+    seed: Seed = 42,
+    device: Device = None,
+    dev: Annotated[Path | None, typer.Option("--dev", help="Dev pairs JSONL.")] = None,
+    dev_fraction: Annotated[float | None, typer.Option(help="Hold out queries.")] = None,
+    dev_queries: Annotated[OptPath, typer.Option(help="Dev queries to mine.")] = None,
+    dev_qrels: Annotated[OptPath, typer.Option(help="Dev judgments.")] = None,
+    eval_steps: Annotated[int | None, typer.Option(help="Evaluate every N steps.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Stop (resumably) after N.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue a run.")] = False,
+    mine_retriever: MineRetriever = "hybrid",
+    mine_depth: MineDepth = 50,
+    negatives: Negatives = 4,
+    random_negatives: RandomNegs = 1,
+    skip_top: SkipTop = 0,
+    progress: ShowProgress = None,
+) -> None:
+    """Fine-tune a cross-encoder on labeled pairs or on pairs mined from an index.
+
+    \b
+    Examples:
+      xenc train pairs.jsonl -o my-reranker --dev-fraction 0.1 --epochs 2
+      xenc train --index-dir idx --queries q.jsonl --qrels qrels.tsv -o my-reranker
+    """
+    from xenc.progress import bar, note, wants_progress
+    from xenc.training import TrainConfig, train
+
+    mine = _mine_params(mine_retriever, mine_depth, negatives, random_negatives, skip_top, seed)
+    names = tuple(x.strip() for x in labels.split(",") if x.strip()) if labels else None
+    config = TrainConfig(
+        output, pairs, index_dir, queries, qrels, dev, dev_fraction, dev_queries, dev_qrels,
+        base, layers, task, loss, label_max, names, epochs, batch_size, lr, warmup, max_length,
+        seed, device, eval_steps, max_steps, resume, mine, shlex.join(["xenc", *sys.argv[1:]]),
+    )
+    with bar("training", None, wants_progress(progress)) as callback:
+        result = train(config, progress=callback)
+    best = result.best or {}
+    note(f"trained {result.steps} steps on {result.train_pairs} pairs → {output}"
+         + (f" (dev {result.metric} {best['metric']:.4f} at step {best['step']})"
+            if best.get("metric") is not None else ""))
+
+
+if __name__ == "__main__":  # python -m xenc.cli_train train ... (before the merge into xenc.cli)
+    app()

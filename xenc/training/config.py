@@ -1,0 +1,87 @@
+"""What ``xenc train`` takes and returns: :class:`TrainConfig` and :class:`TrainResult`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from xenc.errors import UsageError
+from xenc.training.data import TASKS
+from xenc.training.mining import MineParams
+
+_PATHS = ("output", "train_file", "index_dir", "queries", "qrels", "dev_file", "dev_queries",
+          "dev_qrels")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything ``xenc train`` takes. Paths are files unless named ``*_dir``.
+
+    Data is either ``train_file`` (labeled pairs JSONL) or ``index_dir`` + ``queries`` +
+    ``qrels`` (pairs mined with ``mine``). Dev data: ``dev_file``, ``dev_fraction`` (of the
+    training queries) or ``dev_queries`` + ``dev_qrels`` (mined).
+    """
+
+    output: Path
+    train_file: Path | None = None
+    index_dir: Path | None = None
+    queries: Path | None = None
+    qrels: Path | None = None
+    dev_file: Path | None = None
+    dev_fraction: float | None = None
+    dev_queries: Path | None = None
+    dev_qrels: Path | None = None
+    base: str | None = None
+    layers: int | None = None
+    task: str = "relevance"
+    loss: str | None = None
+    label_max: float | None = None
+    labels: tuple[str, ...] | None = None
+    epochs: int = 1
+    batch_size: int = 16
+    lr: float = 2e-5
+    warmup: float = 0.1
+    max_length: int = 256
+    seed: int = 42
+    device: str | None = None
+    eval_steps: int | None = None
+    max_steps: int | None = None
+    resume: bool = False
+    mine: MineParams = field(default_factory=MineParams)
+    command: str | None = None
+
+    def check(self) -> TrainConfig:
+        """A copy with paths as :class:`Path`, or UsageError for a value out of range."""
+        if self.task not in TASKS:
+            raise UsageError(f"--task must be one of {', '.join(TASKS)}, not {self.task!r}")
+        for name in ("epochs", "batch_size", "eval_steps", "max_steps"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if not self.lr > 0:
+            raise UsageError(f"--lr must be positive, got {self.lr}")
+        if not 0.0 <= self.warmup < 1.0:
+            raise UsageError(f"--warmup must be a fraction in [0, 1), got {self.warmup}")
+        self.mine.check()
+        paths = {name: Path(getattr(self, name)) for name in _PATHS if getattr(self, name)}
+        return replace(self, **paths)
+
+    def params(self) -> dict[str, Any]:
+        """Every parameter as JSON-ready values (for the card and resume checks)."""
+        return json.loads(json.dumps(asdict(self), default=str))
+
+
+@dataclass
+class TrainResult:
+    """What a training run did: where the model is, steps, dev metrics, per-step losses."""
+
+    output: Path
+    steps: int
+    metric: str
+    best: dict[str, Any] | None
+    evals: list[dict[str, Any]]
+    losses: list[float]
+    train_pairs: int
+    dev_pairs: int

@@ -1,0 +1,174 @@
+"""Training data: labeled pairs read from JSONL, checked once, split by query.
+
+A pair file holds one JSON object per line with two texts (``query``/``document``, or
+``text_a``/``text_b``, or ``sentence1``/``sentence2``) and a ``label``:
+
+* ``relevance``: 0/1 or a graded integer (0 = not relevant);
+* ``similarity``: a number, scaled to [0, 1] by the largest label seen (or ``label_max``);
+* ``nli``: a label name (``"entailment"``) or an integer id into the label list.
+
+Optional ``qid`` groups the pairs of one query (default: the query text); mined files also
+carry ``doc_id``, ``kind`` and ``first_stage_rank``, kept for provenance only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xenc.errors import InputError, UsageError
+from xenc.formats import read_jsonl, source_name
+from xenc.scoring import pair_of
+
+TASKS = ("relevance", "similarity", "nli")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One training example.
+
+    Attributes:
+        query: First text (the query, or sentence 1).
+        document: Second text.
+        label: The raw label: int grade (relevance), float (similarity), int id (nli).
+        group: Pairs of one query share a group (``qid`` or the query text).
+    """
+
+    query: str
+    document: str
+    label: float
+    group: str
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a file, for provenance in the model card."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _number(value: Any, where: tuple[str, int], *, integer: bool) -> float:
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(*where, f'"label" must be {kind}, got {value!r}')
+    if not math.isfinite(float(value)):
+        raise InputError(*where, f'"label" must be a finite number, got {value!r}')
+    if integer and float(value) != int(value):
+        raise InputError(*where, f'"label" must be {kind} for relevance, got {value!r}')
+    if integer and value < 0:
+        raise InputError(*where, f'"label" must be 0 or more for relevance, got {value!r}')
+    return float(value)
+
+
+def parse_label(
+    value: Any, task: str, where: tuple[str, int], labels: Sequence[str] | None = None
+) -> float | str:
+    """Check one label for ``task``; nli labels come back as names (or int ids as floats).
+
+    Raises:
+        InputError: ``source:line: reason`` for a missing, non-numeric, NaN or unknown label.
+    """
+    if task == "relevance":
+        return _number(value, where, integer=True)
+    if task == "similarity":
+        return _number(value, where, integer=False)
+    if isinstance(value, str) and value.strip():
+        name = value.strip()
+        if labels is not None and name not in labels:
+            raise InputError(*where, f'unknown label "{name}": expected one of {", ".join(labels)}')
+        return name
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0 or (labels is not None and value >= len(labels)):
+            raise InputError(*where, f"label id {value} out of range")
+        return float(value)
+    raise InputError(*where, f'"label" must be a label name or an integer id, got {value!r}')
+
+
+def read_pairs(
+    source: str | os.PathLike[str], task: str, labels: Sequence[str] | None = None
+) -> list[tuple[str, str, float | str, str]]:
+    """Read and check a pair file: ``(query, document, label, group)`` tuples.
+
+    Raises:
+        InputError: a missing file, bad JSON, missing texts or label, a bad label, no pairs.
+        UsageError: an unknown task.
+    """
+    if task not in TASKS:
+        raise UsageError(f"--task must be one of {', '.join(TASKS)}, not {task!r}")
+    name = source_name(source)
+    rows: list[tuple[str, str, float | str, str]] = []
+    for line_no, obj in read_jsonl(source):
+        where = (name, line_no)
+        query, document = pair_of(obj, where)
+        if "label" not in obj:
+            raise InputError(*where, 'missing field "label"')
+        label = parse_label(obj["label"], task, where, labels)
+        group = obj.get("qid", query)
+        rows.append((query, document, label, str(group)))
+    if not rows:
+        raise InputError(name, None, "no training pairs")
+    return rows
+
+
+def nli_labels(rows: Iterable[tuple[Any, Any, Any, Any]], given: Sequence[str] | None) -> list[str]:
+    """The nli label names: ``given``, else the names seen, sorted.
+
+    Raises:
+        UsageError: integer ids in the data without ``--labels`` to name them.
+    """
+    if given:
+        return list(given)
+    names = {r[2] for r in rows if isinstance(r[2], str)}
+    if any(not isinstance(r[2], str) for r in rows) or not names:
+        raise UsageError("nli data with integer label ids needs --labels NAME,NAME,NAME")
+    return sorted(names)
+
+
+def to_pairs(
+    rows: Iterable[tuple[str, str, float | str, str]], labels: Sequence[str] | None = None
+) -> list[Pair]:
+    """Turn checked rows into :class:`Pair` records (nli names become ids)."""
+    index = {name: i for i, name in enumerate(labels or ())}
+    out = []
+    for query, document, label, group in rows:
+        value = float(index[label]) if isinstance(label, str) else float(label)
+        out.append(Pair(query, document, value, group))
+    return out
+
+
+def split_by_group(
+    pairs: Sequence[Pair], fraction: float, seed: int
+) -> tuple[list[Pair], list[Pair]]:
+    """Hold out about ``fraction`` of the groups (queries) as dev, deterministically.
+
+    Raises:
+        UsageError: ``fraction`` outside (0, 1) or too few groups to split.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise UsageError(f"--dev-fraction must be between 0 and 1, got {fraction}")
+    groups = sorted({p.group for p in pairs})
+    if len(groups) < 2:
+        raise UsageError("--dev-fraction needs pairs of at least two queries")
+    rng = np.random.default_rng(seed)
+    order = [groups[i] for i in rng.permutation(len(groups))]
+    n_dev = min(len(groups) - 1, max(1, round(fraction * len(groups))))
+    dev = set(order[:n_dev])
+    return [p for p in pairs if p.group not in dev], [p for p in pairs if p.group in dev]
+
+
+def describe(path: str | os.PathLike[str] | None, count: int, role: str) -> dict[str, Any]:
+    """Provenance of one data file: role, path, sha256 and the number of pairs read."""
+    if path is None:
+        return {"role": role, "path": None, "sha256": None, "pairs": count}
+    p = Path(path)
+    digest = file_sha256(p) if p.is_file() else None
+    return {"role": role, "path": str(path), "sha256": digest, "pairs": count}

@@ -1,0 +1,72 @@
+"""Dev-set metrics used to pick the best checkpoint.
+
+* relevance: mean NDCG@10 of reranking each dev query's pairs by the model's score
+  (:mod:`xenc.metrics`, trec_eval semantics; grades are the integer labels);
+* similarity: Spearman rank correlation between scores and labels;
+* nli: accuracy of the highest-scoring label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from xenc.errors import UsageError
+from xenc.metrics import aggregate, evaluate
+from xenc.training.data import Pair
+
+METRICS = {"relevance": "ndcg@10", "similarity": "spearman", "nli": "accuracy"}
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties given their average rank."""
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(values.size, dtype=np.float64)
+    ranks[order] = np.arange(1, values.size + 1, dtype=np.float64)
+    uniq, inverse = np.unique(values, return_inverse=True)
+    sums = np.bincount(inverse, weights=ranks, minlength=uniq.size)
+    counts = np.bincount(inverse, minlength=uniq.size)
+    return (sums / counts)[inverse]
+
+
+def spearman(scores: Sequence[float], labels: Sequence[float]) -> float:
+    """Spearman's rho (Pearson correlation of average ranks); 0.0 when either is constant."""
+    a = _ranks(np.asarray(scores, dtype=np.float64))
+    b = _ranks(np.asarray(labels, dtype=np.float64))
+    a, b = a - a.mean(), b - b.mean()
+    denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / denom) if denom > 0 else 0.0
+
+
+def ndcg_at_10(scores: Sequence[float], pairs: Sequence[Pair]) -> float:
+    """Mean NDCG@10 over the dev queries that have a relevant pair (repeated documents once).
+
+    Raises:
+        UsageError: no dev query has a pair labeled 1 or more.
+    """
+    run: dict[str, list[tuple[float, int]]] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    seen: set[tuple[str, str]] = set()
+    for i, (pair, score) in enumerate(zip(pairs, scores, strict=True)):
+        if (pair.group, pair.document) in seen:  # a negative drawn for several positives
+            continue
+        seen.add((pair.group, pair.document))
+        run.setdefault(pair.group, []).append((-float(score), i))
+        qrels.setdefault(pair.group, {})[str(i)] = int(pair.label)
+    ranked = {g: [str(i) for _, i in sorted(hits)] for g, hits in run.items()}
+    per_query = evaluate(ranked, qrels, ndcg_k=(10,), recall_k=(), mrr_k=(), map_=False)
+    if not per_query:
+        raise UsageError("the dev set has no query with a relevant pair (label >= 1)")
+    return aggregate(per_query)["ndcg@10"]
+
+
+def dev_metric(task: str, outputs: np.ndarray, pairs: Sequence[Pair]) -> float:
+    """The task's dev metric from model outputs (``(n, num_labels)`` logits)."""
+    if task == "nli":
+        predicted = outputs.argmax(axis=1)
+        gold = np.array([int(p.label) for p in pairs])
+        return float((predicted == gold).mean())
+    if task == "similarity":
+        return spearman(outputs[:, 0], [p.label for p in pairs])
+    return ndcg_at_10(outputs[:, 0], pairs)

@@ -1,0 +1,391 @@
+"""Writing generations: a full build, an incremental update, deletion by id.
+
+Every write produces a complete new generation (see :mod:`xenc.store`) laid out exactly as a
+fresh build over the same final documents would be: documents in their final order, passage
+rows in document order, BM25 and the HNSW graph built over all rows. What an update saves is
+the expensive part, embedding: a document whose stored content hash
+(:func:`xenc.store.document_hash`) is unchanged keeps its passage spans and embedding rows,
+copied from the live generation; so does a changed document whose title and text are the same
+(only metadata changed). Only new and changed texts are chunked and embedded.
+
+Why rebuild BM25 and HNSW instead of patching them: BM25's idf and average length depend on
+every row, so every score changes with any addition anyway; rebuilding from tokens makes the
+scores those of a fresh build, bit for bit. For HNSW, ``mark_deleted`` leaves tombstones that
+still cost search time and can starve a top-k query, ``resize_index`` plus new labels breaks
+``label == passage row``, and either makes the graph depend on the update history. A rebuild
+keeps ``label == row`` by construction, gives the same graph as a fresh build (same vectors,
+same seed, one thread) and costs far less than embedding the same passages would.
+
+Final order: the corpus order, then (without ``delete_missing``) the documents of the index
+that the corpus does not mention, in their previous order. Chunking, tokenizer, BM25, HNSW and
+encoder parameters always come from the live manifest.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from xenc import __version__, chunking, hnsw, store
+from xenc.bm25 import BM25Index, BM25Params
+from xenc.config import ChunkParams, HNSWParams
+from xenc.corpus import read_corpus
+from xenc.errors import IndexNotFoundError, InputError, UsageError
+from xenc.formats import source_name
+from xenc.locking import IndexWriter, index_writer
+from xenc.progress import Callback
+from xenc.records import Document
+from xenc.tokenize import Tokenizer, TokenizerSpec
+
+if TYPE_CHECKING:
+    from xenc.encoder import Encoder
+    from xenc.pipeline import CorpusFields
+
+DOC_BATCH = 256
+REBUILD = "rebuild the index with `xenc index` (without --update)"
+
+
+@dataclass
+class Entry:
+    """A document of the generation being written; ``spans``/``vectors`` set when reused."""
+
+    doc: Document
+    spans: list[tuple[int, int]] | None = None
+    vectors: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Params:
+    """Everything that decides how documents become index files."""
+
+    chunk: ChunkParams
+    tokenizer: TokenizerSpec
+    bm25: BM25Params
+    hnsw: HNSWParams
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any]) -> Params:
+        return cls(
+            ChunkParams(**manifest["chunking"]),
+            TokenizerSpec.from_dict(manifest["tokenizer"]),
+            BM25Params.from_dict(manifest["bm25"]),
+            HNSWParams(**manifest["hnsw"]),
+        )
+
+
+class LazyEncoder:
+    """Loads the encoder on first use, so updates without new text never load a model."""
+
+    def __init__(self, load: Callable[[], Encoder]) -> None:
+        self._load = load
+        self._model: Encoder | None = None
+
+    @property
+    def model(self) -> Encoder:
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+
+def _add_batch(
+    batch: list[Entry], writer: store.DocStoreWriter, encoder: LazyEncoder, chunk: ChunkParams
+) -> tuple[list[str], list[int]]:
+    """Chunk, store and embed one batch; return its passage texts and their document seqs."""
+    todo = [e for e in batch if e.spans is None]
+    if todo:
+        spans = chunking.chunk_spans([e.doc for e in todo], encoder.model.tokenizer, chunk)
+        for entry, doc_spans in zip(todo, spans, strict=True):
+            entry.spans = doc_spans
+        store.kill_point("chunked")
+    texts: list[str] = []
+    seqs: list[int] = []
+    new: list[tuple[Entry, int, int]] = []
+    for entry in batch:
+        passages = [c.passage() for c in writer.add(entry.doc, entry.spans or [])]
+        if entry.vectors is None:
+            new.append((entry, len(texts), len(passages)))
+        texts.extend(passages)
+        seqs.extend([writer.docs - 1] * len(passages))
+    if new:
+        vectors = encoder.model.encode([t for _, a, n in new for t in texts[a : a + n]])
+        offset = 0
+        for entry, _, n in new:
+            entry.vectors, offset = vectors[offset : offset + n], offset + n
+    return texts, seqs
+
+
+def assemble(
+    entries: Iterable[Entry],
+    tmp: Path,
+    encoder: LazyEncoder,
+    params: Params,
+    dim: Callable[[], int],
+    progress: Callback | None = None,
+) -> tuple[store.DocStoreWriter, BM25Index]:
+    """Write every file of a generation into ``tmp`` (the manifest excepted)."""
+    writer = store.DocStoreWriter(tmp)
+    chunk_doc: list[int] = []
+    vectors: list[np.ndarray] = []
+
+    def tokens() -> Iterator[list[str]]:
+        tok = Tokenizer(params.tokenizer)
+        for batch in chunking.iter_batches(iter(entries), DOC_BATCH):
+            texts, seqs = _add_batch(batch, writer, encoder, params.chunk)
+            chunk_doc.extend(seqs)
+            vectors.extend(np.asarray(e.vectors, dtype=np.float32) for e in batch)
+            yield from tok.tokenize_many(texts)
+            if progress:
+                progress(len(batch))
+
+    lexical = BM25Index.build(tokens(), params.bm25)
+    writer.close()
+    matrix = np.concatenate(vectors) if vectors else np.zeros((0, dim()), np.float32)
+    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+    np.save(tmp / hnsw.EMBEDDINGS_FILE, matrix, allow_pickle=False)
+    store.kill_point("embedded")
+    lexical.save(tmp)
+    store.kill_point("bm25")
+    hnsw.save(hnsw.build(matrix, params.hnsw), tmp)
+    store.save_chunk_doc(tmp, np.asarray(chunk_doc, dtype=np.int32))
+    return writer, lexical
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def build(
+    corpus: str | os.PathLike[str],
+    index_dir: str | os.PathLike[str],
+    params: Params,
+    model: Encoder,
+    *,
+    fields: CorpusFields,
+    limit: int | None = None,
+    wait: float = 0.0,
+    progress: Callback | None = None,
+) -> dict[str, Any]:
+    """A full build over ``corpus``, published as the next generation of ``index_dir``."""
+    docs = read_corpus(corpus, limit=limit, **vars(fields))
+    with index_writer(index_dir, wait=wait) as target:
+        tmp = target.stage()
+        entries = (Entry(doc) for doc in docs)
+        writer, lexical = assemble(
+            entries, tmp, LazyEncoder(lambda: model), params, lambda: model.dim, progress
+        )
+        if writer.docs == 0:
+            raise InputError(source_name(corpus), None, "no documents")
+        manifest = {
+            "format": store.FORMAT,
+            "format_version": store.FORMAT_VERSION,
+            "xenc_version": __version__,
+            "created_at": _now(),
+            "counts": {"documents": writer.docs, "passages": writer.rows},
+            "corpus": {"source": source_name(corpus), "sha256": writer.corpus_hash(),
+                       **vars(fields)},
+            "chunking": params.chunk.to_dict(),
+            "tokenizer": params.tokenizer.to_dict(),
+            "bm25": {**params.bm25.to_dict(), **lexical.to_dict()},
+            "hnsw": params.hnsw.to_dict(),
+            "encoder": model.info(),
+            "history": [],
+        }
+        target.publish(tmp, manifest)
+    return manifest
+
+
+class LiveIndex:
+    """What an update reuses from the live generation: hashes, spans and embedding rows."""
+
+    def __init__(self, generation: Path) -> None:
+        self.manifest = store.read_manifest(generation)
+        self.docstore = store.DocStore(generation)
+        self.hashes = self.docstore.hashes()
+        self.spans = self.docstore.spans()
+        self.first_row = np.concatenate([[0], np.cumsum([len(s) for s in self.spans])])
+        self.embeddings = store.load_array(generation, hnsw.EMBEDDINGS_FILE)
+        self.stats = {"added": 0, "changed": 0, "deleted": 0, "unchanged": 0}
+
+    def reuse(self, seq: int, doc: Document) -> Entry:
+        start, end = int(self.first_row[seq]), int(self.first_row[seq + 1])
+        return Entry(doc, list(self.spans[seq]), np.array(self.embeddings[start:end]))
+
+    def entry(self, doc: Document) -> Entry:
+        """The entry for a corpus document: reused unless it is new or its text changed."""
+        hit = self.hashes.get(doc.id)
+        if hit is None:
+            self.stats["added"] += 1
+            return Entry(doc)
+        seq, digest = hit
+        if digest == store.document_hash(doc):
+            self.stats["unchanged"] += 1
+            return self.reuse(seq, doc)
+        self.stats["changed"] += 1
+        old = self.docstore.documents([doc.id])[doc.id]
+        if (old.title, old.text) == (doc.title, doc.text):  # metadata only
+            return self.reuse(seq, doc)
+        return Entry(doc)
+
+    def remaining(self, skip: set[str], *, drop: bool) -> Iterator[Entry]:
+        """Old documents not in ``skip``: reused, or counted as deleted with ``drop``."""
+        for seq, doc in self.docstore.iter_documents():
+            if doc.id in skip:
+                continue
+            if drop:
+                self.stats["deleted"] += 1
+                continue
+            self.stats["unchanged"] += 1
+            yield self.reuse(seq, doc)
+
+    def close(self) -> None:
+        self.docstore.close()
+
+
+def _encoder_loader(
+    recorded: dict[str, Any], name: str | None, device: str | None, batch_size: int
+) -> Callable[[], Encoder]:
+    def load() -> Encoder:
+        from xenc.encoder import Encoder
+
+        bundled = recorded.get("source") == "bundled"
+        model_name = name or (recorded["name"] if bundled else recorded["path"])
+        model = Encoder(model_name, device=device, batch_size=batch_size,
+                        max_length=recorded.get("max_length"))
+        info = model.info()
+        if (info["sha256"], info["dim"]) != (recorded.get("sha256"), recorded.get("dim")):
+            what = f"encoder {model_name}" if name else f"encoder {model_name} changed on disk"
+            raise UsageError(
+                f"the index was built with encoder {recorded.get('name')} "
+                f"(sha256 {str(recorded.get('sha256'))[:12]}), {what} differs; {REBUILD}"
+            )
+        return model
+
+    return load
+
+
+def _write_update(
+    target: IndexWriter, live: LiveIndex, entries: Iterable[Entry], encoder: LazyEncoder,
+    record: dict[str, Any], progress: Callback | None,
+) -> dict[str, Any]:
+    """Assemble and publish the next generation; the manifest keeps the live one's settings."""
+    manifest = dict(live.manifest)
+    params = Params.from_manifest(manifest)
+    tmp = target.stage()
+    try:
+        writer, lexical = assemble(
+            entries, tmp, encoder, params, lambda: int(manifest["encoder"]["dim"]), progress
+        )
+    finally:
+        live.close()
+    if writer.docs == 0:
+        raise InputError(record.get("source", "update"), None, "no documents")
+    corpus = dict(manifest["corpus"], sha256=writer.corpus_hash())
+    if "source" in record:
+        corpus["source"] = record["source"]
+    manifest.update(
+        xenc_version=__version__,
+        counts={"documents": writer.docs, "passages": writer.rows},
+        corpus=corpus,
+        bm25={**params.bm25.to_dict(), **lexical.to_dict()},
+    )
+    entry = {"time": _now(), **record, **live.stats, "corpus_sha256": writer.corpus_hash()}
+    manifest["history"] = [*manifest.get("history", []), entry]
+    manifest.pop("files", None)
+    target.publish(tmp, manifest)
+    return manifest
+
+
+def update_index(
+    corpus: str | os.PathLike[str],
+    index_dir: str | os.PathLike[str],
+    *,
+    delete_missing: bool = False,
+    fields: CorpusFields | None = None,
+    encoder: str | None = None,
+    batch_size: int = 64,
+    device: str | None = None,
+    limit: int | None = None,
+    wait: float = 0.0,
+    progress: Callback | None = None,
+) -> dict[str, Any]:
+    """Bring an index up to date with ``corpus``; return the new manifest.
+
+    New ids are added, documents whose content hash changed are replaced, unchanged ones are
+    reused without re-embedding; with ``delete_missing`` documents absent from the corpus are
+    removed. ``fields`` default to the ones recorded at build time; ``encoder``, if given,
+    must be the one the index was built with.
+
+    Raises:
+        IndexNotFoundError: ``index_dir`` holds no (format 2) index.
+        UsageError: ``encoder`` is not the index's encoder.
+        IndexLockedError: Another writer kept the lock for more than ``wait`` seconds.
+    """
+    with index_writer(index_dir, wait=wait) as target:
+        generation = target.live()
+        if generation is None:
+            raise IndexNotFoundError(f"no index at {index_dir}: run `xenc index` first")
+        live = LiveIndex(generation)
+        load = _encoder_loader(live.manifest["encoder"], encoder, device, batch_size)
+        lazy = LazyEncoder(load)
+        if encoder is not None:
+            lazy.model  # noqa: B018 - check an explicitly named encoder before any work
+        names = vars(fields) if fields is not None else {
+            k: live.manifest["corpus"].get(k) for k in ("id_field", "text_field", "title_field")}
+        seen: set[str] = set()
+
+        def entries() -> Iterator[Entry]:
+            for doc in read_corpus(corpus, limit=limit, **names):
+                seen.add(doc.id)
+                yield live.entry(doc)
+            yield from live.remaining(seen, drop=delete_missing)
+
+        record = {"kind": "update", "source": source_name(corpus),
+                  "delete_missing": delete_missing}
+        return _write_update(target, live, entries(), lazy, record, progress)
+
+
+def delete_documents(
+    index_dir: str | os.PathLike[str],
+    ids: Iterable[str],
+    *,
+    wait: float = 0.0,
+    progress: Callback | None = None,
+) -> dict[str, Any]:
+    """Remove documents by id (unknown ids are counted as ``not_found``); return the manifest.
+
+    Nothing is embedded. With no ids at all, nothing is written.
+
+    Raises:
+        IndexNotFoundError: ``index_dir`` holds no (format 2) index.
+        UsageError: Every document would be deleted.
+        IndexLockedError: Another writer kept the lock for more than ``wait`` seconds.
+    """
+    wanted = {str(i) for i in ids}
+    with index_writer(index_dir, wait=wait) as target:
+        generation = target.live()
+        if generation is None:
+            raise IndexNotFoundError(f"no index at {index_dir}: run `xenc index` first")
+        if not wanted:  # nothing to do: no new generation, no history entry
+            return store.read_manifest(generation)
+        live = LiveIndex(generation)
+        found = wanted & live.hashes.keys()
+        if len(found) == len(live.hashes):
+            live.close()
+            raise UsageError(
+                f"deleting all {len(found)} documents would leave {index_dir} empty; "
+                "remove the directory instead"
+            )
+        record = {"kind": "delete", "not_found": len(wanted) - len(found)}
+        entries = live.remaining(found, drop=False)
+        live.stats["deleted"] = len(found)
+        return _write_update(target, live, entries, LazyEncoder(_no_encoder), record, progress)
+
+
+def _no_encoder() -> Encoder:
+    raise AssertionError("deleting documents never embeds")

@@ -1,0 +1,205 @@
+"""A full consistency check of an index directory: ``verify(index_dir) -> list[str]``.
+
+Opening an index for search runs only cheap checks (sizes, shapes, counts; see
+:func:`xenc.retrieve.check_open`). ``verify`` reads everything of the live generation:
+
+* every file against the sha256 and size in the manifest, and no unlisted files;
+* the document store: the document count, unique ids, each document's content hash and the
+  corpus hash, passages numbered 0..N-1 in document order with spans inside their text;
+* ``chunk_doc.npy`` against the passages table;
+* the embeddings: shape ``(passages, dim)``, float32, finite, unit length;
+* BM25: the arrays agree with each other and have one length per passage;
+* HNSW: exactly the labels ``0..N-1``, each holding its passage's embedding.
+
+Each problem is one line naming the file; an empty list means the index is sound.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xenc import hnsw, store
+from xenc.bm25 import BM25Index, BM25Params
+from xenc.config import HNSWParams
+from xenc.errors import XencError
+
+NORM_TOLERANCE = 1e-3
+ITEM_TOLERANCE = 1e-4
+BLOCK = 4096
+
+
+def verify(index_dir: str | os.PathLike[str]) -> list[str]:
+    """Check the live generation of ``index_dir`` thoroughly; return the problems found."""
+    directory = Path(index_dir)
+    try:
+        generation = store.live_generation(directory) if directory.is_dir() else None
+        if generation is None:
+            store.open_generation(directory)  # raises the usual "no index" error
+        pinned = store.pin(generation / store.MANIFEST)  # type: ignore[operator]
+        if pinned is None:
+            return [f"{generation}: missing; the index is corrupted"]
+    except XencError as exc:
+        return [str(exc)]
+    with pinned:
+        try:
+            manifest = store.parse_manifest(pinned.read(), generation / store.MANIFEST)
+        except XencError as exc:
+            return [str(exc)]
+        problems = _check_files(generation, manifest)
+        if problems:
+            return problems  # the content checks below would only repeat them
+        for check in CHECKS:
+            try:
+                problems += check(generation, manifest)
+            except (XencError, sqlite3.DatabaseError, ValueError, RuntimeError, OSError) as exc:
+                problems.append(f"{generation}: {check.__name__[7:]} check failed: {exc}")
+    return problems
+
+
+def summary(index_dir: str | os.PathLike[str]) -> str:
+    """``gen-NNNNNN, D documents, P passages`` for the live generation."""
+    generation, manifest, pinned = store.open_generation(index_dir)
+    pinned.close()
+    counts = manifest["counts"]
+    return f"{generation.name}, {counts['documents']} documents, {counts['passages']} passages"
+
+
+def _check_files(generation: Path, manifest: dict[str, Any]) -> list[str]:
+    problems = []
+    files = manifest.get("files", {})
+    for name, info in sorted(files.items()):
+        path = generation / name
+        if not path.is_file():
+            problems.append(f"{path}: missing")
+            continue
+        digest = store.file_digest(path)
+        if digest["bytes"] != info.get("bytes"):
+            size = info.get("bytes")
+            problems.append(f"{path}: {digest['bytes']} bytes, the manifest says {size}")
+        elif digest["sha256"] != info.get("sha256"):
+            problems.append(f"{path}: sha256 differs from the manifest")
+    for path in sorted(generation.iterdir()):
+        if path.name != store.MANIFEST and path.name not in files:
+            problems.append(f"{path}: not listed in the manifest")
+    return problems
+
+
+def _check_docstore(generation: Path, manifest: dict[str, Any]) -> list[str]:
+    path = generation / store.DOCSTORE
+    docs = store.DocStore(generation)
+    try:
+        problems = []
+        counts = manifest["counts"]
+        if len(docs.doc_ids) != counts["documents"]:
+            problems.append(f"{path}: {len(docs.doc_ids)} documents, the manifest says "
+                            f"{counts['documents']}")
+        if len(set(docs.doc_ids)) != len(docs.doc_ids):
+            problems.append(f"{path}: document ids are not unique")
+        hashes = docs.hashes()
+        corpus = hashlib.sha256()
+        for seq, doc in docs.iter_documents():
+            digest = store.document_hash(doc)
+            corpus.update(digest.encode())
+            if hashes.get(doc.id, (seq, digest)) != (seq, digest):
+                problems.append(f"{path}: document {doc.id!r} does not match its content hash")
+        if corpus.hexdigest() != manifest["corpus"].get("sha256"):
+            problems.append(f"{path}: corpus hash differs from the manifest")
+        problems += _check_passages(path, docs, manifest)
+        return problems
+    finally:
+        docs.close()
+
+
+def _check_passages(path: Path, docs: store.DocStore, manifest: dict[str, Any]) -> list[str]:
+    db = docs._db  # noqa: SLF001 - read-only queries over the same connection
+    rows = db.execute("SELECT row, doc_seq, chunk_no FROM chunks ORDER BY row").fetchall()
+    problems = []
+    if len(rows) != manifest["counts"]["passages"]:
+        problems.append(f"{path}: {len(rows)} passages, the manifest says "
+                        f"{manifest['counts']['passages']}")
+    expected_seq, expected_no = 0, 0
+    for i, (row, seq, no) in enumerate(rows):
+        if row != i or not (
+            (seq == expected_seq and no == expected_no) or (seq == expected_seq + 1 and no == 0)
+        ):
+            problems.append(f"{path}: passage row {row} is out of order")
+            break
+        expected_seq, expected_no = seq, no + 1
+    if rows and expected_seq != len(docs.doc_ids) - 1:
+        problems.append(f"{path}: not every document has passages")
+    bad = db.execute(
+        "SELECT COUNT(*) FROM chunks c JOIN docs d ON d.seq = c.doc_seq "
+        "WHERE c.start < 0 OR c.end > length(d.text) OR c.start > c.end"
+    ).fetchone()[0]
+    if bad:
+        problems.append(f"{path}: {bad} passage spans lie outside their document")
+    chunk_doc = store.load_array(path.parent, store.CHUNK_DOC, mmap=False)
+    if chunk_doc.shape != (len(rows),) or np.any(chunk_doc != [r[1] for r in rows]):
+        problems.append(f"{path.parent / store.CHUNK_DOC}: differs from the passages table")
+    return problems
+
+
+def _check_embeddings(generation: Path, manifest: dict[str, Any]) -> list[str]:
+    path = generation / hnsw.EMBEDDINGS_FILE
+    vectors = store.load_array(generation, hnsw.EMBEDDINGS_FILE)
+    shape = (manifest["counts"]["passages"], manifest["encoder"]["dim"])
+    if vectors.shape != shape or vectors.dtype != np.float32:
+        return [f"{path}: {vectors.dtype} {vectors.shape}, expected float32 {shape}"]
+    problems = []
+    for start in range(0, shape[0], BLOCK):
+        block = np.asarray(vectors[start : start + BLOCK], dtype=np.float64)
+        if not np.all(np.isfinite(block)):
+            problems.append(f"{path}: non-finite values near row {start}")
+            break
+        norms = np.linalg.norm(block, axis=1)
+        off = np.flatnonzero(np.abs(norms - 1.0) > NORM_TOLERANCE)
+        if len(off):
+            row = start + int(off[0])
+            problems.append(f"{path}: row {row} is not unit length")
+            break
+    return problems
+
+
+def _check_bm25(generation: Path, manifest: dict[str, Any]) -> list[str]:
+    index = BM25Index.load(generation, BM25Params.from_dict(manifest["bm25"]))
+    rows = manifest["counts"]["passages"]
+    problems = []
+    if index.num_rows != rows:
+        where = generation / "bm25_doc_len.npy"
+        problems.append(f"{where}: {index.num_rows} rows, expected {rows}")
+    if index.nnz and (int(np.max(index.rows)) >= rows or int(np.min(index.rows)) < 0):
+        problems.append(f"{generation / 'bm25_rows.npy'}: row numbers out of range")
+    if index.vocab_size != manifest["bm25"].get("vocab_size", index.vocab_size):
+        problems.append(f"{generation / 'bm25_vocab.json'}: vocabulary size differs")
+    return problems
+
+
+def _check_hnsw(generation: Path, manifest: dict[str, Any]) -> list[str]:
+    rows, dim = manifest["counts"]["passages"], int(manifest["encoder"]["dim"])
+    graph = hnsw.load(generation, dim, rows, HNSWParams(**manifest["hnsw"]))
+    path = generation / hnsw.HNSW_FILE
+    labels = np.sort(np.asarray(graph.get_ids_list(), dtype=np.int64))
+    if not np.array_equal(labels, np.arange(rows)):
+        return [f"{path}: labels are not the passage rows 0..{rows - 1}"]
+    vectors = store.load_array(generation, hnsw.EMBEDDINGS_FILE)
+    for start in range(0, rows, BLOCK):
+        ids = list(range(start, min(start + BLOCK, rows)))
+        items = np.asarray(graph.get_items(ids), dtype=np.float32)
+        if not np.allclose(items, vectors[start : start + len(ids)], atol=ITEM_TOLERANCE):
+            return [f"{path}: vectors differ from {hnsw.EMBEDDINGS_FILE} near row {start}"]
+    return []
+
+
+CHECKS: tuple[Callable[[Path, dict[str, Any]], list[str]], ...] = (
+    _check_docstore,
+    _check_embeddings,
+    _check_bm25,
+    _check_hnsw,
+)
