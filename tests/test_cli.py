@@ -319,6 +319,32 @@ def test_eval_sweep(runner, sample_index, tiny_reranker_dir, tmp_path):
     assert "sweep K=5" in result.stderr
 
 
+def test_eval_and_search_with_a_time_budget(runner, sample_index, tiny_reranker_dir):
+    base = ["--reranker", str(tiny_reranker_dir), "--candidates", "20", "--batch-size", "8"]
+    roomy = runner.invoke(app, eval_args(sample_index, *base, "--budget-ms", "1e6"))
+    assert roomy.exit_code == 0, roomy.stderr
+    budget = orjson.loads(roomy.stdout)["budget"]
+    assert budget["ms"] == 1e6 and budget["over_budget_queries"] == 0
+    assert budget["reranked_min"] == budget["reranked_max"] == 20
+    # A budget no batch fits in: the first query scores one batch (the cost is not known
+    # yet), every later one keeps the first-stage order; quality falls back to it.
+    tight = runner.invoke(app, eval_args(sample_index, *base, "--budget-ms", "0.001"))
+    assert tight.exit_code == 0, tight.stderr
+    report = orjson.loads(tight.stdout)
+    assert report["budget"]["reranked_min"] == 0 and 0 < report["budget"]["reranked_max"] <= 8
+    assert "budget       0.001 ms: reranked" in tight.stderr
+    search = runner.invoke(app, ["search", "sourdough starter", "--index-dir", str(sample_index),
+                                 *base, "-k", "20", "--budget-ms", "0.001"])
+    assert search.exit_code == 0, search.stderr
+    records = jsonl(search.stdout)
+    count = records[0]["reranked_count"]
+    assert 0 < count <= 8 and [r["reranked"] for r in records] == [True] * count + [False] * (
+        20 - count)
+    bad = runner.invoke(app, ["search", "x", "--index-dir", str(sample_index), *base,
+                              "--budget-ms", "0"])
+    assert bad.exit_code == 2 and "--budget-ms" in bad.stderr
+
+
 @pytest.mark.parametrize(
     ("extra", "code", "message"),
     [
@@ -411,3 +437,19 @@ def test_pickle_weights_refused_unless_trusted(runner, tmp_path):
                                   "--trust-pickle-weights"], input=data)
     assert trusted.exit_code == 0, trusted.stderr
     assert "score" in jsonl(trusted.stdout)[0]
+
+
+def test_models_without_a_reranker_and_with_one(runner, tiny_reranker_dir):
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0, result.stderr
+    records = jsonl(result.stdout)
+    assert [r["role"] for r in records] == ["encoder", "reranker"]
+    assert records[1]["name"] is None and "--reranker" in records[1]["message"]
+    chosen = runner.invoke(app, ["models", "--reranker", str(tiny_reranker_dir)])
+    reranker = jsonl(chosen.stdout)[1]
+    assert reranker["chosen_by"] == "option" and reranker["source"] == "local"
+    assert reranker["labels"] == ["LABEL_0"] and reranker["layers"] == 2
+    assert "training" not in reranker and reranker["size_mb"] > 0
+    missing = runner.invoke(app, ["models", "--reranker", "/no/such/dir"])
+    assert missing.exit_code == 1
+    assert missing.stderr == "Error: model directory not found: /no/such/dir\n"

@@ -160,3 +160,75 @@ def test_aggregates_over_passages(opened, tiny_reranker, aggregate):
         scores = tiny_reranker.predict([(query, chunks[r].passage()) for r in rows])[:, 0]
         value = scores.sum() if aggregate == "sum" else scores.max()
         assert by_doc[cand.doc_id] == pytest.approx(float(value), abs=1e-6)
+
+
+class _Clocked:
+    """The tiny reranker with a fake clock: every pair costs ``ms_per_pair`` milliseconds."""
+
+    def __init__(self, model, ms_per_pair: float, batch_size: int = 2):
+        self.model, self.ms_per_pair, self.batch_size = model, ms_per_pair, batch_size
+        self.now = 0.0
+        self.calls: list[int] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def predict(self, pairs):
+        self.calls.append(len(pairs))
+        self.now += self.ms_per_pair * len(pairs) / 1e3
+        return self.model.predict(pairs)
+
+
+def test_budget_reranks_what_fits_in_first_stage_order(small_index, tiny_reranker):
+    from xenc.ranking import Budget
+
+    query = "flour water starter"
+    cands = first_stage(small_index, query, SearchParams(retriever="hybrid", candidates=8))
+    assert len(cands) == 8
+    model = _Clocked(tiny_reranker, ms_per_pair=10.0)
+    budget = Budget(50.0, clock=model.clock)
+    ranked = rerank(small_index, model, query, cands, budget=budget)
+    # batch 1 runs (no estimate yet, 20 ms); batch 2 is expected to end at 40 ms <= 50;
+    # batch 3 would end at 60 ms > 50, so 4 candidates are reranked.
+    assert model.calls == [2, 2]
+    assert budget.ms_per_pair == pytest.approx(10.0)
+    assert [s.reranked for s in ranked] == [True] * 4 + [False] * (len(cands) - 4)
+    assert {s.candidate.doc_id for s in ranked[:4]} == {c.doc_id for c in cands[:4]}
+    assert [s.candidate.doc_id for s in ranked[4:]] == [c.doc_id for c in cands[4:]]
+    head = rerank(small_index, tiny_reranker, query, cands, limit=4)
+    assert [s.candidate.doc_id for s in ranked] == [s.candidate.doc_id for s in head]
+    scores = [s.score for s in ranked]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_budget_estimate_carries_over_to_the_next_query(small_index, tiny_reranker):
+    from xenc.ranking import Budget
+
+    query = "whetstone knife"
+    cands = first_stage(small_index, query, SearchParams(retriever="hybrid", candidates=6))
+    model = _Clocked(tiny_reranker, ms_per_pair=10.0)
+    budget = Budget(15.0, clock=model.clock)
+    first = rerank(small_index, model, query, cands, budget=budget)
+    assert sum(s.reranked for s in first) == 2  # the first batch overshoots by < one batch
+    second = rerank(small_index, model, query, cands, budget=budget)
+    assert not any(s.reranked for s in second)  # now known: 20 ms > 15 ms
+    assert [s.candidate.doc_id for s in second] == [c.doc_id for c in cands]
+    roomy = rerank(small_index, model, query, cands, budget=Budget(1e6, clock=model.clock))
+    assert all(s.reranked for s in roomy)
+
+
+def test_budget_must_be_positive():
+    from xenc.ranking import Budget
+
+    with pytest.raises(UsageError, match="budget-ms"):
+        Budget(0.0)
+
+
+def test_search_with_budget_says_how_many_were_reranked(small_index, tiny_reranker):
+    params = SearchParams(retriever="hybrid", candidates=6, k=6, budget_ms=1e6)
+    results = list(search(small_index, [Query("a", "knife whetstone")], params, tiny_reranker))
+    assert {r.to_dict()["reranked_count"] for r in results} == {6}
+    plain = list(search(small_index, [Query("a", "knife whetstone")],
+                        SearchParams(retriever="hybrid", candidates=6, k=6), tiny_reranker))
+    assert "reranked_count" not in plain[0].to_dict()
+    assert [r.doc_id for r in results] == [r.doc_id for r in plain]

@@ -262,3 +262,25 @@ def test_sample_pairs_read(tmp_path):
     rows = read_pairs(SAMPLE / "pairs.jsonl", "relevance")
     assert len(rows) == 62 and {r[2] for r in rows} <= {0.0, 1.0, 2.0, 3.0}
     assert orjson.loads((SAMPLE / "pairs.jsonl").read_bytes().splitlines()[0])["label"] == 0
+
+
+def test_models_command_reports_the_training_record(trained, base_config, monkeypatch):
+    import orjson
+    from typer.testing import CliRunner
+
+    from xenc.cli import app
+
+    out = str(base_config.output)
+    monkeypatch.setenv("XENC_RERANKER", out)
+    result = CliRunner().invoke(app, ["models"])
+    assert result.exit_code == 0, result.stderr
+    encoder, reranker = (orjson.loads(line) for line in result.stdout.splitlines())
+    assert (encoder["role"], encoder["source"], encoder["chosen_by"]) == (
+        "encoder", "bundled", "default")
+    assert encoder["weights"] == ["model.safetensors"] and encoder["layers"] == 6
+    assert reranker["chosen_by"] == "XENC_RERANKER" and reranker["path"] == out
+    assert reranker["architecture"] == "BertForSequenceClassification"
+    assert reranker["training"]["metric"] == "ndcg@10"
+    assert reranker["training"]["best_step"] == trained.best["step"]
+    assert reranker["training"]["best"] == pytest.approx(trained.best["metric"])
+    assert reranker["training"]["card"] == "README.md"

@@ -30,6 +30,7 @@ _EXPORTS = {
     "Index": "xenc.retrieve",
     "Encoder": "xenc.encoder",
     "CrossEncoder": "xenc.rerank",
+    "export_onnx": "xenc.export",
     "convert": "xenc.datasets",
     "read_corpus": "xenc.corpus",
     "read_queries": "xenc.corpus",

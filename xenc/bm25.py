@@ -269,25 +269,43 @@ class BM25Index:
             self._norms = k1 * (1 - b + b * dl / self.avgdl) if len(dl) else dl.astype(float)
         return self._norms
 
-    def _term_weights(self, query_tokens: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Rows and BM25 weights of each known query token, in query order (repeats kept)."""
-        cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        all_rows: list[np.ndarray] = []
-        all_weights: list[np.ndarray] = []
-        for token in query_tokens:
-            term = self.term_ids.get(token)
-            if term is None:
-                continue
-            if term not in cache:
-                start, end = int(self.indptr[term]), int(self.indptr[term + 1])
-                rows = np.asarray(self.rows[start:end])
+    def _postings(self, query_tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and BM25 weights of the postings of each known query token, concatenated in
+        query order (repeats kept, their weights copied from the first occurrence).
+
+        Weights are computed in place in the output buffer with the operations of
+        ``BM25Okapi.get_scores``: ``idf * (tf * (k1 + 1) / (tf + norm))``.
+        """
+        terms = [t for t in map(self.term_ids.get, query_tokens) if t is not None]
+        indptr = self.indptr
+        bounds = {t: (int(indptr[t]), int(indptr[t + 1])) for t in terms}
+        total = sum(bounds[t][1] - bounds[t][0] for t in terms)
+        rows = np.empty(total, dtype=np.intp)  # intp: no conversion in bincount or indexing
+        weights = np.empty(total, dtype=np.float64)
+        if not total:
+            return rows, weights
+        norms, k1_plus_1 = self._row_norms(), self.params.k1 + 1
+        first: dict[int, int] = {}  # term → offset of its first copy in the buffers
+        pos = 0
+        for term in terms:
+            start, end = bounds[term]
+            size = end - start
+            out_rows, out_weights = rows[pos : pos + size], weights[pos : pos + size]
+            if term in first:
+                at = first[term]
+                out_rows[:] = rows[at : at + size]
+                out_weights[:] = weights[at : at + size]
+            else:
+                first[term] = pos
+                out_rows[:] = self.rows[start:end]
                 tf = np.asarray(self.tf[start:end])
-                weight = tf * (self.params.k1 + 1) / (tf + self._row_norms()[rows])
-                cache[term] = (rows, float(self.idf[term]) * weight)
-            rows, weight = cache[term]
-            all_rows.append(rows)
-            all_weights.append(weight)
-        return all_rows, all_weights
+                denom = norms.take(out_rows)
+                denom += tf  # tf + norm
+                np.multiply(tf, k1_plus_1, out=out_weights)  # tf * (k1 + 1)
+                out_weights /= denom
+                out_weights *= float(self.idf[term])  # idf * weight
+            pos += size
+        return rows, weights
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         """BM25 score of every row, equal to ``BM25Okapi.get_scores(query_tokens)``.
@@ -295,11 +313,10 @@ class BM25Index:
         Returns:
             float64 array of shape (N,); rows without any query term score 0.
         """
-        all_rows, all_weights = self._term_weights(query_tokens)
-        if not all_rows:
+        rows, weights = self._postings(query_tokens)
+        if not len(rows):
             return np.zeros(self.num_rows, dtype=np.float64)
         # bincount adds weights in input order, i.e. in query-token order per row.
-        rows, weights = np.concatenate(all_rows), np.concatenate(all_weights)
         return np.bincount(rows, weights=weights, minlength=self.num_rows)
 
     def top_k(self, query_tokens: list[str], k: int) -> list[tuple[int, float]]:
@@ -309,19 +326,22 @@ class BM25Index:
             ``(row, score)`` pairs by score descending, then row ascending; at most ``k``,
             and ``[]`` when no row contains a query term or ``k <= 0``.
         """
-        all_rows, all_weights = self._term_weights(query_tokens)
-        if not all_rows or k <= 0:
+        if k <= 0:
             return []
-        rows = np.concatenate(all_rows).astype(np.intp, copy=False)  # fast fancy indexing
-        weights = np.concatenate(all_weights)
+        rows, weights = self._postings(query_tokens)
+        if not len(rows):
+            return []
         if len(rows) * 8 < self.num_rows:  # few postings: work on the matched rows only
             cand, inverse = np.unique(rows, return_inverse=True)
             cand_scores = np.bincount(inverse.reshape(-1), weights=weights, minlength=len(cand))
         else:
             dense = np.bincount(rows, weights=weights, minlength=self.num_rows)
-            matched = np.zeros(self.num_rows, dtype=bool)
-            matched[rows] = True
-            cand = np.flatnonzero(matched)
+            if weights.min() > 0:  # sums of positive weights: matched rows are those > 0
+                cand = np.flatnonzero(dense)
+            else:  # a zero, negative or NaN weight (idf 0, odd k1/b): mark rows explicitly
+                matched = np.zeros(self.num_rows, dtype=bool)
+                matched[rows] = True
+                cand = np.flatnonzero(matched)
             cand_scores = dense[cand]
         return _best(cand, cand_scores, k)
 

@@ -17,6 +17,8 @@ import typer
 from xenc import __version__
 from xenc.cli_common import (
     Aggregate,
+    Backend,
+    BudgetMs,
     Candidates,
     Device,
     Exact,
@@ -159,8 +161,10 @@ def search_cmd(
     passages_per_doc: PerDoc = 3,
     fmt: Annotated[str, typer.Option("--format", help="jsonl, trec or table.")] = "jsonl",
     with_text: Annotated[bool, typer.Option("--with-text", help="Include document text.")] = False,
+    budget_ms: BudgetMs = None,
     exact: Exact = False,
     device: Device = None,
+    backend: Backend = "torch",
     output: Output = None,
     trust_pickle_weights: TrustPickle = False,
 ) -> None:
@@ -170,6 +174,7 @@ def search_cmd(
     Examples:
       xenc search "how do I sharpen a knife" --index-dir idx --reranker DIR
       xenc search --queries queries.jsonl --index-dir idx --no-rerank --format trec
+      xenc search "knife care" --index-dir idx --reranker DIR --budget-ms 150
     """
     from xenc.config import OUTPUT_FORMATS
     from xenc.output import write_results
@@ -177,10 +182,12 @@ def search_cmd(
 
     if fmt not in OUTPUT_FORMATS:
         raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
-    params = search_params(retriever, candidates, k, aggregate, passages_per_doc, exact)
+    params = search_params(retriever, candidates, k, aggregate, passages_per_doc, exact,
+                           budget_ms)
     todo = _queries(query, queries)
     model = load_reranker(reranker, no_rerank, device=device, batch_size=batch_size,
-                          max_length=max_length, trust_pickle_weights=trust_pickle_weights)
+                          max_length=max_length, trust_pickle_weights=trust_pickle_weights,
+                          backend=backend)
     index = open_index(index_dir, device=device)
     write_results(search(index, todo, params, model, with_text=with_text), fmt, output)
 
@@ -197,6 +204,7 @@ def score_cmd(
     skip_invalid: Annotated[bool, typer.Option(
         "--skip-invalid", help="Report bad lines on stderr and skip them.")] = False,
     device: Device = None,
+    backend: Backend = "torch",
     output: Output = None,
     trust_pickle_weights: TrustPickle = False,
 ) -> None:
@@ -215,7 +223,7 @@ def score_cmd(
 
     model = load_reranker(reranker, False, device=device, batch_size=batch_size,
                           max_length=max_length, activation=activation,
-                          trust_pickle_weights=trust_pickle_weights)
+                          trust_pickle_weights=trust_pickle_weights, backend=backend)
     skipped = []
 
     def report(exc: XencError) -> None:
@@ -256,8 +264,10 @@ def eval_cmd(
     passages_per_doc: PerDoc = 3,
     sweep: Annotated[str | None, typer.Option(
         help="Rerank at each depth, e.g. 10,20,50,100.")] = None,
+    budget_ms: BudgetMs = None,
     exact: Exact = False,
     device: Device = None,
+    backend: Backend = "torch",
     output: Output = None,
     progress: ShowProgress = None,
     trust_pickle_weights: TrustPickle = False,
@@ -275,10 +285,12 @@ def eval_cmd(
     from xenc.pipeline import open_index
     from xenc.progress import bar, wants_progress
 
-    params = search_params(retriever, candidates, 10, aggregate, passages_per_doc, exact)
+    params = search_params(retriever, candidates, 10, aggregate, passages_per_doc, exact,
+                           budget_ms)
     depths = _depths(sweep)
     model = load_reranker(reranker, no_rerank, device=device, batch_size=batch_size,
-                          max_length=max_length, trust_pickle_weights=trust_pickle_weights)
+                          max_length=max_length, trust_pickle_weights=trust_pickle_weights,
+                          backend=backend)
     index = open_index(index_dir, device=device)
     with bar("evaluating", None, wants_progress(progress)) as callback:
         report = evaluate(index, queries, qrels, params, model, sweep=depths, progress=callback)
@@ -291,29 +303,33 @@ def convert_cmd(
     src: Annotated[Path, typer.Argument(help="A dataset folder (BEIR, TREC or SMART files).")],
     out_dir: Annotated[Path, typer.Argument(help="Where to write corpus/queries/qrels.")],
     fmt: Annotated[str, typer.Option("--format", help=(
-        "auto, beir, trec, smart, cisi, medline, cacm, adi, lisa or vaswani."))] = "auto",
+        "auto, beir, trec, smart, cisi, medline, cacm, adi, lisa, vaswani; pairs: stsb, "
+        "sick, mrpc or wikiqa."))] = "auto",
     split: Annotated[str, typer.Option(help="BEIR qrels split.")] = "test",
 ) -> None:
-    """Convert a test collection to xenc's files: corpus.jsonl, queries.jsonl, qrels.tsv.
+    """Convert a test collection to xenc's files: corpus.jsonl, queries.jsonl, qrels.tsv;
+    or a sentence-pair dataset (STS-B, SICK, MRPC, WikiQA) to <split>.jsonl pair files.
 
     \b
-    Example:
+    Examples:
       xenc convert ../shared/datasets/cisi runs/cisi
+      xenc convert ../shared/datasets/stsbenchmark runs/stsb
     """
-    from xenc.datasets import convert
+    from xenc.datasets.pairs import convert_dataset
     from xenc.progress import note
 
-    summary = convert(src, out_dir, fmt=fmt, split=split)
+    summary = convert_dataset(src, out_dir, fmt=fmt, split=split)
     note(summary.describe())
 
 
 
 
 # Commands defined in their own modules, merged into the top level of `xenc`.
-from xenc import cli_maintain, cli_train  # noqa: E402
+from xenc import cli_export, cli_maintain, cli_train  # noqa: E402
 
 app.registered_commands += cli_train.app.registered_commands
 app.registered_commands += cli_maintain.app.registered_commands
+app.registered_commands += cli_export.app.registered_commands
 
 
 def main() -> None:

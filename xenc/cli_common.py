@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from xenc.config import (
+    ENV_BACKEND,
     ENV_BATCH_SIZE,
     ENV_DEVICE,
     ENV_INDEX_DIR,
@@ -76,6 +77,14 @@ Reranker = Annotated[
     ),
 ]
 NoRerank = Annotated[bool, typer.Option("--no-rerank", help="First stage only.")]
+Backend = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        envvar=ENV_BACKEND,
+        help="Cross-encoder runtime: torch, onnx or onnx-int8 (CPU; files from `xenc export`).",
+    ),
+]
 MaxLength = Annotated[
     int | None,
     typer.Option(
@@ -97,6 +106,10 @@ PerDoc = Annotated[
     int,
     typer.Option("--passages-per-doc", min=1, help="Passages per document read by the reranker."),
 ]
+BudgetMs = Annotated[float | None, typer.Option(
+    "--budget-ms", min=0.001, help=(
+        "Rerank, in first-stage order, only as many candidates as fit in this many ms "
+        "per query; the rest keep first-stage order."))]
 Exact = Annotated[bool, typer.Option("--exact", help="Exact dense search instead of HNSW.")]
 Output = Annotated[
     Path | None,
@@ -126,7 +139,8 @@ ShowProgress = Annotated[
 
 
 def search_params(
-    retriever: str, candidates: int, k: int, aggregate: str, per_doc: int, exact: bool
+    retriever: str, candidates: int, k: int, aggregate: str, per_doc: int, exact: bool,
+    budget_ms: float | None = None,
 ) -> SearchParams:
     from xenc.config import AGGREGATES, RETRIEVERS
 
@@ -141,6 +155,7 @@ def search_params(
         aggregate=aggregate,
         passages_per_doc=per_doc,
         exact=exact,
+        budget_ms=budget_ms,
     )
 
 
@@ -153,11 +168,16 @@ def load_reranker(
     max_length: int | None,
     activation: str | None = None,
     trust_pickle_weights: bool = False,
+    backend: str = "torch",
 ):
     """The cross-encoder to use, or None with --no-rerank (the two exclude each other)."""
     if no_rerank:
         if name and os.environ.get(ENV_RERANKER) != name:
             raise UsageError("--reranker and --no-rerank exclude each other")
+        if backend != "torch" and os.environ.get(ENV_BACKEND) != backend:
+            from xenc.progress import note
+
+            note(f"--backend {backend} is ignored with --no-rerank")
         return None
     from xenc.rerank import CrossEncoder
 
@@ -168,4 +188,5 @@ def load_reranker(
         max_length=max_length,
         activation=activation,
         trust_pickle_weights=trust_pickle_weights,
+        backend=backend,
     )

@@ -1,8 +1,10 @@
-"""Index maintenance commands: ``xenc verify`` and ``xenc delete`` (merged into xenc.cli).
+"""Maintenance and inspection commands: ``xenc verify``, ``xenc delete`` and ``xenc models``
+(merged into xenc.cli).
 
-Both are thin: they parse options, call :func:`xenc.verify.verify` or
-:func:`xenc.update.delete_documents`, and report on stderr. Exit codes come from
-:func:`xenc.cli_common.handle_errors`, plus exit 1 from ``verify`` when it finds problems.
+They are thin: they parse options, call :func:`xenc.verify.verify`,
+:func:`xenc.update.delete_documents` or :func:`xenc.info.describe_models`, and report.
+Exit codes come from :func:`xenc.cli_common.handle_errors`, plus exit 1 from ``verify`` when
+it finds problems.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Annotated
 
 import typer
 
-from xenc.cli_common import IndexDir, Wait, handle_errors
+from xenc.cli_common import IndexDir, Reranker, Wait, handle_errors
+from xenc.config import ENV_ENCODER
 from xenc.errors import InputError
 
 app = typer.Typer(rich_markup_mode=None, pretty_exceptions_enable=False, add_completion=False)
@@ -83,3 +86,27 @@ def delete_cmd(
     last = manifest["history"][-1]
     note(f"deleted {last['deleted']} documents ({last['not_found']} ids not found) from "
          f"{index_dir}; {manifest['counts']['documents']} documents left")
+
+
+@app.command("models")
+@handle_errors
+def models_cmd(
+    encoder: Annotated[str | None, typer.Option(
+        envvar=ENV_ENCODER, help="Bi-encoder to describe (default: bundled).")] = None,
+    reranker: Reranker = None,
+) -> None:
+    """Say which encoder and reranker commands would use, from where, and their card's metrics.
+
+    One JSON record per model on stdout; nothing is loaded or downloaded except configs.
+
+    \b
+    Examples:
+      xenc models
+      xenc models --reranker runs/my-reranker
+    """
+    from xenc.formats import JsonlWriter
+    from xenc.info import describe_models
+
+    writer = JsonlWriter(sys.stdout.buffer, flush=True)
+    for record in describe_models(encoder, reranker):
+        writer.write(record)

@@ -15,6 +15,7 @@ ENV_RERANKER = "XENC_RERANKER"
 ENV_INDEX_DIR = "XENC_INDEX_DIR"
 ENV_DEVICE = "XENC_DEVICE"
 ENV_BATCH_SIZE = "XENC_BATCH_SIZE"
+ENV_BACKEND = "XENC_BACKEND"
 
 RETRIEVERS = ("bm25", "dense", "hybrid")
 AGGREGATES = ("max", "first", "sum")
@@ -59,3 +60,4 @@ class SearchParams:
     aggregate: str = "max"
     passages_per_doc: int = 3
     exact: bool = False
+    budget_ms: float | None = None

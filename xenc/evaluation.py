@@ -54,6 +54,18 @@ def _collect(runs, progress: Progress | None) -> list[QueryRun]:
     return out
 
 
+def _budget_summary(budget_ms: float, runs: list[QueryRun]) -> dict[str, Any]:
+    """How many candidates a time budget let each query rerank."""
+    counts = sorted(r.reranked for r in runs)
+    return {
+        "ms": budget_ms,
+        "reranked_mean": sum(counts) / len(counts),
+        "reranked_min": counts[0],
+        "reranked_max": counts[-1],
+        "over_budget_queries": sum(1 for r in runs if r.rerank_ms > budget_ms),
+    }
+
+
 def _sweep(index, queries, qrels, params, reranker, depths, progress) -> list[dict[str, Any]]:
     rows = []
     for depth in depths:
@@ -111,6 +123,8 @@ def evaluate(
         ranked = {r.query.id: [s.candidate.doc_id for s in r.ranked] for r in runs}
         report["reranked"] = _quality(ranked, qrels, params.candidates)
         report["latency_ms"]["rerank"] = metrics.latency_summary([r.rerank_ms for r in runs])
+        if params.budget_ms is not None:
+            report["budget"] = _budget_summary(params.budget_ms, runs)
     if sweep:
         report["sweep"] = _sweep(
             index, queries, qrels, replace(params), reranker, list(sweep), progress

@@ -2,9 +2,10 @@
 
 A model is named by the user as an alias (the bundled all-MiniLM-L6-v2), a local directory or a
 Hugging Face hub id; :func:`resolve_model` turns the name into a :class:`ResolvedModel` without
-loading anything. Loading goes through :func:`load_tokenizer` and :func:`load_model`, which apply
-the weights policy (safetensors only unless pickle weights are trusted explicitly), honour
-``HF_HUB_OFFLINE`` and turn every failure into a one-line :class:`~xenc.errors.ModelError`.
+loading anything. Loading goes through :func:`load_tokenizer`, :func:`load_config` and
+:func:`load_model`, which apply the weights policy (safetensors only unless pickle weights are
+trusted explicitly), honour ``HF_HUB_OFFLINE`` and turn every failure into a one-line
+:class:`~xenc.errors.ModelError`.
 
 torch and transformers are imported inside functions only, so importing this module is cheap.
 """
@@ -278,6 +279,20 @@ def load_tokenizer(model: ResolvedModel) -> Any:
     if not getattr(tok, "is_fast", False):
         raise ModelError(f"{model.name} has no fast tokenizer (tokenizer.json)")
     return tok
+
+
+def load_config(model: ResolvedModel) -> Any:
+    """Load the model's ``transformers`` config only (no weights).
+
+    Raises:
+        ModelError: Loading failed.
+    """
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(model.path, local_files_only=hub_offline())
+    except Exception as exc:  # noqa: BLE001 - mapped to a one-line ModelError
+        raise _load_error(model, exc, False) from exc
 
 
 def load_model(

@@ -74,6 +74,11 @@ def report_table(report: dict[str, Any]) -> str:
     if lat.get("rerank"):
         lines.append(f"             rerank      p50 {lat['rerank']['p50']:.1f} "
                      f"p95 {lat['rerank']['p95']:.1f}")
+    if report.get("budget"):
+        b = report["budget"]
+        lines.append(f"budget       {b['ms']:g} ms: reranked {b['reranked_mean']:.1f} candidates "
+                     f"per query (min {b['reranked_min']}, max {b['reranked_max']}); "
+                     f"{b['over_budget_queries']} queries over budget")
     for row in report.get("sweep", []):
         lines.append(f"sweep K={row['candidates']:<4} ndcg@10 {row['ndcg@10']:.4f}  "
                      f"rerank p50 {row['latency_ms']['rerank']['p50']:.1f} ms "

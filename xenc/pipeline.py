@@ -18,7 +18,7 @@ from xenc.bm25 import BM25Params
 from xenc.config import ChunkParams, HNSWParams, SearchParams
 from xenc.errors import UsageError
 from xenc.progress import Callback
-from xenc.ranking import Scored, rerank
+from xenc.ranking import Budget, Scored, rerank
 from xenc.records import Candidate, Query, Result
 from xenc.retrieve import Index, first_stage
 from xenc.tokenize import TokenizerSpec
@@ -89,6 +89,11 @@ class QueryRun:
     first_stage_ms: float
     rerank_ms: float
 
+    @property
+    def reranked(self) -> int:
+        """How many candidates the cross-encoder scored (all but budget fallbacks)."""
+        return sum(1 for s in self.ranked if s.reranked)
+
 
 def check_reranker(model: Any) -> None:
     if model is not None and getattr(model, "num_labels", 1) != 1:
@@ -115,9 +120,14 @@ def run_queries(
     *,
     rerank_depth: int | None = None,
 ) -> Iterator[QueryRun]:
-    """First stage, then (with a reranker) rerank of the top ``rerank_depth`` candidates."""
+    """First stage, then (with a reranker) rerank of the top ``rerank_depth`` candidates.
+
+    With ``params.budget_ms``, each query reranks only what fits in that time budget
+    (see :class:`xenc.ranking.Budget`; the cost estimate is carried from query to query).
+    """
     check_reranker(reranker)
     warm_up(index, params)
+    budget = Budget(params.budget_ms) if params.budget_ms is not None and reranker else None
     for query in queries:
         t0 = time.perf_counter()
         cands = first_stage(index, query.text, params)
@@ -128,6 +138,7 @@ def run_queries(
             ranked = rerank(
                 index, reranker, query.text, cands, aggregate=params.aggregate,
                 passages_per_doc=params.passages_per_doc, limit=rerank_depth,
+                budget=budget,
             )
         t2 = time.perf_counter()
         yield QueryRun(query, cands, ranked, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
@@ -141,7 +152,12 @@ def search(
     *,
     with_text: bool = False,
 ) -> Iterator[Result]:
-    """Yield the top ``params.k`` results of each query, in query order then rank order."""
+    """Yield the top ``params.k`` results of each query, in query order then rank order.
+
+    With a time budget (``params.budget_ms``) and a reranker, every result also says how
+    many of the query's candidates were reranked (``reranked_count``).
+    """
+    budgeted = params.budget_ms is not None and reranker is not None
     for run in run_queries(index, queries, params, reranker):
         top = run.ranked[: params.k]
         docs = index.docstore.documents(s.candidate.doc_id for s in top)
@@ -153,6 +169,7 @@ def search(
                 first_stage_rank=cand.rank, first_stage_score=cand.score,
                 reranked=scored.reranked, title=doc.title,
                 text=doc.text if with_text else None, metadata=doc.metadata,
+                reranked_count=run.reranked if budgeted else None,
             )
 
 

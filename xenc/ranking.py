@@ -9,12 +9,17 @@ passage is the title followed by one chunk. Which passages are read depends on `
 
 Documents are then sorted by ``(-score, doc_id)``. Candidates beyond ``limit`` (when only a
 prefix is reranked) keep their first-stage order below the reranked ones.
+
+With a :class:`Budget`, candidates are reranked in first-stage order, one model batch of
+pairs at a time, while the next batch is expected to finish within the budget; the rest keep
+their first-stage order below the reranked ones (the fallback a latency-bound service needs).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from xenc.config import AGGREGATES
@@ -30,6 +35,37 @@ class Scored:
     candidate: Candidate
     score: float
     reranked: bool
+
+
+@dataclass
+class Budget:
+    """Time allowed for reranking one query, and what past batches cost.
+
+    ``ms`` is the wall-clock limit of the rerank stage of each query (the first stage is not
+    counted). ``ms_per_pair`` is a running estimate of the cost of one pair, learnt from the
+    batches already run (shared across queries); before any batch has run, the first batch
+    is always scored, so a budget can be exceeded by at most one batch.
+    """
+
+    ms: float
+    ms_per_pair: float | None = None
+    clock: Callable[[], float] = field(default=time.perf_counter, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.ms > 0:
+            raise UsageError(f"--budget-ms must be a positive number of ms, not {self.ms}")
+
+    def allows(self, elapsed_ms: float, pairs: int) -> bool:
+        """Whether ``pairs`` more pairs are expected to fit after ``elapsed_ms``."""
+        if self.ms_per_pair is None:  # nothing measured yet: run one batch to learn the cost
+            return True
+        return elapsed_ms + self.ms_per_pair * pairs <= self.ms
+
+    def record(self, pairs: int, ms: float) -> None:
+        """Update the per-pair cost with a batch that took ``ms`` for ``pairs`` pairs."""
+        cost = ms / max(pairs, 1)
+        old = self.ms_per_pair
+        self.ms_per_pair = cost if old is None else 0.7 * old + 0.3 * cost
 
 
 def passage_rows(index: Index, candidates: Sequence[Candidate], aggregate: str, per_doc: int):
@@ -57,6 +93,7 @@ def rerank(
     aggregate: str = "max",
     passages_per_doc: int = 3,
     limit: int | None = None,
+    budget: Budget | None = None,
 ) -> list[Scored]:
     """Rerank ``candidates`` (all, or the first ``limit``) with a cross-encoder.
 
@@ -68,17 +105,23 @@ def rerank(
         aggregate: ``max``, ``first`` or ``sum`` over a document's passage scores.
         passages_per_doc: At most this many passages per document for ``max``/``sum``.
         limit: Rerank only this many leading candidates; the rest follow in first-stage order.
+        budget: Rerank, in first-stage order, only what fits in this time budget.
 
     Returns:
         Every candidate once, best first.
     """
     head = list(candidates if limit is None else candidates[:limit])
-    tail = list(candidates[len(head) :])
     rows = passage_rows(index, head, aggregate, passages_per_doc)
     chunks = index.docstore.chunks(r for group in rows for r in group)
-    flat = [r for group in rows for r in group]
-    scores = model.predict([(query, chunks[r].passage()) for r in flat]) if flat else []
-    by_row = {r: float(s[0]) for r, s in zip(flat, scores, strict=True)}
+    if budget is None:
+        flat = [r for group in rows for r in group]
+        scores = model.predict([(query, chunks[r].passage()) for r in flat]) if flat else []
+        by_row = {r: float(s[0]) for r, s in zip(flat, scores, strict=True)}
+    else:
+        by_row = _within_budget(model, query, rows, chunks, budget)
+        done = next((i for i, group in enumerate(rows) if group[0] not in by_row), len(rows))
+        head, rows = head[:done], rows[:done]
+    tail = list(candidates[len(head) :])
     scored = []
     for cand, group in zip(head, rows, strict=True):
         values = [by_row[r] for r in group]
@@ -91,3 +134,24 @@ def rerank(
             Scored(c, floor - (i + 1) * 1e-6, False) for i, c in enumerate(tail)
         )
     return scored
+
+
+def _within_budget(model: Any, query: str, rows: list, chunks: dict, budget: Budget) -> dict:
+    """Scores of the leading documents' passages, one batch of pairs at a time, in time."""
+    size = int(getattr(model, "batch_size", 32) or 32)
+    start = budget.clock()
+    by_row: dict[int, float] = {}
+    i = 0
+    while i < len(rows):
+        j, flat = i, []
+        while j < len(rows) and (j == i or len(flat) + len(rows[j]) <= size):
+            flat.extend(rows[j])
+            j += 1
+        before = budget.clock()
+        if not budget.allows((before - start) * 1e3, len(flat)):
+            break
+        scores = model.predict([(query, chunks[r].passage()) for r in flat])
+        budget.record(len(flat), (budget.clock() - before) * 1e3)
+        by_row.update((r, float(s[0])) for r, s in zip(flat, scores, strict=True))
+        i = j
+    return by_row

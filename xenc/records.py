@@ -74,6 +74,7 @@ class Result:
     title: str = ""
     text: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    reranked_count: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -86,6 +87,8 @@ class Result:
             "reranked": bool(self.reranked),
             "title": self.title,
         }
+        if self.reranked_count is not None:
+            out["reranked_count"] = int(self.reranked_count)
         if self.text is not None:
             out["text"] = self.text
         if self.metadata:

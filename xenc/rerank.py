@@ -4,6 +4,10 @@ Pairs are tokenized query first; the query is never truncated when it fits on it
 (``only_second``), and pairs whose query alone is too long fall back to ``longest_first``.
 Every pair longer than :attr:`CrossEncoder.max_length` is counted in
 :attr:`CrossEncoder.truncated`, from token lengths.
+
+The forward pass is the only thing a backend changes: ``"torch"`` runs the transformers model,
+``"onnx"``/``"onnx-int8"`` run the files ``xenc export`` wrote with onnxruntime on the CPU
+(:mod:`xenc.ort`), without loading the torch weights.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ import numpy as np
 
 from xenc.errors import ModelError, UsageError
 from xenc.models import (
+    load_config,
     load_model,
     load_tokenizer,
     resolve_model,
 )
+from xenc.ort import ONNX_FILES, OnnxSession, check_backend, cpu_device, onnx_path
 from xenc.runtime import autocast, check_dtype, default_max_length, length_batches, select_device
 
 if TYPE_CHECKING:
@@ -79,10 +85,14 @@ class CrossEncoder:
         activation: ``"none"``, ``"sigmoid"`` or ``"softmax"``; default from the model.
         trust_pickle_weights: Allow ``pytorch_model.bin`` weights (pickle can run code).
         dtype: ``"float32"``, or ``"float16"``/``"bfloat16"`` autocast on CUDA.
+        backend: ``"torch"``; or ``"onnx"``/``"onnx-int8"``, which run the model directory's
+            ``model.onnx``/``model-int8.onnx`` (written by ``xenc export``) on the CPU.
 
     Raises:
-        UsageError: No model chosen, or a bad device, dtype, activation or max length.
-        ModelError: The model cannot be found or loaded.
+        UsageError: No model chosen, or a bad device, dtype, activation, max length or
+            backend (the ONNX backends need the CPU).
+        ModelError: The model cannot be found or loaded, it has no ONNX file for the
+            backend, or onnxruntime is not installed.
     """
 
     def __init__(
@@ -95,23 +105,34 @@ class CrossEncoder:
         activation: str | None = None,
         trust_pickle_weights: bool = False,
         dtype: str = "float32",
+        backend: str = "torch",
     ) -> None:
-        from transformers import AutoModelForSequenceClassification
-
         if activation is not None:
             activation = _check_activation(activation, "(--activation)", UsageError)
         if batch_size < 1:
             raise UsageError(f"batch size must be at least 1, got {batch_size}")
+        self.backend = check_backend(backend)
         self.resolved = resolve_model(model, kind="reranker")
-        self.device = select_device(device)
+        if self.backend in ONNX_FILES:
+            self.device = cpu_device(device, self.backend)
+        else:
+            self.device = select_device(device)
         self.dtype = check_dtype(dtype, self.device)
         self.batch_size = batch_size
         self._tokenizer = load_tokenizer(self.resolved)
-        loader = AutoModelForSequenceClassification.from_pretrained
-        self._model = load_model(
-            loader, self.resolved, trust_pickle_weights=trust_pickle_weights
-        ).to(self.device)
-        config = self._model.config
+        if self.backend in ONNX_FILES:
+            self._model: Any = OnnxSession(onnx_path(self.resolved, self.backend))
+            self._forward: Callable[[dict[str, np.ndarray]], np.ndarray] = self._model
+            config = load_config(self.resolved)
+        else:
+            from transformers import AutoModelForSequenceClassification
+
+            loader = AutoModelForSequenceClassification.from_pretrained
+            self._model = load_model(
+                loader, self.resolved, trust_pickle_weights=trust_pickle_weights
+            ).to(self.device)
+            self._forward = self._torch_forward
+            config = self._model.config
         self.num_labels = int(config.num_labels)
         id2label = getattr(config, "id2label", None) or {}
         self.labels = [str(id2label.get(i, f"LABEL_{i}")) for i in range(self.num_labels)]
@@ -127,7 +148,7 @@ class CrossEncoder:
 
     @property
     def model(self) -> Any:
-        """The underlying ``transformers`` sequence-classification model, in eval mode."""
+        """The ``transformers`` model in eval mode, or the :class:`~xenc.ort.OnnxSession`."""
         return self._model
 
     def info(self) -> dict[str, Any]:
@@ -161,14 +182,18 @@ class CrossEncoder:
 
     def tokenize(self, pairs: Sequence[tuple[str, str]]) -> dict[str, torch.Tensor]:
         """Model inputs for pairs exactly as :meth:`predict` builds them (padded, on device)."""
+        import torch
+
         checked = _check_pairs(pairs)
         if not checked:
             raise UsageError("no pairs to tokenize")
-        return self._tokenize(checked, self._pair_lengths(checked)[0])
+        batch = self._tokenize(checked, self._pair_lengths(checked)[0])
+        return {key: torch.from_numpy(value).to(self.device) for key, value in batch.items()}
 
-    def _tokenize(self, pairs: list[tuple[str, str]], query_lengths: np.ndarray) -> dict[str, Any]:
-        import torch
-
+    def _tokenize(
+        self, pairs: list[tuple[str, str]], query_lengths: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Padded ``(batch, seq)`` int64 arrays, one per tokenizer output."""
         fits = query_lengths + self._specials < self.max_length
         features: list[dict[str, list[int]]] = [{} for _ in pairs]
         for strategy, chosen in (("only_second", fits), ("longest_first", ~fits)):
@@ -193,17 +218,26 @@ class CrossEncoder:
             for f in features:
                 gap = [fill] * (width - len(f[key]))
                 rows.append(gap + f[key] if left else f[key] + gap)
-            batch[key] = torch.tensor(rows, dtype=torch.long, device=self.device)
+            batch[key] = np.array(rows, dtype=np.int64)
         return batch
 
-    def _activate(self, logits: torch.Tensor) -> torch.Tensor:
+    def _torch_forward(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """float32 logits from the torch model (the ONNX backends call an OnnxSession)."""
         import torch
 
+        inputs = {key: torch.from_numpy(value).to(self.device) for key, value in batch.items()}
+        with torch.inference_mode(), autocast(self.device, self.dtype):
+            return self._model(**inputs).logits.float().cpu().numpy()
+
+    def _activate(self, logits: np.ndarray) -> np.ndarray:
+        import torch
+
+        values = torch.from_numpy(logits)
         if self.activation == "sigmoid":
-            return torch.sigmoid(logits)
-        if self.activation == "softmax":
-            return torch.softmax(logits, dim=-1)
-        return logits
+            values = torch.sigmoid(values)
+        elif self.activation == "softmax":
+            values = torch.softmax(values, dim=-1)
+        return values.numpy()
 
     def predict(
         self,
@@ -222,21 +256,17 @@ class CrossEncoder:
         Returns:
             ``(len(pairs), num_labels)`` float32 array, after the activation.
         """
-        import torch
-
         checked = _check_pairs(pairs)
         out = np.zeros((len(checked), self.num_labels), dtype=np.float32)
         if not checked:
             return out
         query_lengths, totals = self._pair_lengths(checked)
-        with torch.inference_mode(), autocast(self.device, self.dtype):
-            for idx in length_batches(totals.tolist(), batch_size or self.batch_size):
-                inputs = self._tokenize([checked[i] for i in idx], query_lengths[idx])
-                logits = self._model(**inputs).logits.float()
-                out[idx] = self._activate(logits).cpu().numpy()
-                self.truncated += int((totals[idx] > self.max_length).sum())
-                if progress is not None:
-                    progress(len(idx))
+        for idx in length_batches(totals.tolist(), batch_size or self.batch_size):
+            inputs = self._tokenize([checked[i] for i in idx], query_lengths[idx])
+            out[idx] = self._activate(self._forward(inputs))
+            self.truncated += int((totals[idx] > self.max_length).sum())
+            if progress is not None:
+                progress(len(idx))
         return out
 
     def score_pairs(

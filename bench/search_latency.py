@@ -1,0 +1,124 @@
+"""``search`` latency per query (first stage + rerank), p50/p95, by candidate depth and backend.
+
+Runs the library's search path (the one ``xenc search`` uses) over real queries on an
+existing index: for each backend (torch fp32, ONNX fp32, ONNX int8 when exported) and each
+candidate depth, every query is timed end to end (first stage + cross-encoder) after one
+warm-up query; the table gives p50/p95/mean per query, pairs scored per query, and, with
+``--budget-ms``, how many candidates the budget let each query rerank.
+
+    .venv/bin/python bench/search_latency.py --index-dir runs/bench/cisi.index \\
+        --queries runs/bench/cisi/queries.jsonl --reranker runs/models/minilm-ce
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from first_stage import machine  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Counting:
+    """Wraps a reranker to count the pairs it scores."""
+
+    def __init__(self, model):
+        self.model, self.pairs = model, 0
+        self.batch_size, self.num_labels = model.batch_size, model.num_labels
+
+    def predict(self, pairs):
+        self.pairs += len(pairs)
+        return self.model.predict(pairs)
+
+
+def run(index, queries, params, model) -> dict:
+    from xenc.pipeline import run_queries
+
+    counting = Counting(model)
+    list(run_queries(index, queries[:1], params, counting))  # warm-up
+    counting.pairs = 0
+    runs = list(run_queries(index, queries, params, counting))
+    total = np.array([r.first_stage_ms + r.rerank_ms for r in runs])
+    return {
+        "p50": float(np.percentile(total, 50)), "p95": float(np.percentile(total, 95)),
+        "mean": float(total.mean()),
+        "first_p50": float(np.percentile([r.first_stage_ms for r in runs], 50)),
+        "pairs": counting.pairs / len(runs),
+        "reranked": float(np.mean([r.reranked for r in runs])),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--index-dir", required=True)
+    parser.add_argument("--queries", required=True)
+    parser.add_argument("--reranker", required=True)
+    parser.add_argument("--backends", default="torch,onnx,onnx-int8")
+    parser.add_argument("--candidates", default="20,50,100")
+    parser.add_argument("--retriever", default="hybrid")
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--budget-ms", type=float, help="also run 100 candidates in this budget")
+    parser.add_argument("--limit", type=int, default=50, help="queries timed")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+
+    from xenc.config import SearchParams
+    from xenc.corpus import read_queries
+    from xenc.pipeline import open_index
+    from xenc.rerank import CrossEncoder
+    from xenc.runtime import set_threads
+
+    threads = set_threads()
+    index = open_index(args.index_dir)
+    queries = list(read_queries(args.queries))[: args.limit]
+    model_dir = Path(args.reranker)
+    rows = ["| backend | candidates | budget ms | p50 ms | p95 ms | mean ms | first stage p50 ms "
+            "| pairs/query | reranked/query |", "|---|---|---|---|---|---|---|---|---|"]
+    for backend in args.backends.split(","):
+        needed = {"onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}.get(backend)
+        if needed and not (model_dir / needed).is_file():
+            print(f"skipping {backend}: no {needed} (run xenc export)", file=sys.stderr)
+            continue
+        model = CrossEncoder(str(model_dir), batch_size=args.batch_size,
+                             max_length=args.max_length, backend=backend)
+        settings = [(int(k), None) for k in args.candidates.split(",")]
+        if args.budget_ms:
+            settings.append((100, args.budget_ms))
+        for k, budget in settings:
+            params = SearchParams(retriever=args.retriever, candidates=k, k=10, budget_ms=budget)
+            r = run(index, queries, params, model)
+            rows.append(f"| {backend} | {k} | {budget or '—'} | {r['p50']:.0f} | {r['p95']:.0f} "
+                        f"| {r['mean']:.0f} | {r['first_p50']:.1f} | {r['pairs']:.0f} "
+                        f"| {r['reranked']:.0f} |")
+            print(rows[-1], file=sys.stderr, flush=True)
+    table = "\n".join(rows)
+    print(table)
+    if args.no_write:
+        return
+    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    text = (
+        f"\n## search latency with reranking (p50/p95 per query)\n\n"
+        f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine()}; "
+        f"{threads} threads; load average at start {os.getloadavg()[0]:.2f}.\n"
+        f"Command: `{command}`.\n"
+        f"Index: `{args.index_dir}` ({index.num_passages} passages); {len(queries)} queries; "
+        f"retriever {args.retriever}; reranker `{model_dir.name}`; max length "
+        f"{args.max_length}; batch size {args.batch_size}; aggregate max over up to 3 "
+        f"passages per document. Time = first stage + rerank, per query, after a warm-up "
+        f"query.\n\n{table}\n"
+    )
+    with open(ROOT / "docs" / "benchmarks.md", "a", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+if __name__ == "__main__":
+    main()
