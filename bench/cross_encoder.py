@@ -1,12 +1,12 @@
 """Cross-encoder throughput (pairs/s): xenc vs sentence-transformers, same model, same pairs.
 
 Both score the same real pairs (WikiQA test question/sentence pairs and NFCorpus test
-query/abstract pairs from the qrels, half each) with the same model directory, batch size,
-max length and thread count, in this one process. xenc runs its torch path and, when the
-model has been exported (``xenc export``), its ONNX Runtime fp32 and int8 paths. Each
-contender is loaded once, warmed up on 64 pairs, then timed over all pairs ``--repeats``
-times; the table reports the median pairs/s, the ratio to sentence-transformers and the
-largest score difference from sentence-transformers' scores.
+query/abstract pairs from the qrels, half each, shuffled with a fixed seed) with the same
+model directory, batch size, max length and thread count, in this one process. xenc runs its
+torch path and, when the model has been exported (``xenc export``), its ONNX Runtime fp32
+and int8 paths. Each contender is loaded once, warmed up on 64 pairs, then timed over all
+pairs ``--repeats`` times; the table reports the median pairs/s, the ratio to sentence-
+transformers and the largest score difference from sentence-transformers' scores.
 
     .venv/bin/python bench/cross_encoder.py --model runs/models/minilm-ce
     .venv/bin/python bench/cross_encoder.py --model DIR --pairs 1000 --repeats 1 --no-write
@@ -61,7 +61,9 @@ def real_pairs(n: int) -> list[tuple[str, str]]:
     half = n // 2
     if len(wiki) < half or len(nfpairs) < n - half:
         raise SystemExit(f"not enough pairs for {n}")
-    return wiki[:half] + nfpairs[: n - half]
+    pairs = wiki[:half] + nfpairs[: n - half]
+    order = np.random.default_rng(0).permutation(len(pairs))  # mixed lengths, as in a file
+    return [pairs[i] for i in order]
 
 
 def default_model(work: Path) -> Path:

@@ -326,7 +326,7 @@ def test_eval_and_search_with_a_time_budget(runner, sample_index, tiny_reranker_
     budget = orjson.loads(roomy.stdout)["budget"]
     assert budget["ms"] == 1e6 and budget["over_budget_queries"] == 0
     assert budget["reranked_min"] == budget["reranked_max"] == 20
-    # A budget no batch fits in: the first query scores one batch (the cost is not known
+    # A budget no pair fits in: the first query scores a probe batch (the cost is not known
     # yet), every later one keeps the first-stage order; quality falls back to it.
     tight = runner.invoke(app, eval_args(sample_index, *base, "--budget-ms", "0.001"))
     assert tight.exit_code == 0, tight.stderr

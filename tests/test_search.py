@@ -188,31 +188,34 @@ def test_budget_reranks_what_fits_in_first_stage_order(small_index, tiny_reranke
     model = _Clocked(tiny_reranker, ms_per_pair=10.0)
     budget = Budget(50.0, clock=model.clock)
     ranked = rerank(small_index, model, query, cands, budget=budget)
-    # batch 1 runs (no estimate yet, 20 ms); batch 2 is expected to end at 40 ms <= 50;
-    # batch 3 would end at 60 ms > 50, so 4 candidates are reranked.
-    assert model.calls == [2, 2]
+    # a 1-pair probe learns the cost (10 ms); then batches of at most 2 pairs while they fit:
+    # 10 + 20 = 30 ms, 30 + 20 = 50 ms <= 50; nothing more fits, so 5 candidates are reranked.
+    assert model.calls == [1, 2, 2]
     assert budget.ms_per_pair == pytest.approx(10.0)
-    assert [s.reranked for s in ranked] == [True] * 4 + [False] * (len(cands) - 4)
-    assert {s.candidate.doc_id for s in ranked[:4]} == {c.doc_id for c in cands[:4]}
-    assert [s.candidate.doc_id for s in ranked[4:]] == [c.doc_id for c in cands[4:]]
-    head = rerank(small_index, tiny_reranker, query, cands, limit=4)
+    assert [s.reranked for s in ranked] == [True] * 5 + [False] * 3
+    assert {s.candidate.doc_id for s in ranked[:5]} == {c.doc_id for c in cands[:5]}
+    assert [s.candidate.doc_id for s in ranked[5:]] == [c.doc_id for c in cands[5:]]
+    head = rerank(small_index, tiny_reranker, query, cands, limit=5)
     assert [s.candidate.doc_id for s in ranked] == [s.candidate.doc_id for s in head]
     scores = [s.score for s in ranked]
     assert scores == sorted(scores, reverse=True)
 
 
-def test_budget_estimate_carries_over_to_the_next_query(small_index, tiny_reranker):
+def test_budget_sizes_batches_to_the_time_left(small_index, tiny_reranker):
     from xenc.ranking import Budget
 
     query = "whetstone knife"
     cands = first_stage(small_index, query, SearchParams(retriever="hybrid", candidates=6))
-    model = _Clocked(tiny_reranker, ms_per_pair=10.0)
-    budget = Budget(15.0, clock=model.clock)
+    model = _Clocked(tiny_reranker, ms_per_pair=10.0, batch_size=4)
+    budget = Budget(35.0, clock=model.clock)
     first = rerank(small_index, model, query, cands, budget=budget)
-    assert sum(s.reranked for s in first) == 2  # the first batch overshoots by < one batch
-    second = rerank(small_index, model, query, cands, budget=budget)
-    assert not any(s.reranked for s in second)  # now known: 20 ms > 15 ms
-    assert [s.candidate.doc_id for s in second] == [c.doc_id for c in cands]
+    assert model.calls == [1, 2] and sum(s.reranked for s in first) == 3  # probe, then 20 ms
+    model.calls.clear()
+    second = rerank(small_index, model, query, cands, budget=budget)  # cost known: 3 pairs
+    assert model.calls == [3] and sum(s.reranked for s in second) == 3
+    none = rerank(small_index, model, query, cands, budget=Budget(5.0, ms_per_pair=10.0))
+    assert not any(s.reranked for s in none)
+    assert [s.candidate.doc_id for s in none] == [c.doc_id for c in cands]
     roomy = rerank(small_index, model, query, cands, budget=Budget(1e6, clock=model.clock))
     assert all(s.reranked for s in roomy)
 

@@ -10,8 +10,8 @@ passage is the title followed by one chunk. Which passages are read depends on `
 Documents are then sorted by ``(-score, doc_id)``. Candidates beyond ``limit`` (when only a
 prefix is reranked) keep their first-stage order below the reranked ones.
 
-With a :class:`Budget`, candidates are reranked in first-stage order, one model batch of
-pairs at a time, while the next batch is expected to finish within the budget; the rest keep
+With a :class:`Budget`, candidates are reranked in first-stage order, in batches sized to
+the time left, while the next batch is expected to finish within the budget; the rest keep
 their first-stage order below the reranked ones (the fallback a latency-bound service needs).
 """
 
@@ -43,8 +43,11 @@ class Budget:
 
     ``ms`` is the wall-clock limit of the rerank stage of each query (the first stage is not
     counted). ``ms_per_pair`` is a running estimate of the cost of one pair, learnt from the
-    batches already run (shared across queries); before any batch has run, the first batch
-    is always scored, so a budget can be exceeded by at most one batch.
+    batches already run and shared across queries. Batches are sized to the time left: as
+    many pairs as the estimate says fit (at most the model's batch size). While nothing has
+    been measured, a small probe batch (an eighth of the batch size, at least one document)
+    runs first to learn the cost, so only the very first query can exceed the budget, by
+    that probe.
     """
 
     ms: float
@@ -55,11 +58,12 @@ class Budget:
         if not self.ms > 0:
             raise UsageError(f"--budget-ms must be a positive number of ms, not {self.ms}")
 
-    def allows(self, elapsed_ms: float, pairs: int) -> bool:
-        """Whether ``pairs`` more pairs are expected to fit after ``elapsed_ms``."""
-        if self.ms_per_pair is None:  # nothing measured yet: run one batch to learn the cost
-            return True
-        return elapsed_ms + self.ms_per_pair * pairs <= self.ms
+    def room(self, elapsed_ms: float, batch_size: int) -> int:
+        """How many pairs the next batch may hold after ``elapsed_ms`` (0: stop)."""
+        if self.ms_per_pair is None:  # nothing measured yet: a probe batch learns the cost
+            return max(1, batch_size // 8)
+        fits = int((self.ms - elapsed_ms) / self.ms_per_pair) if self.ms_per_pair > 0 else 1 << 30
+        return max(0, min(batch_size, fits))
 
     def record(self, pairs: int, ms: float) -> None:
         """Update the per-pair cost with a batch that took ``ms`` for ``pairs`` pairs."""
@@ -137,21 +141,26 @@ def rerank(
 
 
 def _within_budget(model: Any, query: str, rows: list, chunks: dict, budget: Budget) -> dict:
-    """Scores of the leading documents' passages, one batch of pairs at a time, in time."""
+    """Scores of the leading documents' passages, batch by batch, while they fit in time."""
     size = int(getattr(model, "batch_size", 32) or 32)
+    probing = budget.ms_per_pair is None
     start = budget.clock()
     by_row: dict[int, float] = {}
     i = 0
     while i < len(rows):
+        room = budget.room((budget.clock() - start) * 1e3, size)
         j, flat = i, []
-        while j < len(rows) and (j == i or len(flat) + len(rows[j]) <= size):
+        while j < len(rows) and len(flat) + len(rows[j]) <= room:
             flat.extend(rows[j])
             j += 1
-        before = budget.clock()
-        if not budget.allows((before - start) * 1e3, len(flat)):
+        if not flat and probing:  # a first document longer than the probe: learn from it
+            flat, j = list(rows[i]), i + 1
+        if not flat:
             break
+        before = budget.clock()
         scores = model.predict([(query, chunks[r].passage()) for r in flat])
         budget.record(len(flat), (budget.clock() - before) * 1e3)
+        probing = False
         by_row.update((r, float(s[0])) for r, s in zip(flat, scores, strict=True))
         i = j
     return by_row
