@@ -33,10 +33,20 @@ def env() -> dict[str, str]:
     return {**clean, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "XENC_DEVICE": "cpu"}
 
 
+def default_sigint() -> None:
+    """Give the child the default SIGINT disposition.
+
+    A job started in the background of a non-interactive shell (``make test &``, nohup, some CI
+    runners) inherits SIGINT as *ignored*; Python then installs no KeyboardInterrupt handler and
+    the signal would be lost, whatever xenc does.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_when_busy(args: list[str], watch: Path, before: dict, timeout: float = 120):
     """Start ``python -m xenc ARGS``, send SIGINT once ``watch`` changes, return the result."""
     proc = subprocess.Popen([sys.executable, "-m", "xenc", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env())
+                            stderr=subprocess.PIPE, env=env(), preexec_fn=default_sigint)
     deadline = time.monotonic() + timeout
     try:
         while set(tree(watch)) == set(before):
