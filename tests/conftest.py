@@ -19,6 +19,14 @@ def _isolated_env(monkeypatch):
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
+@pytest.fixture()
+def no_default_reranker(monkeypatch):
+    """An xenc installed without its shipped reranker (the "no reranker chosen" path)."""
+    import xenc.models
+
+    monkeypatch.setattr(xenc.models, "default_reranker_dir", lambda: None)
+
+
 @pytest.fixture(scope="session")
 def bundled_model_dir() -> Path:
     from xenc.models import resolve_model

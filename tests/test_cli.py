@@ -149,7 +149,7 @@ def test_search_with_text_and_output_file(runner, sample_index, tmp_path):
         (["q", "--reranker", "x", "--no-rerank"], "--reranker and --no-rerank exclude"),
     ],
 )
-def test_search_usage_errors(runner, sample_index, extra, message):
+def test_search_usage_errors(runner, sample_index, extra, message, no_default_reranker):
     args = search_args(sample_index, *extra) if extra else search_args(sample_index, "q")
     result = runner.invoke(app, args)
     assert result.exit_code == 2
@@ -256,7 +256,7 @@ def test_score_activation_option(runner, tiny_reranker_dir):
     assert bad.exit_code == 2 and "relu" in bad.stderr
 
 
-def test_score_without_reranker(runner):
+def test_score_without_reranker(runner, no_default_reranker):
     result = runner.invoke(app, ["score", "-"], input="")
     assert result.exit_code == 2 and "no reranker chosen" in result.stderr
 
@@ -439,7 +439,7 @@ def test_pickle_weights_refused_unless_trusted(runner, tmp_path):
     assert "score" in jsonl(trusted.stdout)[0]
 
 
-def test_models_without_a_reranker_and_with_one(runner, tiny_reranker_dir):
+def test_models_without_a_reranker_and_with_one(runner, tiny_reranker_dir, no_default_reranker):
     result = runner.invoke(app, ["models"])
     assert result.exit_code == 0, result.stderr
     records = jsonl(result.stdout)

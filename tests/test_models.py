@@ -107,7 +107,7 @@ def test_hub_load_failure_offline_is_a_model_error(monkeypatch: pytest.MonkeyPat
         load_tokenizer(hub)
 
 
-def test_no_reranker_message_is_pinned() -> None:
+def test_no_reranker_message_is_pinned(no_default_reranker) -> None:
     with pytest.raises(UsageError) as err:
         resolve_model(None, kind="reranker")
     assert str(err.value) == NO_RERANKER

