@@ -24,6 +24,7 @@ import shlex
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +101,31 @@ def contenders(model: Path, args: argparse.Namespace) -> dict:
         return lambda pairs: np.asarray(ce.predict(
             pairs, batch_size=args.batch_size, show_progress_bar=False, convert_to_numpy=True))
 
-    out = {"sentence-transformers": st, "xenc torch": xenc("torch")}
+    def torch_ao_int8():  # tried for the 2x target; not in xenc (see docs/benchmarks.md)
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(model)
+        fp32 = AutoModelForSequenceClassification.from_pretrained(model).eval()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            q = torch.ao.quantization.quantize_dynamic(fp32, {torch.nn.Linear}, torch.qint8)
+
+        def predict(pairs):
+            order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+            out = np.zeros(len(pairs))
+            with torch.inference_mode():
+                for s in range(0, len(order), args.batch_size):
+                    idx = order[s : s + args.batch_size]
+                    batch = tok([pairs[i][0] for i in idx], [pairs[i][1] for i in idx],
+                                truncation=True, max_length=args.max_length, padding=True,
+                                return_tensors="pt")
+                    out[idx] = torch.sigmoid(q(**batch).logits[:, 0]).numpy()
+            return out
+        return predict
+
+    out = {"sentence-transformers": st, "xenc torch": xenc("torch"),
+           "torch.ao dynamic int8": torch_ao_int8}
     if (model / "model.onnx").is_file():
         out["xenc onnx"] = xenc("onnx")
     if (model / "model-int8.onnx").is_file():
