@@ -18,9 +18,7 @@ Without ``--model``, an all-MiniLM-L6-v2 body with a new one-logit head is saved
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
-import shlex
 import statistics
 import sys
 import time
@@ -31,7 +29,7 @@ import numpy as np
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from first_stage import machine  # noqa: E402
+from first_stage import append_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("XENC_SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
@@ -189,23 +187,17 @@ def main() -> None:
     print(table)
     if args.no_write:
         return
-    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     lengths = [len(q) + len(d) for q, d in pairs]
-    text = (
-        f"\n## Cross-encoder throughput on CPU: xenc vs sentence-transformers\n\n"
-        f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine()}; "
+    append_section(
+        "Cross-encoder throughput on CPU: xenc vs sentence-transformers",
         f"{args.threads} threads for every contender, load average at start "
-        f"{os.getloadavg()[0]:.2f}.\n"
-        f"Command: `{command}`.\n"
+        f"{os.getloadavg()[0]:.2f}",
         f"Model: `{model.name}` ({'given' if args.model else 'all-MiniLM-L6-v2 + new head'}); "
         f"{len(pairs)} pairs (half WikiQA test, half NFCorpus test qrels; median "
         f"{int(np.median(lengths))} characters), batch size {args.batch_size}, max length "
-        f"{args.max_length}, {args.repeats} timed runs each after a 64-pair warm-up.\n\n"
-        f"{table}\n"
+        f"{args.max_length}, {args.repeats} timed runs each after a 64-pair warm-up.",
+        table,
     )
-    with open(ROOT / "docs" / "benchmarks.md", "a", encoding="utf-8") as fh:
-        fh.write(text)
-
 
 if __name__ == "__main__":
     main()

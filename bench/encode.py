@@ -11,9 +11,7 @@ embeddings are apart (max 1 − cosine). Appended to docs/benchmarks.md::
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
-import shlex
 import statistics
 import sys
 import time
@@ -23,7 +21,7 @@ import numpy as np
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from first_stage import machine  # noqa: E402
+from first_stage import append_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("XENC_SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
@@ -101,18 +99,14 @@ def main() -> None:
     if args.no_write:
         return
     chars = int(np.median([len(t) for t in texts]))
-    text = (
-        f"\n## Embedding stage of `xenc index` ({args.device}): xenc vs sentence-transformers\n\n"
-        f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine()}; "
-        f"{args.threads} threads, load average at start {load_at_start:.2f}.\n"
-        f"Command: `python {' '.join(shlex.quote(a) for a in sys.argv)}`.\n"
+    append_section(
+        f"Embedding stage of `xenc index` ({args.device}): xenc vs sentence-transformers",
+        f"{args.threads} threads, load average at start {load_at_start:.2f}",
         f"Model: the bundled all-MiniLM-L6-v2 (max 256 tokens); {len(texts)} NFCorpus "
         f"documents as passages (median {chars} characters), batch size {args.batch_size}, "
-        f"{args.repeats} timed runs each after a 64-passage warm-up.\n\n{table}\n"
+        f"{args.repeats} timed runs each after a 64-passage warm-up.",
+        table,
     )
-    with open(ROOT / "docs" / "benchmarks.md", "a", encoding="utf-8") as fh:
-        fh.write(text)
-
 
 if __name__ == "__main__":
     main()

@@ -47,6 +47,18 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {cpu}, no GPU used"
 
 
+def append_section(title: str, setting: str, details: str, table: str) -> None:
+    """Append one result section to docs/benchmarks.md: title, date, machine and ``setting``
+    (threads, load), the exact command (this process's argv), ``details``, the table."""
+    text = (
+        f"\n## {title}\n\n"
+        f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine()}; {setting}.\n"
+        f"Command: `python {shlex.join(sys.argv)}`.\n{details}\n\n{table}\n"
+    )
+    with open(ROOT / "docs" / "benchmarks.md", "a", encoding="utf-8") as fh:
+        fh.write(text)
+
+
 def bench(name: str, work: Path, reuse: bool) -> list[dict]:
     data, index = work / name, work / f"{name}.index"
     _, t_convert = run(["convert", str(SHARED / name), str(data)])

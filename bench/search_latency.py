@@ -13,16 +13,14 @@ warm-up query; the table gives p50/p95/mean per query, pairs scored per query, a
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
-import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from first_stage import machine  # noqa: E402
+from first_stage import append_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,21 +102,16 @@ def main() -> None:
     print(table)
     if args.no_write:
         return
-    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-    text = (
-        f"\n## search latency with reranking (p50/p95 per query)\n\n"
-        f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine()}; "
-        f"{threads} threads; load average at start {os.getloadavg()[0]:.2f}.\n"
-        f"Command: `{command}`.\n"
+    append_section(
+        "search latency with reranking (p50/p95 per query)",
+        f"{threads} threads; load average at start {os.getloadavg()[0]:.2f}",
         f"Index: `{args.index_dir}` ({index.num_passages} passages); {len(queries)} queries; "
         f"retriever {args.retriever}; reranker `{model_dir.name}`; max length "
         f"{args.max_length}; batch size {args.batch_size}; aggregate max over up to 3 "
         f"passages per document. Time = first stage + rerank, per query, after a warm-up "
-        f"query.\n\n{table}\n"
+        f"query.",
+        table,
     )
-    with open(ROOT / "docs" / "benchmarks.md", "a", encoding="utf-8") as fh:
-        fh.write(text)
-
 
 if __name__ == "__main__":
     main()
