@@ -119,7 +119,7 @@ def work_read(tokens: str, count: str) -> dict:
 
 
 def work_build_xenc(tokens: str, count: str, out: str) -> dict:
-    from xenc.bm25 import BM25Index
+    from xenc.index.bm25 import BM25Index
 
     before = memory_mb()["VmRSS"]
     t0 = time.perf_counter()
@@ -146,7 +146,7 @@ def work_build_xenc(tokens: str, count: str, out: str) -> dict:
 
 
 def work_query_xenc(index_dir: str, queries: str, repeats: str, mmap: str, out: str) -> dict:
-    from xenc.bm25 import BM25Index, BM25Params
+    from xenc.index.bm25 import BM25Index, BM25Params
 
     qs = json.loads(Path(queries).read_text())
     t0 = time.perf_counter()
@@ -196,9 +196,10 @@ def work_rank(tokens: str, count: str, queries: str, repeats: str, out: str) -> 
 
 
 def work_hnsw(count: str, dim: str, out: str) -> dict:
-    """Build xenc's HNSW graph (xenc.hnsw.build, HNSWParams defaults) over random unit vectors."""
-    from xenc import hnsw
+    """Build xenc's HNSW graph (xenc.index.hnsw.build, HNSWParams defaults) over random unit
+    vectors."""
     from xenc.config import HNSWParams
+    from xenc.index import hnsw
 
     n, d = int(count), int(dim)
     vectors = np.empty((n, d), dtype=np.float32)
@@ -240,8 +241,8 @@ def work_hnsw(count: str, dim: str, out: str) -> dict:
 
 def work_encoder(passages_file: str, count: str) -> dict:
     """Bi-encoder throughput (bundled model, CPU) on the first ``count`` passages."""
-    from xenc.encoder import Encoder
-    from xenc.runtime import set_threads
+    from xenc.models.encoder import Encoder
+    from xenc.models.runtime import set_threads
 
     with open(passages_file, encoding="utf-8") as fh:
         texts = [line.rstrip("\n") for _, line in zip(range(int(count)), fh, strict=False)]
@@ -284,7 +285,7 @@ def prepare(work: Path, count: int, seed: int) -> tuple[Path, Path, dict]:
         have = int(path.stem.rsplit("-", 1)[1])
         if have >= count:
             return work / f"passages-s{seed}-{have}.txt", path, {}
-    from xenc.tokenize import Tokenizer
+    from xenc.index.tokenize import Tokenizer
 
     passages = work / f"passages-s{seed}-{count}.txt"
     tokens = work / f"tokens-s{seed}-{count}.txt"
@@ -306,7 +307,7 @@ def prepare(work: Path, count: int, seed: int) -> tuple[Path, Path, dict]:
 
 
 def query_tokens(n: int, seed: int) -> tuple[list[str], list[list[str]]]:
-    from xenc.tokenize import Tokenizer
+    from xenc.index.tokenize import Tokenizer
 
     pool = corpora.queries()
     order = np.random.default_rng(seed).permutation(len(pool))
@@ -613,7 +614,7 @@ def extras(extra: dict) -> str:
     if "hnsw" in extra:
         h = extra["hnsw"]
         out += (
-            f"\nHNSW (`xenc.hnsw.build`, {h['params']}) over {h['n']:,} random unit vectors "
+            f"\nHNSW (`xenc.index.hnsw.build`, {h['params']}) over {h['n']:,} random unit vectors "
             f"of dimension {h['dim']} (Gaussian, normalized, seed 0; a worst case for HNSW): "
             f"build {h['build_s']:.0f} s, peak RSS {h['peak_mb']:.0f} MB (vectors alone "
             f"{h['vectors_mb']:.0f} MB), graph file {h['file_mb']:.0f} MB, search top 100 "

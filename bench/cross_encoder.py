@@ -70,7 +70,7 @@ def default_model(work: Path) -> Path:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from xenc.models import bundled_model_dir
+    from xenc.models.resolve import bundled_model_dir
 
     out = work / "minilm-ce"
     if not (out / "model.safetensors").is_file():
@@ -85,7 +85,7 @@ def default_model(work: Path) -> Path:
 def contenders(model: Path, args: argparse.Namespace) -> dict:
     from sentence_transformers import CrossEncoder as STCrossEncoder
 
-    from xenc.rerank import CrossEncoder
+    from xenc.models.cross_encoder import CrossEncoder
 
     def xenc(backend: str):
         def load():
@@ -162,7 +162,7 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     model = args.model or default_model(args.work)
     if args.model is None and not (model / "model-int8.onnx").is_file():
-        from xenc.export import export_onnx
+        from xenc.models.export import export_onnx
 
         export_onnx(str(model))
     pairs = real_pairs(args.pairs)

@@ -43,7 +43,7 @@ def contenders(args: argparse.Namespace) -> dict:
     def st():
         from sentence_transformers import SentenceTransformer
 
-        from xenc.models import bundled_model_dir
+        from xenc.models.resolve import bundled_model_dir
 
         model = SentenceTransformer(str(bundled_model_dir()), device=args.device)
         return lambda texts: model.encode(texts, batch_size=args.batch_size,
@@ -51,7 +51,7 @@ def contenders(args: argparse.Namespace) -> dict:
                                           show_progress_bar=False)
 
     def xenc():
-        from xenc.encoder import Encoder
+        from xenc.models.encoder import Encoder
 
         encoder = Encoder(None, device=args.device, batch_size=args.batch_size)
         return encoder.encode

@@ -71,9 +71,9 @@ def main() -> None:
 
     from xenc.config import SearchParams
     from xenc.corpus import read_queries
+    from xenc.models.cross_encoder import CrossEncoder
+    from xenc.models.runtime import set_threads
     from xenc.pipeline import open_index
-    from xenc.rerank import CrossEncoder
-    from xenc.runtime import set_threads
 
     threads = set_threads()
     index = open_index(args.index_dir)

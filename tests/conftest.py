@@ -22,14 +22,14 @@ def _isolated_env(monkeypatch):
 @pytest.fixture()
 def no_default_reranker(monkeypatch):
     """An xenc installed without its shipped reranker (the "no reranker chosen" path)."""
-    import xenc.models
+    import xenc.models.resolve
 
-    monkeypatch.setattr(xenc.models, "default_reranker_dir", lambda: None)
+    monkeypatch.setattr(xenc.models.resolve, "default_reranker_dir", lambda: None)
 
 
 @pytest.fixture(scope="session")
 def bundled_model_dir() -> Path:
-    from xenc.models import resolve_model
+    from xenc.models.resolve import resolve_model
 
     return Path(resolve_model(None, kind="encoder").path)
 
@@ -65,7 +65,7 @@ def tiny_nli_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_reranker(tiny_reranker_dir):
-    from xenc.rerank import CrossEncoder
+    from xenc.models.cross_encoder import CrossEncoder
 
     return CrossEncoder(str(tiny_reranker_dir), batch_size=8)
 

@@ -1,4 +1,4 @@
-"""Tests for xenc.bm25: scores equal to rank_bm25.BM25Okapi, top-k order, save/load."""
+"""Tests for xenc.index.bm25: scores equal to rank_bm25.BM25Okapi, top-k order, save/load."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 
-from xenc.bm25 import BM25_FILES, BM25Index, BM25Params
 from xenc.errors import IndexFormatError
+from xenc.index.bm25 import BM25_FILES, BM25Index, BM25Params
 
 HAND = [
     ["the", "cat", "sat", "on", "the", "mat"],
@@ -85,7 +85,7 @@ def test_scores_match_rank_bm25(
 def test_build_in_many_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     corpus = random_corpus(5, 120, 40, 15)
     whole = BM25Index.build(corpus)
-    monkeypatch.setattr("xenc.bm25._PostingsBuilder.CHUNK_ROWS", 7)
+    monkeypatch.setattr("xenc.index.bm25._PostingsBuilder.CHUNK_ROWS", 7)
     chunked = BM25Index.build(iter(corpus))
     assert chunked.vocab == whole.vocab
     for attr in ("indptr", "rows", "tf", "doc_len", "idf"):

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from xenc.chunking import chunk_spans, validate, windows
 from xenc.config import ChunkParams
 from xenc.errors import UsageError
+from xenc.index.chunking import chunk_spans, validate, windows
 from xenc.records import Document
 
 

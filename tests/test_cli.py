@@ -7,7 +7,7 @@ import pytest
 from conftest import SAMPLE
 from typer.testing import CliRunner
 
-from xenc.cli import app
+from xenc.cli.app import app
 
 
 @pytest.fixture()
@@ -99,9 +99,9 @@ def test_search_inputs(runner, sample_index, tmp_path, via):
 
 def test_search_matches_python_api(runner, sample_index, tiny_reranker_dir):
     from xenc.config import SearchParams
+    from xenc.models.cross_encoder import CrossEncoder
     from xenc.pipeline import open_index, search
     from xenc.records import Query
-    from xenc.rerank import CrossEncoder
 
     result = runner.invoke(app, search_args(sample_index, "bird migration", "--reranker",
                                             str(tiny_reranker_dir), "-k", "5",
@@ -385,7 +385,7 @@ def test_help_imports_no_heavy_module():
     import subprocess
     import sys
 
-    code = ("import sys; from xenc.cli import app; "
+    code = ("import sys; from xenc.cli.app import app; "
             "print(sorted(m for m in ('torch', 'transformers', 'hnswlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

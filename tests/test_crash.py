@@ -1,7 +1,7 @@
 """Crash safety: writers SIGKILLed at every stage never damage the live index.
 
 A writer kills itself with SIGKILL where ``XENC_TEST_KILL_AT`` names a stage (see
-``xenc.store.kill_point``). One run goes through ``python -m xenc index`` in a fresh
+``xenc.index.store.kill_point``). One run goes through ``python -m xenc index`` in a fresh
 interpreter; the others run in children forked from one driver process that imported torch
 once (a fresh interpreter per stage would cost seconds each), each child running the same
 ``xenc`` command line (or, for an update, ``build_index(update=True)``) and being killed.
@@ -27,8 +27,8 @@ import json, os, sys, traceback
 import torch  # imported once (with everything the children use); forked children reuse it
 torch.set_num_threads(1)  # no thread pool in the parent: forking stays safe
 from transformers import AutoModel, AutoTokenizer, BertModel, BertTokenizerFast
-import xenc.encoder, xenc.update
-from xenc.cli import app
+import xenc.models.encoder, xenc.index.update
+from xenc.cli.app import app
 from xenc.pipeline import build_index
 
 spec = json.load(open(sys.argv[1]))
@@ -136,7 +136,7 @@ def test_killed_writers_never_damage_the_index(tmp_path, setup, tiny_encoder_dir
 
 
 def test_python_m_xenc_index_killed_before_publish(tmp_path, setup, tiny_encoder_dir):
-    from xenc.verify import verify
+    from xenc.index.verify import verify
 
     target, old, new, queries = setup
     files = {p.name: p.read_bytes() for p in (target / "gen-000001").iterdir()}

@@ -16,11 +16,11 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-import xenc.models
+import xenc.models.resolve
 from xenc import CrossEncoder
-from xenc.cli import app
+from xenc.cli.app import app
 from xenc.errors import ModelError, UsageError
-from xenc.models import DEFAULT_RERANKER, default_reranker_dir, resolve_model
+from xenc.models.resolve import DEFAULT_RERANKER, default_reranker_dir, resolve_model
 
 PAIRS = [("star light", "the star gives light"), ("cold river", "warm bird song in a tree")]
 
@@ -28,7 +28,7 @@ PAIRS = [("star light", "the star gives light"), ("cold river", "warm bird song 
 @pytest.fixture()
 def shipped(monkeypatch, tiny_reranker_dir) -> Path:
     """A tiny cross-encoder in the place of the shipped one."""
-    monkeypatch.setattr(xenc.models, "default_reranker_dir", lambda: tiny_reranker_dir)
+    monkeypatch.setattr(xenc.models.resolve, "default_reranker_dir", lambda: tiny_reranker_dir)
     return tiny_reranker_dir
 
 

@@ -14,7 +14,7 @@ import typer.main
 from typer.testing import CliRunner
 
 import xenc
-from xenc.cli import app
+from xenc.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -23,7 +23,7 @@ DOCS = ROOT / "docs"
 def _group() -> Any:
     """The Typer app as a click group (Typer may vendor its own click, so no isinstance)."""
     group = typer.main.get_command(app)
-    assert hasattr(group, "commands"), "xenc.cli.app is not a command group"
+    assert hasattr(group, "commands"), "xenc.cli.app.app is not a command group"
     return group
 
 

@@ -1,4 +1,4 @@
-"""The bi-encoder (xenc.encoder) on a tiny random model, and the bundled MiniLM (slow)."""
+"""The bi-encoder (xenc.models.encoder) on a tiny random model, and the bundled MiniLM (slow)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 import torch
 from tinymodels import make_tiny_encoder, set_pooling, to_pickle_weights
 
-from xenc.encoder import Encoder
 from xenc.errors import ModelError, UsageError
-from xenc.models import bundled_model_dir
+from xenc.models.encoder import Encoder
+from xenc.models.resolve import bundled_model_dir
 
 TEXTS = [
     "the cat sat",

@@ -1,4 +1,4 @@
-"""ONNX export (xenc.export, ``xenc export``) and the onnx / onnx-int8 reranker backends."""
+"""ONNX export (xenc.models.export, ``xenc export``) and the onnx / onnx-int8 reranker backends."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from conftest import SAMPLE
 from tinymodels import make_tiny_cross_encoder, vocabulary
 from typer.testing import CliRunner
 
-from xenc.cli import app
+from xenc.cli.app import app
 from xenc.errors import ModelError, UsageError
-from xenc.export import export_onnx
-from xenc.rerank import CrossEncoder
+from xenc.models.cross_encoder import CrossEncoder
+from xenc.models.export import export_onnx
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -131,9 +131,9 @@ def test_int8_keeps_the_ranking(spread_dir):
 
 
 def test_export_refuses_a_mismatch_and_writes_nothing(tiny_reranker_dir, tmp_path, monkeypatch):
-    import xenc.export
+    import xenc.models.export
 
-    monkeypatch.setattr(xenc.export, "_max_diff", lambda *args: 0.5)
+    monkeypatch.setattr(xenc.models.export, "_max_diff", lambda *args: 0.5)
     with pytest.raises(ModelError, match=r"differs from torch by 5.00e-01 .*not written"):
         export_onnx(str(tiny_reranker_dir), tmp_path)
     assert not [p for p in tmp_path.iterdir() if p.suffix in (".onnx", ".tmp")]
@@ -199,9 +199,11 @@ def test_onnxruntime_not_installed(exported, monkeypatch):
 
 def test_onnx_backend_loads_no_torch_weights(exported, monkeypatch):
     out, _ = exported  # holds no model.safetensors: loading weights would fail
-    import xenc.rerank
+    import xenc.models.cross_encoder
 
-    monkeypatch.setattr(xenc.rerank, "load_model", lambda *a, **k: pytest.fail("loaded"))
+    monkeypatch.setattr(
+        xenc.models.cross_encoder, "load_model", lambda *a, **k: pytest.fail("loaded")
+    )
     ce = CrossEncoder(str(out), backend="onnx")
     assert ce.num_labels == 1 and ce.labels == ["LABEL_0"]
     assert ce.tokenize([("q", "d")])["input_ids"].shape == (1, 5)

@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xenc import hnsw
 from xenc.config import HNSWParams
 from xenc.errors import IndexFormatError
+from xenc.index import hnsw
 
 
 def unit(rng, n, dim=16):

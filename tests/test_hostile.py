@@ -827,7 +827,7 @@ def small_index(tmp_path_factory, tiny_encoder_dir) -> Path:
 def run_cli(args: list[str], stdin: bytes | None = None):
     from typer.testing import CliRunner
 
-    from xenc.cli import app
+    from xenc.cli.app import app
 
     result = CliRunner().invoke(app, args, input=stdin)
     assert result.exception is None or isinstance(result.exception, SystemExit), (

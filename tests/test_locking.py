@@ -12,10 +12,10 @@ import orjson
 import pytest
 
 from xenc.errors import UsageError
-from xenc.locking import IndexLockedError, WriterLock
+from xenc.index.locking import IndexLockedError, WriterLock
+from xenc.index.update import delete_documents, update_index
 from xenc.pipeline import build_index, open_index
 from xenc.retrieve import bm25_candidates
-from xenc.update import delete_documents, update_index
 
 DOCS = [{"id": f"d{i}", "text": f"word{i} river sea boat {'fire ' * i}"} for i in range(6)]
 

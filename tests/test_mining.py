@@ -97,7 +97,7 @@ def test_bad_params(opened, queries, qrels):
 
 
 def test_mine_cli_writes_jsonl(sample_index, tmp_path):
-    from xenc.cli_train import app
+    from xenc.cli.train import app
 
     out = tmp_path / "mined.jsonl"
     args = ["mine", "--index-dir", str(sample_index), "--queries", str(SAMPLE / "queries.jsonl"),
@@ -111,7 +111,7 @@ def test_mine_cli_writes_jsonl(sample_index, tmp_path):
 
 
 def test_train_from_index_with_mined_dev(sample_index, tiny_encoder_dir, tmp_path):
-    from xenc.cli_train import app
+    from xenc.cli.train import app
 
     out = tmp_path / "model"
     q, r = str(SAMPLE / "queries.jsonl"), str(SAMPLE / "qrels.tsv")

@@ -1,4 +1,4 @@
-"""Model resolution, devices, threads, the weights policy and fingerprints (xenc.models)."""
+"""Model resolution, devices, threads, the weights policy and fingerprints (xenc.models.resolve)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from tinymodels import make_tiny_encoder, to_pickle_weights
 
 from xenc.errors import ModelError, UsageError
-from xenc.models import (
+from xenc.models.resolve import (
     DEFAULT_ENCODER,
     ResolvedModel,
     bundled_model_dir,
@@ -20,7 +20,7 @@ from xenc.models import (
     model_fingerprint,
     resolve_model,
 )
-from xenc.runtime import select_device, set_threads
+from xenc.models.runtime import select_device, set_threads
 
 NO_RERANKER = (
     "no reranker chosen: pass --reranker NAME|PATH (a Hugging Face cross-encoder directory "
@@ -223,7 +223,7 @@ def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_cached_hub_model_offline(hub_cache: Path) -> None:
-    from xenc.encoder import Encoder
+    from xenc.models.encoder import Encoder
 
     resolved = resolve_model("xenc-test/tiny", kind="encoder")
     assert resolved == ResolvedModel("xenc-test/tiny", "xenc-test/tiny", "hub")
@@ -237,7 +237,7 @@ def test_cached_hub_model_offline(hub_cache: Path) -> None:
 
 
 def test_cached_hub_model_with_pickle_weights(hub_cache: Path) -> None:
-    from xenc.encoder import Encoder
+    from xenc.models.encoder import Encoder
 
     with pytest.raises(ModelError, match="only pickle weights"):
         Encoder("xenc-test/pickled", device="cpu")

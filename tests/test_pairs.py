@@ -9,7 +9,7 @@ import pytest
 from test_datasets import real_folder, write
 from typer.testing import CliRunner
 
-from xenc.cli import app
+from xenc.cli.app import app
 from xenc.datasets.pairs import convert_pairs, detect_pair_format
 from xenc.errors import InputError, UsageError
 

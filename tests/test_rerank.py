@@ -1,4 +1,4 @@
-"""The cross-encoder (xenc.rerank) on tiny random sequence-classification models."""
+"""The cross-encoder (xenc.models.cross_encoder) on tiny random sequence-classification models."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from tinymodels import make_tiny_cross_encoder
 
 from xenc.errors import ModelError, UsageError
-from xenc.rerank import CrossEncoder
+from xenc.models.cross_encoder import CrossEncoder
 
 PAIRS = [
     ("what is a cat", "the cat sat on the mat"),

@@ -8,11 +8,11 @@ from rank_bm25 import BM25Okapi
 
 from xenc.config import SearchParams
 from xenc.errors import UsageError
+from xenc.index.tokenize import Tokenizer
 from xenc.pipeline import build_index, open_index, search
 from xenc.ranking import rerank
 from xenc.records import Query
 from xenc.retrieve import bm25_candidates, dense_candidates, first_stage, fuse
-from xenc.tokenize import Tokenizer
 
 DOCS = [
     ("d1", "Sourdough", "A sourdough starter needs regular feeding with flour and water."),
@@ -135,7 +135,7 @@ def test_search_results_and_k(small_index, tiny_reranker):
 
 
 def test_multi_label_reranker_is_refused(small_index, tiny_nli_dir):
-    from xenc.rerank import CrossEncoder
+    from xenc.models.cross_encoder import CrossEncoder
 
     with pytest.raises(UsageError, match="3 labels"):
         model = CrossEncoder(str(tiny_nli_dir))

@@ -7,7 +7,7 @@ import pytest
 from conftest import SAMPLE
 from typer.testing import CliRunner
 
-from xenc.cli import app
+from xenc.cli.app import app
 
 pytestmark = pytest.mark.slow
 

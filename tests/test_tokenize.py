@@ -1,4 +1,4 @@
-"""Tests for xenc.tokenize: exact tokens and the manifest spec round trip."""
+"""Tests for xenc.index.tokenize: exact tokens and the manifest spec round trip."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 import pytest
 
 from xenc.errors import IndexFormatError, UsageError
-from xenc.tokenize import (
+from xenc.index.tokenize import (
     ENGLISH_STOPWORDS,
     TOKEN_PATTERN,
     TOKENIZER_NAME,
@@ -79,7 +79,7 @@ def test_tokenize_many_and_cache_consistency() -> None:
 
 
 def test_cache_limit_clears(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("xenc.tokenize._CACHE_LIMIT", 3)
+    monkeypatch.setattr("xenc.index.tokenize._CACHE_LIMIT", 3)
     tok = Tokenizer()
     assert tok("alpha beta gamma delta running") == ["alpha", "beta", "gamma", "delta", "run"]
     assert tok("epsilon running") == ["epsilon", "run"]

@@ -63,7 +63,7 @@ def test_loss_goes_down(trained):
 
 
 def test_saved_model_ranks_training_positives_first(trained):
-    from xenc.rerank import CrossEncoder
+    from xenc.models.cross_encoder import CrossEncoder
 
     model = CrossEncoder(str(trained.output))
     assert model.activation == "sigmoid" and model.num_labels == 1
@@ -100,7 +100,7 @@ def test_output_directory(trained, base_config):
 def test_sentence_transformers_gives_the_same_scores(trained):
     from sentence_transformers import CrossEncoder as STCrossEncoder
 
-    from xenc.rerank import CrossEncoder
+    from xenc.models.cross_encoder import CrossEncoder
 
     pairs = [(r["query"], r["document"]) for r in separable_rows()]
     ours = CrossEncoder(str(trained.output)).score_pairs(pairs)
@@ -141,7 +141,7 @@ def test_listwise_runs(base_config, tmp_path):
 
 
 def test_similarity_via_cli_with_fewer_layers(tiny_encoder_dir, tmp_path):
-    from xenc.cli_train import app
+    from xenc.cli.train import app
 
     out = tmp_path / "sts"
     args = ["train", str(SAMPLE / "sts.jsonl"), "-o", str(out), "--task", "similarity",
@@ -157,7 +157,7 @@ def test_similarity_via_cli_with_fewer_layers(tiny_encoder_dir, tmp_path):
 
 
 def test_nli_saves_label_names(tiny_encoder_dir, tmp_path):
-    from xenc.rerank import CrossEncoder
+    from xenc.models.cross_encoder import CrossEncoder
 
     names = ["neutral", "entailment", "contradiction"]
     rows = [{"sentence1": f"a {w}", "sentence2": f"the {w} again", "label": names[i % 3]}
@@ -203,7 +203,7 @@ BAD = [
 
 @pytest.mark.parametrize(("task", "line", "message"), BAD)
 def test_bad_pairs_name_file_and_line(tmp_path, task, line, message):
-    from xenc.cli_train import app
+    from xenc.cli.train import app
 
     good = '{"query": "q", "document": "d", "label": %s}' % ('"entailment"' if task == "nli"
                                                           else "1")
@@ -235,7 +235,7 @@ def test_empty_data(tmp_path):
     ],
 )
 def test_usage_errors_exit_2(tmp_path, extra, message):
-    from xenc.cli_train import app
+    from xenc.cli.train import app
 
     args = ["train", str(SAMPLE / "pairs.jsonl"), "-o", str(tmp_path / "m"), *extra]
     result = CliRunner().invoke(app, args)
@@ -268,7 +268,7 @@ def test_models_command_reports_the_training_record(trained, base_config, monkey
     import orjson
     from typer.testing import CliRunner
 
-    from xenc.cli import app
+    from xenc.cli.app import app
 
     out = str(base_config.output)
     monkeypatch.setenv("XENC_RERANKER", out)

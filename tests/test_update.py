@@ -7,9 +7,9 @@ import pytest
 
 from xenc.config import ChunkParams
 from xenc.errors import IndexFormatError, UsageError
+from xenc.index.update import delete_documents, update_index
 from xenc.pipeline import CorpusFields, build_index, open_index
 from xenc.retrieve import bm25_candidates, dense_candidates
-from xenc.update import delete_documents, update_index
 
 CHUNK = ChunkParams(chunk_tokens=16, stride=4)
 LONG = ("the river runs to the sea and the boat follows the river past the farm where the "
@@ -71,7 +71,7 @@ def assert_same_answers(got, expected):
 @pytest.fixture()
 def encoded(monkeypatch):
     """Every text the encoder embeds (the encoder is wrapped, not replaced)."""
-    from xenc.encoder import Encoder
+    from xenc.models.encoder import Encoder
 
     seen: list[str] = []
     original = Encoder.encode

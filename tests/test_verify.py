@@ -9,11 +9,11 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from xenc.cli_maintain import app
+from xenc.cli.maintain import app
 from xenc.errors import IndexFormatError
+from xenc.index.store import file_digest
+from xenc.index.verify import verify
 from xenc.pipeline import build_index, open_index
-from xenc.store import file_digest
-from xenc.verify import verify
 
 DOCS = [{"id": f"d{i}", "text": f"river sea boat word{i} " + "fire " * i} for i in range(6)]
 
@@ -135,7 +135,7 @@ def test_delete_command(index_dir, tmp_path):
 
 
 def test_delete_command_errors(index_dir, tmp_path):
-    from xenc.locking import WriterLock
+    from xenc.index.locking import WriterLock
 
     runner = CliRunner()
     result = runner.invoke(app, ["delete", "--index-dir", str(index_dir), "--ids", "-"],
@@ -158,7 +158,7 @@ def test_delete_command_errors(index_dir, tmp_path):
 
 
 def test_search_command_refuses_a_corrupted_index(index_dir):
-    from xenc.cli import app as main_app
+    from xenc.cli.app import app as main_app
 
     args = ["search", "river", "--index-dir", str(index_dir), "--no-rerank", "--retriever",
             "bm25"]

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xenc import chunking, store
-from xenc.bm25 import BM25Params
 from xenc.config import ChunkParams, HNSWParams, SearchParams
 from xenc.errors import UsageError
+from xenc.index import chunking, store
+from xenc.index.bm25 import BM25Params
+from xenc.index.tokenize import TokenizerSpec
 from xenc.progress import Callback
 from xenc.ranking import Budget, Scored, rerank
 from xenc.records import Candidate, Query, Result
 from xenc.retrieve import Index, first_stage
-from xenc.tokenize import TokenizerSpec
 
 
 @dataclass(frozen=True)
@@ -52,16 +52,16 @@ def build_index(
     """Build an index directory from a JSONL corpus (a path or ``-``); return its manifest.
 
     The index is written as a new generation and published atomically when complete; on any
-    error an existing index at ``index_dir`` is untouched (see :mod:`xenc.store`).
+    error an existing index at ``index_dir`` is untouched (see :mod:`xenc.index.store`).
 
     With ``update``, an existing index is brought up to date instead
-    (:func:`xenc.update.update_index`): chunking, tokenizer, BM25, HNSW and encoder settings
+    (:func:`xenc.index.update.update_index`): chunking, tokenizer, BM25, HNSW and encoder settings
     come from its manifest and ``chunk``, ``tokenizer``, ``bm25`` and ``hnsw_params`` are
     ignored; ``fields`` are used unless left at their defaults. Where there is no index yet,
     ``update`` builds one. ``wait`` is how long to wait for another writer's lock.
     """
-    from xenc import update as maintain
-    from xenc.encoder import Encoder
+    from xenc.index import update as maintain
+    from xenc.models.encoder import Encoder
 
     if delete_missing and not update:
         raise UsageError("--delete-missing only works with --update")

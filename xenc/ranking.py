@@ -103,7 +103,7 @@ def rerank(
 
     Args:
         index: The opened index the candidates came from (passage text is read from it).
-        model: A :class:`xenc.rerank.CrossEncoder` (anything with ``predict(pairs)``).
+        model: A :class:`xenc.models.cross_encoder.CrossEncoder` (anything with ``predict(pairs)``).
         query: The query text.
         candidates: First-stage candidates, best first.
         aggregate: ``max``, ``first`` or ``sum`` over a document's passage scores.

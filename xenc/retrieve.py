@@ -16,13 +16,13 @@ from typing import IO, Any
 
 import numpy as np
 
-from xenc import hnsw
-from xenc.bm25 import BM25Index, BM25Params
 from xenc.config import HNSWParams, SearchParams
 from xenc.errors import IndexFormatError, UsageError
+from xenc.index import hnsw
+from xenc.index.bm25 import BM25Index, BM25Params
+from xenc.index.store import CHUNK_DOC, DocStore, load_array, open_generation
+from xenc.index.tokenize import Tokenizer, TokenizerSpec
 from xenc.records import Candidate
-from xenc.store import CHUNK_DOC, DocStore, load_array, open_generation
-from xenc.tokenize import Tokenizer, TokenizerSpec
 
 RowHits = list[tuple[int, float]]
 
@@ -101,7 +101,7 @@ class Index:
 
     @cached_property
     def encoder(self) -> Any:
-        from xenc.encoder import Encoder
+        from xenc.models.encoder import Encoder
 
         info = self.manifest["encoder"]
         model = info["name"] if info.get("source") == "bundled" else info["path"]

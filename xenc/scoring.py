@@ -54,7 +54,7 @@ def score_stream(
 
     Args:
         source: A JSONL path or ``-``.
-        model: A :class:`xenc.rerank.CrossEncoder`.
+        model: A :class:`xenc.models.cross_encoder.CrossEncoder`.
         block_size: Lines held in memory at once.
         on_error: Called with each bad line's error instead of raising (``--skip-invalid``).
     """

@@ -4,7 +4,8 @@ The base is an encoder (default: the bundled all-MiniLM-L6-v2), any Hugging Face
 directory or hub id, or a cross-encoder to train further. ``layers`` keeps only the first N
 transformer layers. The saved directory carries the activation both for xenc
 (``xenc_activation``) and for sentence-transformers (``sentence_transformers.activation_fn``),
-so ``sentence_transformers.CrossEncoder(DIR)`` and ``xenc.rerank.CrossEncoder(DIR)`` agree.
+so ``sentence_transformers.CrossEncoder(DIR)`` and
+``xenc.models.cross_encoder.CrossEncoder(DIR)`` agree.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from xenc.errors import UsageError
-from xenc.models import ResolvedModel, load_model, load_tokenizer, resolve_model
+from xenc.models.resolve import ResolvedModel, load_model, load_tokenizer, resolve_model
 from xenc.training.data import Pair
 
 ACTIVATION = {"relevance": "sigmoid", "similarity": "sigmoid", "nli": "softmax"}
@@ -56,7 +57,7 @@ def num_labels(task: str, labels: Sequence[str] | None) -> int:
 def _config(resolved: ResolvedModel, task: str, labels: Sequence[str] | None, layers: int | None):
     from transformers import AutoConfig
 
-    from xenc.models import hub_offline
+    from xenc.models.resolve import hub_offline
 
     n = num_labels(task, labels)
     names = list(labels) if task == "nli" and labels else ["score"]

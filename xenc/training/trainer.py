@@ -174,7 +174,7 @@ def _restore(ctx: _Ctx, run: _Run, saved: dict[str, Any]) -> None:
 def _setup(config: TrainConfig) -> tuple[_Ctx, dict[str, Any] | None]:
     import torch
 
-    from xenc.runtime import select_device
+    from xenc.models.runtime import select_device
 
     loss = check_loss(config.task, config.loss)
     saved = ckpt.check_output(Path(config.output), config.resume)

@@ -3,8 +3,9 @@
 :func:`export_onnx` traces the transformers model to ONNX, quantizes the weights to int8
 (dynamic quantization: activations are quantized at run time, nothing to calibrate), checks
 both files against torch on a few pairs with the same session settings the ONNX backends use
-(:class:`xenc.ort.OnnxSession`), and only then moves them into place, atomically. The files are
-what :class:`~xenc.rerank.CrossEncoder` reads with ``backend="onnx"`` / ``"onnx-int8"``.
+(:class:`xenc.models.ort.OnnxSession`), and only then moves them into place, atomically. The
+files are what :class:`~xenc.models.cross_encoder.CrossEncoder` reads with ``backend="onnx"``
+/ ``"onnx-int8"``.
 
 torch, onnx and onnxruntime are imported inside functions only.
 """
@@ -25,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from xenc.errors import ModelError, UsageError
-from xenc.models import model_file
-from xenc.ort import INSTALL_HINT, ONNX_FILES, OnnxSession, import_onnxruntime
+from xenc.models.ort import INSTALL_HINT, ONNX_FILES, OnnxSession, import_onnxruntime
+from xenc.models.resolve import model_file
 
 OPSET = 17
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -75,7 +76,7 @@ def export_onnx(
         ModelError: The model cannot be loaded or exported, onnx/onnxruntime are missing,
             or the fp32 file differs from torch by more than ``atol``.
     """
-    from xenc.rerank import CrossEncoder
+    from xenc.models.cross_encoder import CrossEncoder
 
     if not atol > 0:
         raise UsageError(f"atol must be positive, got {atol}")

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from xenc.cli_common import Device, IndexDir, Output, ShowProgress, handle_errors
+from xenc.cli.options import Device, IndexDir, Output, ShowProgress, handle_errors
 
 app = typer.Typer(rich_markup_mode=None, pretty_exceptions_enable=False, add_completion=False)
 
@@ -128,5 +128,5 @@ def train_cmd(
             if best.get("metric") is not None else ""))
 
 
-if __name__ == "__main__":  # python -m xenc.cli_train train ... (before the merge into xenc.cli)
+if __name__ == "__main__":  # python -m xenc.cli.train train ...  (also merged into xenc.cli.app)
     app()

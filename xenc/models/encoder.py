@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xenc.errors import ModelError, UsageError
-from xenc.models import (
+from xenc.models.resolve import (
     ResolvedModel,
     load_model,
     load_tokenizer,
@@ -23,7 +23,13 @@ from xenc.models import (
     read_json,
     resolve_model,
 )
-from xenc.runtime import autocast, check_dtype, default_max_length, length_batches, select_device
+from xenc.models.runtime import (
+    autocast,
+    check_dtype,
+    default_max_length,
+    length_batches,
+    select_device,
+)
 
 if TYPE_CHECKING:
     import torch

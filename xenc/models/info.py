@@ -10,7 +10,7 @@ from typing import Any
 
 from xenc.config import ENV_ENCODER, ENV_RERANKER
 from xenc.errors import UsageError
-from xenc.models import ResolvedModel, hub_offline, model_file, read_json, resolve_model
+from xenc.models.resolve import ResolvedModel, hub_offline, model_file, read_json, resolve_model
 
 _WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.onnx", "model-int8.onnx")
 

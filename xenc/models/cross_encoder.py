@@ -7,7 +7,7 @@ Every pair longer than :attr:`CrossEncoder.max_length` is counted in
 
 The forward pass is the only thing a backend changes: ``"torch"`` runs the transformers model,
 ``"onnx"``/``"onnx-int8"`` run the files ``xenc export`` wrote with onnxruntime on the CPU
-(:mod:`xenc.ort`), without loading the torch weights.
+(:mod:`xenc.models.ort`), without loading the torch weights.
 """
 
 from __future__ import annotations
@@ -18,14 +18,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xenc.errors import ModelError, UsageError
-from xenc.models import (
+from xenc.models.ort import ONNX_FILES, OnnxSession, check_backend, cpu_device, onnx_path
+from xenc.models.resolve import (
     load_config,
     load_model,
     load_tokenizer,
     resolve_model,
 )
-from xenc.ort import ONNX_FILES, OnnxSession, check_backend, cpu_device, onnx_path
-from xenc.runtime import autocast, check_dtype, default_max_length, length_batches, select_device
+from xenc.models.runtime import (
+    autocast,
+    check_dtype,
+    default_max_length,
+    length_batches,
+    select_device,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -148,7 +154,7 @@ class CrossEncoder:
 
     @property
     def model(self) -> Any:
-        """The ``transformers`` model in eval mode, or the :class:`~xenc.ort.OnnxSession`."""
+        """The ``transformers`` model in eval mode, or the :class:`~xenc.models.ort.OnnxSession`."""
         return self._model
 
     def info(self) -> dict[str, Any]:

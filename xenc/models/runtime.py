@@ -1,6 +1,7 @@
 """Where and how models run: device choice, CPU threads, dtype, batching by length.
 
-Shared by :mod:`xenc.encoder` and :mod:`xenc.rerank`; torch is imported inside functions.
+Shared by :mod:`xenc.models.encoder` and :mod:`xenc.models.cross_encoder`; torch is imported
+inside functions.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ exits or is killed, so a crashed job can never leave a lock that blocks the next
   that finds the lock taken polls until ``wait`` seconds have passed, then fails with
   :class:`IndexLockedError`.
 * A **reader lock** is a shared flock on a generation's ``manifest.json``
-  (:func:`xenc.store.pin`). A writer removes an old generation only after taking an exclusive,
+  (:func:`xenc.index.store.pin`). A writer removes an old generation only after taking an exclusive,
   non-blocking flock on that same file, so a generation somebody reads is never deleted.
 
 A writer (:func:`index_writer`) takes the lock, removes what killed writers left behind
@@ -37,9 +37,9 @@ from typing import IO, Any
 
 import orjson
 
-from xenc import store
 from xenc.errors import UsageError, XencError
-from xenc.store import CURRENT, GEN_PREFIX, GEN_RE, LOCK, MANIFEST
+from xenc.index import store
+from xenc.index.store import CURRENT, GEN_PREFIX, GEN_RE, LOCK, MANIFEST
 
 POLL_SECONDS = 0.05
 

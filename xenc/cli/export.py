@@ -1,7 +1,7 @@
 """``xenc export``: write ONNX files of a cross-encoder for ``--backend onnx|onnx-int8``.
 
-A thin wrapper over :func:`xenc.export.export_onnx`, merged into the main app in
-:mod:`xenc.cli`; exit codes come from :func:`xenc.cli_common.handle_errors`.
+A thin wrapper over :func:`xenc.models.export.export_onnx`, merged into the main app in
+:mod:`xenc.cli.app`; exit codes come from :func:`xenc.cli.options.handle_errors`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from xenc.cli_common import TrustPickle, handle_errors
+from xenc.cli.options import TrustPickle, handle_errors
 
 app = typer.Typer(rich_markup_mode=None, pretty_exceptions_enable=False, add_completion=False)
 
@@ -42,7 +42,7 @@ def export_cmd(
       xenc export models/my-reranker
       xenc export cross-encoder/ms-marco-MiniLM-L6-v2 -o models/minilm-onnx
     """
-    from xenc.export import export_onnx
+    from xenc.models.export import export_onnx
     from xenc.progress import note
 
     summary = export_onnx(model, out_dir, quantize=quantize,

@@ -179,7 +179,7 @@ def load_reranker(
 
             note(f"--backend {backend} is ignored with --no-rerank")
         return None
-    from xenc.rerank import CrossEncoder
+    from xenc.models.cross_encoder import CrossEncoder
 
     return CrossEncoder(
         name,

@@ -1,7 +1,7 @@
 """The ``xenc`` command line: parse options, call one library function, write records.
 
 This module holds no retrieval logic. Errors from the library (:mod:`xenc.errors`) become one
-line on stderr and an exit code in :func:`xenc.cli_common.handle_errors` and nowhere else.
+line on stderr and an exit code in :func:`xenc.cli.options.handle_errors` and nowhere else.
 Further commands live in their own modules and are merged into ``app`` at the bottom.
 """
 
@@ -15,7 +15,10 @@ from typing import Annotated
 import typer
 
 from xenc import __version__
-from xenc.cli_common import (
+from xenc.cli import export as cli_export
+from xenc.cli import maintain as cli_maintain
+from xenc.cli import train as cli_train
+from xenc.cli.options import (
     Aggregate,
     Backend,
     BudgetMs,
@@ -108,9 +111,9 @@ def index_cmd(
       xenc index today.jsonl --index-dir idx --update --delete-missing --wait 600
     """
     from xenc.config import ChunkParams
+    from xenc.index.tokenize import TokenizerSpec
     from xenc.pipeline import CorpusFields, build_index
     from xenc.progress import bar, note, wants_progress
-    from xenc.tokenize import TokenizerSpec
 
     t0 = time.perf_counter()
     with bar("indexing", None, wants_progress(progress)) as callback:
@@ -325,8 +328,6 @@ def convert_cmd(
 
 
 # Commands defined in their own modules, merged into the top level of `xenc`.
-from xenc import cli_export, cli_maintain, cli_train  # noqa: E402
-
 app.registered_commands += cli_train.app.registered_commands
 app.registered_commands += cli_maintain.app.registered_commands
 app.registered_commands += cli_export.app.registered_commands

@@ -1,10 +1,10 @@
 """Writing generations: a full build, an incremental update, deletion by id.
 
-Every write produces a complete new generation (see :mod:`xenc.store`) laid out exactly as a
+Every write produces a complete new generation (see :mod:`xenc.index.store`) laid out exactly as a
 fresh build over the same final documents would be: documents in their final order, passage
 rows in document order, BM25 and the HNSW graph built over all rows. What an update saves is
 the expensive part, embedding: a document whose stored content hash
-(:func:`xenc.store.document_hash`) is unchanged keeps its passage spans and embedding rows,
+(:func:`xenc.index.store.document_hash`) is unchanged keeps its passage spans and embedding rows,
 copied from the live generation; so does a changed document whose title and text are the same
 (only metadata changed). Only new and changed texts are chunked and embedded.
 
@@ -32,19 +32,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xenc import __version__, chunking, hnsw, store
-from xenc.bm25 import BM25Index, BM25Params
+from xenc import __version__
 from xenc.config import ChunkParams, HNSWParams
 from xenc.corpus import read_corpus
 from xenc.errors import IndexNotFoundError, InputError, UsageError
 from xenc.formats import source_name
-from xenc.locking import IndexWriter, index_writer
+from xenc.index import chunking, hnsw, store
+from xenc.index.bm25 import BM25Index, BM25Params
+from xenc.index.locking import IndexWriter, index_writer
+from xenc.index.tokenize import Tokenizer, TokenizerSpec
 from xenc.progress import Callback
 from xenc.records import Document
-from xenc.tokenize import Tokenizer, TokenizerSpec
 
 if TYPE_CHECKING:
-    from xenc.encoder import Encoder
+    from xenc.models.encoder import Encoder
     from xenc.pipeline import CorpusFields
 
 DOC_BATCH = 256
@@ -251,7 +252,7 @@ def _encoder_loader(
     recorded: dict[str, Any], name: str | None, device: str | None, batch_size: int
 ) -> Callable[[], Encoder]:
     def load() -> Encoder:
-        from xenc.encoder import Encoder
+        from xenc.models.encoder import Encoder
 
         bundled = recorded.get("source") == "bundled"
         model_name = name or (recorded["name"] if bundled else recorded["path"])

@@ -1,9 +1,9 @@
 """Maintenance and inspection commands: ``xenc verify``, ``xenc delete`` and ``xenc models``
-(merged into xenc.cli).
+(merged into xenc.cli.app).
 
-They are thin: they parse options, call :func:`xenc.verify.verify`,
-:func:`xenc.update.delete_documents` or :func:`xenc.info.describe_models`, and report.
-Exit codes come from :func:`xenc.cli_common.handle_errors`, plus exit 1 from ``verify`` when
+They are thin: they parse options, call :func:`xenc.index.verify.verify`,
+:func:`xenc.index.update.delete_documents` or :func:`xenc.models.info.describe_models`, and report.
+Exit codes come from :func:`xenc.cli.options.handle_errors`, plus exit 1 from ``verify`` when
 it finds problems.
 """
 
@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from xenc.cli_common import IndexDir, Reranker, Wait, handle_errors
+from xenc.cli.options import IndexDir, Reranker, Wait, handle_errors
 from xenc.config import ENV_ENCODER
 from xenc.errors import InputError
 
@@ -32,8 +32,8 @@ def verify_cmd(index_dir: IndexDir) -> None:
     Example:
       xenc verify --index-dir idx || alert "index is corrupted"
     """
+    from xenc.index.verify import summary, verify
     from xenc.progress import note
-    from xenc.verify import summary, verify
 
     problems = verify(index_dir)
     for problem in problems:
@@ -75,8 +75,8 @@ def delete_cmd(
     Example:
       echo doc-17 | xenc delete --index-dir idx --ids - --wait 60
     """
+    from xenc.index.update import delete_documents
     from xenc.progress import note
-    from xenc.update import delete_documents
 
     wanted = list(dict.fromkeys(read_ids(ids)))
     if not wanted:
@@ -105,7 +105,7 @@ def models_cmd(
       xenc models --reranker runs/my-reranker
     """
     from xenc.formats import JsonlWriter
-    from xenc.info import describe_models
+    from xenc.models.info import describe_models
 
     writer = JsonlWriter(sys.stdout.buffer, flush=True)
     for record in describe_models(encoder, reranker):

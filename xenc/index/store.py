@@ -4,17 +4,17 @@ Layout (format version 2)::
 
     DIR/CURRENT                 the name of the live generation (replaced by atomic rename)
     DIR/manifest.json           symlink to the live generation's manifest (for people, tools)
-    DIR/.lock                   the writer lock (see xenc.locking)
+    DIR/.lock                   the writer lock (see xenc.index.locking)
     DIR/gen-NNNNNN/             one complete, immutable index:
         manifest.json           format, versions, counts, parameters, models, history,
                                 every other file's size and sha256
         docs.sqlite             documents (id, title, text, metadata, content hash), passages
         chunk_doc.npy           passage row → document sequence number (int32)
-        bm25_*.npy/.json        BM25 postings (see xenc.bm25)
+        bm25_*.npy/.json        BM25 postings (see xenc.index.bm25)
         embeddings.npy          passage embeddings, float32, unit length
         hnsw.bin                hnswlib graph over the embeddings, label = passage row
 
-Writers (xenc.locking) build a generation under a temporary name, publish it by renaming it
+Writers (xenc.index.locking) build a generation under a temporary name, publish it by renaming it
 and then ``CURRENT``, and never modify a published generation. Readers
 (:func:`open_generation`) resolve ``CURRENT`` once and hold a shared lock on that generation's
 manifest, so they see one complete index, old or new, never a mix. Nothing here is ever

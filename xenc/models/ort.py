@@ -1,10 +1,10 @@
 """ONNX Runtime backends for the cross-encoder: which file each backend reads, and the session.
 
-``xenc export MODEL`` (:mod:`xenc.export`) writes ``model.onnx`` (fp32) and
+``xenc export MODEL`` (:mod:`xenc.models.export`) writes ``model.onnx`` (fp32) and
 ``model-int8.onnx`` (dynamically quantized) into the model directory;
-:class:`~xenc.rerank.CrossEncoder` with ``backend="onnx"`` or ``"onnx-int8"`` runs them here on
-the CPU. onnxruntime is an optional dependency (``pip install 'xenc[onnx]'``) and is imported
-inside functions only.
+:class:`~xenc.models.cross_encoder.CrossEncoder` with ``backend="onnx"`` or ``"onnx-int8"``
+runs them here on the CPU. onnxruntime is an optional dependency
+(``pip install 'xenc[onnx]'``) and is imported inside functions only.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xenc.errors import ModelError, UsageError
-from xenc.models import ResolvedModel, model_file
-from xenc.runtime import select_device
+from xenc.models.resolve import ResolvedModel, model_file
+from xenc.models.runtime import select_device
 
 if TYPE_CHECKING:
     import torch

@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from xenc import hnsw, store
-from xenc.bm25 import BM25Index, BM25Params
 from xenc.config import HNSWParams
 from xenc.errors import XencError
+from xenc.index import hnsw, store
+from xenc.index.bm25 import BM25Index, BM25Params
 
 NORM_TOLERANCE = 1e-3
 ITEM_TOLERANCE = 1e-4
