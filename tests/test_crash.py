@@ -27,7 +27,7 @@ import json, os, sys, traceback
 import torch  # imported once (with everything the children use); forked children reuse it
 torch.set_num_threads(1)  # no thread pool in the parent: forking stays safe
 from transformers import AutoModel, AutoTokenizer, BertModel, BertTokenizerFast
-import xenc.models.encoder, xenc.index.update
+import xenc.models.encoder, xenc.index.build, xenc.index.update
 from xenc.cli.app import app
 from xenc.pipeline import build_index
 

@@ -10,8 +10,8 @@ from xenc.config import SearchParams
 from xenc.errors import UsageError
 from xenc.index.tokenize import Tokenizer
 from xenc.pipeline import build_index, open_index, search
-from xenc.ranking import rerank
 from xenc.records import Query
+from xenc.rerank import rerank
 from xenc.retrieve import bm25_candidates, dense_candidates, first_stage, fuse
 
 DOCS = [
@@ -98,7 +98,7 @@ def test_hybrid_is_reciprocal_rank_fusion(small_index):
 def test_rerank_orders_by_cross_encoder_scores(small_index, tiny_reranker):
     query = "how to feed a starter"
     cands = first_stage(small_index, query, SearchParams(retriever="bm25", candidates=8))
-    ranked = rerank(small_index, tiny_reranker, query, cands)
+    ranked = rerank(small_index.docstore, tiny_reranker, query, cands)
     texts = dict(zip([d[0] for d in DOCS], passages(), strict=True))
     direct = tiny_reranker.predict([(query, texts[c.doc_id]) for c in cands])[:, 0]
     expected = sorted(zip([c.doc_id for c in cands], direct, strict=True),
@@ -112,7 +112,7 @@ def test_rerank_limit_keeps_first_stage_order_for_the_rest(small_index, tiny_rer
     query = "flour water"
     cands = first_stage(small_index, query, SearchParams(retriever="bm25", candidates=8))
     assert len(cands) >= 4
-    ranked = rerank(small_index, tiny_reranker, query, cands, limit=2)
+    ranked = rerank(small_index.docstore, tiny_reranker, query, cands, limit=2)
     assert {s.candidate.doc_id for s in ranked[:2]} == {c.doc_id for c in cands[:2]}
     assert [s.candidate.doc_id for s in ranked[2:]] == [c.doc_id for c in cands[2:]]
     assert [s.reranked for s in ranked] == [True, True] + [False] * (len(cands) - 2)
@@ -149,7 +149,8 @@ def test_aggregates_over_passages(opened, tiny_reranker, aggregate):
     cands = first_stage(opened, query, SearchParams(retriever="bm25", candidates=30))
     multi = [c for c in cands if len(c.rows) > 1]
     assert multi, "the sample corpus should have long documents matching in several passages"
-    ranked = rerank(opened, tiny_reranker, query, cands, aggregate=aggregate, passages_per_doc=2)
+    ranked = rerank(opened.docstore, tiny_reranker, query, cands, aggregate=aggregate,
+                    passages_per_doc=2)
     by_doc = {s.candidate.doc_id: s.score for s in ranked}
     for cand in multi[:3]:
         if aggregate == "first":
@@ -180,14 +181,14 @@ class _Clocked:
 
 
 def test_budget_reranks_what_fits_in_first_stage_order(small_index, tiny_reranker):
-    from xenc.ranking import Budget
+    from xenc.rerank import Budget
 
     query = "flour water starter"
     cands = first_stage(small_index, query, SearchParams(retriever="hybrid", candidates=8))
     assert len(cands) == 8
     model = _Clocked(tiny_reranker, ms_per_pair=10.0)
     budget = Budget(50.0, clock=model.clock)
-    ranked = rerank(small_index, model, query, cands, budget=budget)
+    ranked = rerank(small_index.docstore, model, query, cands, budget=budget)
     # a 1-pair probe learns the cost (10 ms); then batches of at most 2 pairs while they fit:
     # 10 + 20 = 30 ms, 30 + 20 = 50 ms <= 50; nothing more fits, so 5 candidates are reranked.
     assert model.calls == [1, 2, 2]
@@ -195,33 +196,33 @@ def test_budget_reranks_what_fits_in_first_stage_order(small_index, tiny_reranke
     assert [s.reranked for s in ranked] == [True] * 5 + [False] * 3
     assert {s.candidate.doc_id for s in ranked[:5]} == {c.doc_id for c in cands[:5]}
     assert [s.candidate.doc_id for s in ranked[5:]] == [c.doc_id for c in cands[5:]]
-    head = rerank(small_index, tiny_reranker, query, cands, limit=5)
+    head = rerank(small_index.docstore, tiny_reranker, query, cands, limit=5)
     assert [s.candidate.doc_id for s in ranked] == [s.candidate.doc_id for s in head]
     scores = [s.score for s in ranked]
     assert scores == sorted(scores, reverse=True)
 
 
 def test_budget_sizes_batches_to_the_time_left(small_index, tiny_reranker):
-    from xenc.ranking import Budget
+    from xenc.rerank import Budget
 
     query = "whetstone knife"
     cands = first_stage(small_index, query, SearchParams(retriever="hybrid", candidates=6))
     model = _Clocked(tiny_reranker, ms_per_pair=10.0, batch_size=4)
     budget = Budget(35.0, clock=model.clock)
-    first = rerank(small_index, model, query, cands, budget=budget)
+    first = rerank(small_index.docstore, model, query, cands, budget=budget)
     assert model.calls == [1, 2] and sum(s.reranked for s in first) == 3  # probe, then 20 ms
     model.calls.clear()
-    second = rerank(small_index, model, query, cands, budget=budget)  # cost known: 3 pairs
+    second = rerank(small_index.docstore, model, query, cands, budget=budget)  # cost known: 3 pairs
     assert model.calls == [3] and sum(s.reranked for s in second) == 3
-    none = rerank(small_index, model, query, cands, budget=Budget(5.0, ms_per_pair=10.0))
+    none = rerank(small_index.docstore, model, query, cands, budget=Budget(5.0, ms_per_pair=10.0))
     assert not any(s.reranked for s in none)
     assert [s.candidate.doc_id for s in none] == [c.doc_id for c in cands]
-    roomy = rerank(small_index, model, query, cands, budget=Budget(1e6, clock=model.clock))
+    roomy = rerank(small_index.docstore, model, query, cands, budget=Budget(1e6, clock=model.clock))
     assert all(s.reranked for s in roomy)
 
 
 def test_budget_must_be_positive():
-    from xenc.ranking import Budget
+    from xenc.rerank import Budget
 
     with pytest.raises(UsageError, match="budget-ms"):
         Budget(0.0)

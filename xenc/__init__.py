@@ -24,7 +24,7 @@ _EXPORTS = {
     "open_index": "xenc.pipeline",
     "search": "xenc.pipeline",
     "run_queries": "xenc.pipeline",
-    "CorpusFields": "xenc.pipeline",
+    "CorpusFields": "xenc.corpus",
     "score_stream": "xenc.scoring",
     "evaluate": "xenc.evaluation",
     "Index": "xenc.retrieve",

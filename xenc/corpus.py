@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from xenc.errors import InputError
@@ -15,6 +16,15 @@ from xenc.formats import read_jsonl, source_name
 from xenc.records import Document, Query
 
 ID_FIELDS = ("id", "_id")
+
+
+@dataclass(frozen=True)
+class CorpusFields:
+    """Which fields of a corpus line hold the id (default ``id``, else ``_id``), text, title."""
+
+    id_field: str | None = None
+    text_field: str = "text"
+    title_field: str = "title"
 
 
 def _pick_id(obj: dict[str, Any], id_field: str | None, where: tuple[str, int]) -> tuple[str, str]:

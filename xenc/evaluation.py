@@ -17,10 +17,10 @@ from xenc import metrics
 from xenc.config import SearchParams
 from xenc.corpus import read_queries
 from xenc.errors import UsageError
+from xenc.index.reader import Index
 from xenc.pipeline import QueryRun, run_queries
 from xenc.qrels import Qrels, read_qrels
 from xenc.records import Query
-from xenc.retrieve import Index
 
 Progress = Callable[[int], None]
 

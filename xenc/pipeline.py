@@ -8,27 +8,22 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from xenc.config import ChunkParams, HNSWParams, SearchParams
+from xenc.corpus import CorpusFields
 from xenc.errors import UsageError
 from xenc.index import chunking, store
 from xenc.index.bm25 import BM25Params
+from xenc.index.reader import Index
 from xenc.index.tokenize import TokenizerSpec
 from xenc.progress import Callback
-from xenc.ranking import Budget, Scored, rerank
 from xenc.records import Candidate, Query, Result
-from xenc.retrieve import Index, first_stage
-
-
-@dataclass(frozen=True)
-class CorpusFields:
-    id_field: str | None = None
-    text_field: str = "text"
-    title_field: str = "title"
+from xenc.rerank import Budget, Scored, rerank
+from xenc.retrieve import encode_queries, first_stage
 
 
 def build_index(
@@ -55,27 +50,28 @@ def build_index(
     error an existing index at ``index_dir`` is untouched (see :mod:`xenc.index.store`).
 
     With ``update``, an existing index is brought up to date instead
-    (:func:`xenc.index.update.update_index`): chunking, tokenizer, BM25, HNSW and encoder settings
-    come from its manifest and ``chunk``, ``tokenizer``, ``bm25`` and ``hnsw_params`` are
+    (:func:`xenc.index.update.update_index`): chunking, tokenizer, BM25, HNSW and encoder
+    settings come from its manifest and ``chunk``, ``tokenizer``, ``bm25`` and ``hnsw_params`` are
     ignored; ``fields`` are used unless left at their defaults. Where there is no index yet,
     ``update`` builds one. ``wait`` is how long to wait for another writer's lock.
     """
-    from xenc.index import update as maintain
+    from xenc.index.build import Params, build
+    from xenc.index.update import update_index
     from xenc.models.encoder import Encoder
 
     if delete_missing and not update:
         raise UsageError("--delete-missing only works with --update")
     target = Path(index_dir)
     if update and target.is_dir() and store.live_generation(target) is not None:
-        return maintain.update_index(
+        return update_index(
             corpus, target, delete_missing=delete_missing,
             fields=None if fields == CorpusFields() else fields, encoder=encoder,
             batch_size=batch_size, device=device, limit=limit, wait=wait, progress=progress,
         )
     chunking.validate(chunk)
     model = Encoder(encoder, device=device, batch_size=batch_size)
-    params = maintain.Params(chunk, tokenizer, bm25, hnsw_params)
-    return maintain.build(corpus, target, params, model, fields=fields, limit=limit,
+    params = Params(chunk, tokenizer, bm25, hnsw_params)
+    return build(corpus, target, params, model, fields=fields, limit=limit,
                           wait=wait, progress=progress)
 
 
@@ -123,7 +119,7 @@ def run_queries(
     """First stage, then (with a reranker) rerank of the top ``rerank_depth`` candidates.
 
     With ``params.budget_ms``, each query reranks only what fits in that time budget
-    (see :class:`xenc.ranking.Budget`; the cost estimate is carried from query to query).
+    (see :class:`xenc.rerank.Budget`; the cost estimate is carried from query to query).
     """
     check_reranker(reranker)
     warm_up(index, params)
@@ -136,12 +132,31 @@ def run_queries(
             ranked = [Scored(c, c.score, False) for c in cands]
         else:
             ranked = rerank(
-                index, reranker, query.text, cands, aggregate=params.aggregate,
+                index.docstore, reranker, query.text, cands, aggregate=params.aggregate,
                 passages_per_doc=params.passages_per_doc, limit=rerank_depth,
                 budget=budget,
             )
         t2 = time.perf_counter()
         yield QueryRun(query, cands, ranked, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+
+
+def first_stage_lists(
+    index: Index, queries: Sequence[Query], params: SearchParams, *, batch_size: int = 64
+) -> Iterator[tuple[Query, list[Candidate]]]:
+    """First-stage candidates of many queries (no rerank, no timing), in query order.
+
+    Query embeddings are computed ``batch_size`` queries at a time, which is what a bulk job
+    such as mining training pairs wants; :func:`run_queries` embeds one query at a time so
+    that each query's first-stage latency is its own.
+    """
+    for start in range(0, len(queries), batch_size):
+        batch = queries[start : start + batch_size]
+        vectors = None
+        if params.retriever != "bm25":
+            vectors = encode_queries(index, [q.text for q in batch])
+        for i, query in enumerate(batch):
+            vector = None if vectors is None else vectors[i]
+            yield query, first_stage(index, query.text, params, vector)
 
 
 def search(

@@ -9,151 +9,16 @@ documents by their best passage, and (for ``hybrid``) fused by reciprocal rank f
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import cached_property
-from pathlib import Path
-from typing import IO, Any
 
 import numpy as np
 
-from xenc.config import HNSWParams, SearchParams
-from xenc.errors import IndexFormatError, UsageError
+from xenc.config import SearchParams
+from xenc.errors import UsageError
 from xenc.index import hnsw
-from xenc.index.bm25 import BM25Index, BM25Params
-from xenc.index.store import CHUNK_DOC, DocStore, load_array, open_generation
-from xenc.index.tokenize import Tokenizer, TokenizerSpec
+from xenc.index.reader import Index
 from xenc.records import Candidate
 
 RowHits = list[tuple[int, float]]
-
-
-@dataclass
-class Index:
-    """An opened index: one generation, pinned. Heavy parts (HNSW, encoder) load on first use.
-
-    ``directory`` is the index directory as given; ``files`` the generation directory that
-    ``CURRENT`` named at open, whose files this object reads until :meth:`close`, even if a
-    writer publishes a newer generation meanwhile.
-    """
-
-    directory: Path
-    manifest: dict[str, Any]
-    docstore: DocStore
-    chunk_doc: np.ndarray
-    device: str | None = None
-    _cache: dict[str, Any] = field(default_factory=dict)
-    files: Path | None = None
-    _pin: IO[bytes] | None = None
-
-    @classmethod
-    def open(cls, directory: str | Path, *, device: str | None = None) -> Index:
-        """Open the live generation of ``directory`` and run the cheap consistency checks.
-
-        Raises:
-            IndexNotFoundError: No index there.
-            IndexFormatError: Another format version, or files whose sizes, shapes or counts
-                disagree with the manifest (full hashing is ``xenc verify``'s job).
-        """
-        directory = Path(directory)
-        generation, manifest, pinned = open_generation(directory)
-        try:
-            docstore = DocStore(generation)
-            chunk_doc = load_array(generation, CHUNK_DOC)
-            check_open(generation, manifest, docstore, chunk_doc)
-        except BaseException:
-            pinned.close()
-            raise
-        return cls(directory, manifest, docstore, chunk_doc, device, files=generation,
-                   _pin=pinned)
-
-    @property
-    def num_docs(self) -> int:
-        return len(self.docstore.doc_ids)
-
-    @property
-    def num_passages(self) -> int:
-        return int(self.chunk_doc.shape[0])
-
-    @property
-    def _data(self) -> Path:
-        return self.files if self.files is not None else self.directory
-
-    @cached_property
-    def tokenizer(self) -> Tokenizer:
-        return Tokenizer(TokenizerSpec.from_dict(self.manifest["tokenizer"]))
-
-    @cached_property
-    def bm25(self) -> BM25Index:
-        return BM25Index.load(self._data, BM25Params.from_dict(self.manifest["bm25"]))
-
-    @cached_property
-    def hnsw_params(self) -> HNSWParams:
-        return HNSWParams(**self.manifest["hnsw"])
-
-    @cached_property
-    def embeddings(self) -> np.ndarray:
-        return load_array(self._data, hnsw.EMBEDDINGS_FILE)
-
-    @cached_property
-    def graph(self) -> Any:
-        dim = int(self.manifest["encoder"]["dim"])
-        return hnsw.load(self._data, dim, self.num_passages, self.hnsw_params)
-
-    @cached_property
-    def encoder(self) -> Any:
-        from xenc.models.encoder import Encoder
-
-        info = self.manifest["encoder"]
-        model = info["name"] if info.get("source") == "bundled" else info["path"]
-        return Encoder(model, device=self.device, max_length=info.get("max_length"))
-
-    def close(self) -> None:
-        """Close the document store and unpin the generation."""
-        self.docstore.close()
-        if self._pin is not None:
-            self._pin.close()
-            self._pin = None
-
-
-def _shape(path: Path) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype from a ``.npy`` header, without reading the data."""
-    try:
-        with open(path, "rb") as fh:
-            major, _ = np.lib.format.read_magic(fh)
-            read = np.lib.format.read_array_header_1_0 if major == 1 else (
-                np.lib.format.read_array_header_2_0)
-            shape, _, dtype = read(fh)
-    except (OSError, ValueError) as exc:
-        raise IndexFormatError(f"{path}: unreadable ({exc})") from None
-    return shape, dtype
-
-
-def check_open(
-    generation: Path, manifest: dict[str, Any], docstore: DocStore, chunk_doc: np.ndarray
-) -> None:
-    """Cheap checks at open: every count and shape agrees with the manifest.
-
-    Raises:
-        IndexFormatError: A file disagrees; the message names it.
-    """
-    counts = manifest.get("counts", {})
-    docs, rows = counts.get("documents"), counts.get("passages")
-    dim = manifest.get("encoder", {}).get("dim")
-    bad = "the index is corrupted; run `xenc verify` or re-run `xenc index`"
-    if len(docstore.doc_ids) != docs:
-        raise IndexFormatError(f"{generation / 'docs.sqlite'}: {len(docstore.doc_ids)} "
-                               f"documents, the manifest says {docs}; {bad}")
-    if chunk_doc.ndim != 1 or chunk_doc.shape[0] != rows or (
-        rows and not 0 <= int(chunk_doc[0]) <= int(chunk_doc[-1]) < docs
-    ):
-        raise IndexFormatError(f"{generation / CHUNK_DOC}: does not map {rows} passages "
-                               f"to {docs} documents; {bad}")
-    expected = {hnsw.EMBEDDINGS_FILE: ((rows, dim), np.float32),
-                "bm25_doc_len.npy": ((rows,), np.int32)}
-    for name, (shape, dtype) in expected.items():
-        if _shape(generation / name) != (shape, np.dtype(dtype)):
-            raise IndexFormatError(f"{generation / name}: shape or type differs from the "
-                                   f"manifest ({rows} passages, dim {dim}); {bad}")
 
 
 def pool_rows(index: Index, hits: RowHits, limit: int) -> list[Candidate]:

@@ -111,8 +111,9 @@ def index_cmd(
       xenc index today.jsonl --index-dir idx --update --delete-missing --wait 600
     """
     from xenc.config import ChunkParams
+    from xenc.corpus import CorpusFields
     from xenc.index.tokenize import TokenizerSpec
-    from xenc.pipeline import CorpusFields, build_index
+    from xenc.pipeline import build_index
     from xenc.progress import bar, note, wants_progress
 
     t0 = time.perf_counter()

@@ -1,12 +1,11 @@
-"""Writing generations: a full build, an incremental update, deletion by id.
+"""Updating a generation: an incremental update, deletion by id.
 
-Every write produces a complete new generation (see :mod:`xenc.index.store`) laid out exactly as a
-fresh build over the same final documents would be: documents in their final order, passage
-rows in document order, BM25 and the HNSW graph built over all rows. What an update saves is
+Every write produces a complete new generation laid out exactly as a fresh build over the
+same final documents would be (see :mod:`xenc.index.build`). What an update saves is
 the expensive part, embedding: a document whose stored content hash
-(:func:`xenc.index.store.document_hash`) is unchanged keeps its passage spans and embedding rows,
-copied from the live generation; so does a changed document whose title and text are the same
-(only metadata changed). Only new and changed texts are chunked and embedded.
+(:func:`xenc.index.store.document_hash`) is unchanged keeps its passage spans and embedding
+rows, copied from the live generation; so does a changed document whose title and text are
+the same (only metadata changed). Only new and changed texts are chunked and embedded.
 
 Why rebuild BM25 and HNSW instead of patching them: BM25's idf and average length depend on
 every row, so every score changes with any addition anyway; rebuilding from tokens makes the
@@ -25,180 +24,25 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from xenc import __version__
-from xenc.config import ChunkParams, HNSWParams
-from xenc.corpus import read_corpus
+from xenc.corpus import CorpusFields, read_corpus
 from xenc.errors import IndexNotFoundError, InputError, UsageError
 from xenc.formats import source_name
-from xenc.index import chunking, hnsw, store
-from xenc.index.bm25 import BM25Index, BM25Params
+from xenc.index import hnsw, store
+from xenc.index.build import Entry, LazyEncoder, Params, assemble, now
 from xenc.index.locking import IndexWriter, index_writer
-from xenc.index.tokenize import Tokenizer, TokenizerSpec
 from xenc.progress import Callback
 from xenc.records import Document
 
 if TYPE_CHECKING:
     from xenc.models.encoder import Encoder
-    from xenc.pipeline import CorpusFields
 
-DOC_BATCH = 256
 REBUILD = "rebuild the index with `xenc index` (without --update)"
-
-
-@dataclass
-class Entry:
-    """A document of the generation being written; ``spans``/``vectors`` set when reused."""
-
-    doc: Document
-    spans: list[tuple[int, int]] | None = None
-    vectors: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class Params:
-    """Everything that decides how documents become index files."""
-
-    chunk: ChunkParams
-    tokenizer: TokenizerSpec
-    bm25: BM25Params
-    hnsw: HNSWParams
-
-    @classmethod
-    def from_manifest(cls, manifest: dict[str, Any]) -> Params:
-        return cls(
-            ChunkParams(**manifest["chunking"]),
-            TokenizerSpec.from_dict(manifest["tokenizer"]),
-            BM25Params.from_dict(manifest["bm25"]),
-            HNSWParams(**manifest["hnsw"]),
-        )
-
-
-class LazyEncoder:
-    """Loads the encoder on first use, so updates without new text never load a model."""
-
-    def __init__(self, load: Callable[[], Encoder]) -> None:
-        self._load = load
-        self._model: Encoder | None = None
-
-    @property
-    def model(self) -> Encoder:
-        if self._model is None:
-            self._model = self._load()
-        return self._model
-
-
-def _add_batch(
-    batch: list[Entry], writer: store.DocStoreWriter, encoder: LazyEncoder, chunk: ChunkParams
-) -> tuple[list[str], list[int]]:
-    """Chunk, store and embed one batch; return its passage texts and their document seqs."""
-    todo = [e for e in batch if e.spans is None]
-    if todo:
-        spans = chunking.chunk_spans([e.doc for e in todo], encoder.model.tokenizer, chunk)
-        for entry, doc_spans in zip(todo, spans, strict=True):
-            entry.spans = doc_spans
-        store.kill_point("chunked")
-    texts: list[str] = []
-    seqs: list[int] = []
-    new: list[tuple[Entry, int, int]] = []
-    for entry in batch:
-        passages = [c.passage() for c in writer.add(entry.doc, entry.spans or [])]
-        if entry.vectors is None:
-            new.append((entry, len(texts), len(passages)))
-        texts.extend(passages)
-        seqs.extend([writer.docs - 1] * len(passages))
-    if new:
-        vectors = encoder.model.encode([t for _, a, n in new for t in texts[a : a + n]])
-        offset = 0
-        for entry, _, n in new:
-            entry.vectors, offset = vectors[offset : offset + n], offset + n
-    return texts, seqs
-
-
-def assemble(
-    entries: Iterable[Entry],
-    tmp: Path,
-    encoder: LazyEncoder,
-    params: Params,
-    dim: Callable[[], int],
-    progress: Callback | None = None,
-) -> tuple[store.DocStoreWriter, BM25Index]:
-    """Write every file of a generation into ``tmp`` (the manifest excepted)."""
-    writer = store.DocStoreWriter(tmp)
-    chunk_doc: list[int] = []
-    vectors: list[np.ndarray] = []
-
-    def tokens() -> Iterator[list[str]]:
-        tok = Tokenizer(params.tokenizer)
-        for batch in chunking.iter_batches(iter(entries), DOC_BATCH):
-            texts, seqs = _add_batch(batch, writer, encoder, params.chunk)
-            chunk_doc.extend(seqs)
-            vectors.extend(np.asarray(e.vectors, dtype=np.float32) for e in batch)
-            yield from tok.tokenize_many(texts)
-            if progress:
-                progress(len(batch))
-
-    lexical = BM25Index.build(tokens(), params.bm25)
-    writer.close()
-    matrix = np.concatenate(vectors) if vectors else np.zeros((0, dim()), np.float32)
-    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
-    np.save(tmp / hnsw.EMBEDDINGS_FILE, matrix, allow_pickle=False)
-    store.kill_point("embedded")
-    lexical.save(tmp)
-    store.kill_point("bm25")
-    hnsw.save(hnsw.build(matrix, params.hnsw), tmp)
-    store.save_chunk_doc(tmp, np.asarray(chunk_doc, dtype=np.int32))
-    return writer, lexical
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def build(
-    corpus: str | os.PathLike[str],
-    index_dir: str | os.PathLike[str],
-    params: Params,
-    model: Encoder,
-    *,
-    fields: CorpusFields,
-    limit: int | None = None,
-    wait: float = 0.0,
-    progress: Callback | None = None,
-) -> dict[str, Any]:
-    """A full build over ``corpus``, published as the next generation of ``index_dir``."""
-    docs = read_corpus(corpus, limit=limit, **vars(fields))
-    with index_writer(index_dir, wait=wait) as target:
-        tmp = target.stage()
-        entries = (Entry(doc) for doc in docs)
-        writer, lexical = assemble(
-            entries, tmp, LazyEncoder(lambda: model), params, lambda: model.dim, progress
-        )
-        if writer.docs == 0:
-            raise InputError(source_name(corpus), None, "no documents")
-        manifest = {
-            "format": store.FORMAT,
-            "format_version": store.FORMAT_VERSION,
-            "xenc_version": __version__,
-            "created_at": _now(),
-            "counts": {"documents": writer.docs, "passages": writer.rows},
-            "corpus": {"source": source_name(corpus), "sha256": writer.corpus_hash(),
-                       **vars(fields)},
-            "chunking": params.chunk.to_dict(),
-            "tokenizer": params.tokenizer.to_dict(),
-            "bm25": {**params.bm25.to_dict(), **lexical.to_dict()},
-            "hnsw": params.hnsw.to_dict(),
-            "encoder": model.info(),
-            "history": [],
-        }
-        target.publish(tmp, manifest)
-    return manifest
 
 
 class LiveIndex:
@@ -295,7 +139,7 @@ def _write_update(
         corpus=corpus,
         bm25={**params.bm25.to_dict(), **lexical.to_dict()},
     )
-    entry = {"time": _now(), **record, **live.stats, "corpus_sha256": writer.corpus_hash()}
+    entry = {"time": now(), **record, **live.stats, "corpus_sha256": writer.corpus_hash()}
     manifest["history"] = [*manifest.get("history", []), entry]
     manifest.pop("files", None)
     target.publish(tmp, manifest)

@@ -26,9 +26,10 @@ import numpy as np
 
 from xenc.config import RETRIEVERS, SearchParams
 from xenc.errors import UsageError
+from xenc.index.reader import Index
+from xenc.pipeline import first_stage_lists
 from xenc.qrels import Qrels
 from xenc.records import Candidate, Query
-from xenc.retrieve import Index, encode_queries, first_stage
 
 log = logging.getLogger("xenc")
 ENCODE_BATCH = 64
@@ -80,15 +81,8 @@ def _draw(rng: np.random.Generator, pool: list[Any], n: int) -> list[Any]:
 def _candidate_lists(
     index: Index, queries: list[Query], params: MineParams
 ) -> Iterator[tuple[Query, list[Candidate]]]:
-    search = SearchParams(retriever=params.retriever, candidates=params.depth)
-    for start in range(0, len(queries), ENCODE_BATCH):
-        batch = queries[start : start + ENCODE_BATCH]
-        vectors = None
-        if params.retriever != "bm25":
-            vectors = encode_queries(index, [q.text for q in batch])
-        for i, query in enumerate(batch):
-            vector = None if vectors is None else vectors[i]
-            yield query, first_stage(index, query.text, search, vector)
+    search = SearchParams(retriever=params.retriever, candidates=params.depth, k=params.depth)
+    return first_stage_lists(index, queries, search, batch_size=ENCODE_BATCH)
 
 
 def _passages(index: Index, doc_rows: dict[str, int]) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Stage 4: first-stage candidates → cross-encoder scores → reranked documents.
+"""The rerank stage: first-stage candidates → cross-encoder scores → reranked documents.
 
 For each candidate document the cross-encoder reads ``(query, passage)`` pairs, where the
 passage is the title followed by one chunk. Which passages are read depends on ``aggregate``:
@@ -18,14 +18,28 @@ their first-stage order below the reranked ones (the fallback a latency-bound se
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from xenc.config import AGGREGATES
 from xenc.errors import UsageError
-from xenc.records import Candidate
-from xenc.retrieve import Index
+from xenc.records import Candidate, Chunk
+
+
+class Passages(Protocol):
+    """All the rerank stage reads from an index: passage text by row.
+
+    :class:`xenc.index.store.DocStore` (``Index.docstore``) is one.
+    """
+
+    def first_rows(self, doc_ids: Iterable[str]) -> dict[str, int]:
+        """The row of each document's first passage."""
+        ...
+
+    def chunks(self, rows: Iterable[int]) -> dict[int, Chunk]:
+        """The passages at ``rows``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -72,24 +86,26 @@ class Budget:
         self.ms_per_pair = cost if old is None else 0.7 * old + 0.3 * cost
 
 
-def passage_rows(index: Index, candidates: Sequence[Candidate], aggregate: str, per_doc: int):
+def passage_rows(
+    passages: Passages, candidates: Sequence[Candidate], aggregate: str, per_doc: int
+) -> list[tuple[int, ...]]:
     """The passage rows to score for each candidate, in candidate order."""
     if aggregate not in AGGREGATES:
         raise UsageError(f"unknown --aggregate {aggregate!r}: choose max, first or sum")
     if aggregate == "first":
-        first = index.docstore.first_rows(c.doc_id for c in candidates)
+        first = passages.first_rows(c.doc_id for c in candidates)
         return [(first[c.doc_id],) for c in candidates]
     out = []
     for cand in candidates:
         rows = cand.rows[:per_doc]
         if not rows:  # a candidate with no matching passage recorded: read its opening
-            rows = (index.docstore.first_rows([cand.doc_id])[cand.doc_id],)
+            rows = (passages.first_rows([cand.doc_id])[cand.doc_id],)
         out.append(rows)
     return out
 
 
 def rerank(
-    index: Index,
+    passages: Passages,
     model: Any,
     query: str,
     candidates: Sequence[Candidate],
@@ -102,7 +118,7 @@ def rerank(
     """Rerank ``candidates`` (all, or the first ``limit``) with a cross-encoder.
 
     Args:
-        index: The opened index the candidates came from (passage text is read from it).
+        passages: Passage text of the index the candidates came from (``index.docstore``).
         model: A :class:`xenc.models.cross_encoder.CrossEncoder` (anything with ``predict(pairs)``).
         query: The query text.
         candidates: First-stage candidates, best first.
@@ -115,8 +131,8 @@ def rerank(
         Every candidate once, best first.
     """
     head = list(candidates if limit is None else candidates[:limit])
-    rows = passage_rows(index, head, aggregate, passages_per_doc)
-    chunks = index.docstore.chunks(r for group in rows for r in group)
+    rows = passage_rows(passages, head, aggregate, passages_per_doc)
+    chunks = passages.chunks(r for group in rows for r in group)
     if budget is None:
         flat = [r for group in rows for r in group]
         scores = model.predict([(query, chunks[r].passage()) for r in flat]) if flat else []
