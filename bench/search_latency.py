@@ -92,7 +92,8 @@ def main() -> None:
         if args.budget_ms:
             settings.append((100, args.budget_ms))
         for k, budget in settings:
-            params = SearchParams(retriever=args.retriever, candidates=k, k=10, budget_ms=budget)
+            params = SearchParams(retriever=args.retriever, candidates=k, k=min(k, 10),
+                                  budget_ms=budget)
             r = run(index, queries, params, model)
             rows.append(f"| {backend} | {k} | {budget or '—'} | {r['p50']:.0f} | {r['p95']:.0f} "
                         f"| {r['mean']:.0f} | {r['first_p50']:.1f} | {r['pairs']:.0f} "

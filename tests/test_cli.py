@@ -115,6 +115,27 @@ def test_search_matches_python_api(runner, sample_index, tiny_reranker_dir):
     assert all(r["reranked"] for r in expected)
 
 
+@pytest.mark.parametrize("retriever", ["bm25", "hybrid"])
+def test_candidates_below_k_same_from_shell_and_python(runner, sample_index, retriever):
+    """--candidates 3 -k 6 on the shell and SearchParams(candidates=3, k=6) in Python both
+    search 6 candidates deep (SearchParams raises candidates to k), with identical records."""
+    from xenc.config import SearchParams
+    from xenc.pipeline import open_index, search
+    from xenc.records import Query
+
+    params = SearchParams(retriever=retriever, candidates=3, k=6)
+    assert params.candidates == 6
+    result = runner.invoke(app, search_args(sample_index, "bird migration", "--no-rerank",
+                                            "--retriever", retriever, "-k", "6",
+                                            "--candidates", "3"))
+    assert result.exit_code == 0, result.stderr
+    index = open_index(sample_index)
+    expected = [r.to_dict() for r in search(index, [Query("1", "bird migration")], params)]
+    index.close()
+    assert len(expected) == 6
+    assert jsonl(result.stdout) == expected
+
+
 def test_search_trec_and_table(runner, sample_index):
     result = runner.invoke(app, search_args(sample_index, "telescope", "--no-rerank",
                                             "--retriever", "bm25", "--format", "trec", "-k", "3"))
@@ -140,7 +161,8 @@ def test_search_with_text_and_output_file(runner, sample_index, tmp_path):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ([], "no reranker chosen: pass --reranker"),
+        ([], "no reranker chosen: pass --reranker NAME|PATH (a Hugging Face cross-encoder "
+             "directory or hub id) or --no-rerank"),
         (["q", "--queries", "x.jsonl", "--no-rerank"], "give one QUERY argument or --queries"),
         (["--no-rerank"], "give one QUERY argument or --queries"),
         (["q", "--no-rerank", "--retriever", "fuzzy"], "--retriever must be one of bm25, dense"),

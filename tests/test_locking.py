@@ -11,8 +11,8 @@ import time
 import orjson
 import pytest
 
-from xenc.errors import UsageError
-from xenc.index.locking import IndexLockedError, WriterLock
+from xenc.errors import IndexLockedError, UsageError
+from xenc.index.locking import WriterLock
 from xenc.index.update import delete_documents, update_index
 from xenc.pipeline import build_index, open_index
 from xenc.retrieve import bm25_candidates

@@ -22,9 +22,9 @@ from xenc.models.resolve import (
 )
 from xenc.models.runtime import select_device, set_threads
 
-NO_RERANKER = (
-    "no reranker chosen: pass --reranker NAME|PATH (a Hugging Face cross-encoder directory "
-    "or hub id) or --no-rerank"
+NO_RERANKER = (  # the CLI says --reranker and --no-rerank (tests/test_cli.py)
+    "no reranker chosen: pass reranker NAME|PATH (a Hugging Face cross-encoder directory "
+    "or hub id) or reranker=None"
 )
 
 
@@ -168,7 +168,7 @@ def test_weights_policy(tiny_dir: Path, tmp_path: Path) -> None:
         load_weights_policy(pickled)
     assert str(err.value) == (
         f"{pickled_dir} has only pickle weights (pytorch_model.bin); "
-        "convert it to safetensors or pass --trust-pickle-weights"
+        "convert it to safetensors or pass trust_pickle_weights"
     )
     assert load_weights_policy(pickled, trust_pickle_weights=True) == {"use_safetensors": None}
     (pickled_dir / "pytorch_model.bin").unlink()

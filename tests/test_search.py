@@ -81,7 +81,7 @@ def test_dense_equals_brute_force(small_index):
 
 def test_hybrid_is_reciprocal_rank_fusion(small_index):
     text = "sourdough flour water"
-    params = SearchParams(retriever="hybrid", candidates=6)
+    params = SearchParams(retriever="hybrid", candidates=6, k=6)
     lexical = bm25_candidates(small_index, text, 6)
     dense = dense_candidates(small_index, small_index.encoder.encode([text])[0], 6)
     expected: dict[str, float] = {}
@@ -97,7 +97,7 @@ def test_hybrid_is_reciprocal_rank_fusion(small_index):
 
 def test_rerank_orders_by_cross_encoder_scores(small_index, tiny_reranker):
     query = "how to feed a starter"
-    cands = first_stage(small_index, query, SearchParams(retriever="bm25", candidates=8))
+    cands = first_stage(small_index, query, SearchParams(retriever="bm25", candidates=8, k=8))
     ranked = rerank(small_index.docstore, tiny_reranker, query, cands)
     texts = dict(zip([d[0] for d in DOCS], passages(), strict=True))
     direct = tiny_reranker.predict([(query, texts[c.doc_id]) for c in cands])[:, 0]
@@ -110,7 +110,7 @@ def test_rerank_orders_by_cross_encoder_scores(small_index, tiny_reranker):
 
 def test_rerank_limit_keeps_first_stage_order_for_the_rest(small_index, tiny_reranker):
     query = "flour water"
-    cands = first_stage(small_index, query, SearchParams(retriever="bm25", candidates=8))
+    cands = first_stage(small_index, query, SearchParams(retriever="bm25", candidates=8, k=8))
     assert len(cands) >= 4
     ranked = rerank(small_index.docstore, tiny_reranker, query, cands, limit=2)
     assert {s.candidate.doc_id for s in ranked[:2]} == {c.doc_id for c in cands[:2]}
@@ -184,7 +184,7 @@ def test_budget_reranks_what_fits_in_first_stage_order(small_index, tiny_reranke
     from xenc.rerank import Budget
 
     query = "flour water starter"
-    cands = first_stage(small_index, query, SearchParams(retriever="hybrid", candidates=8))
+    cands = first_stage(small_index, query, SearchParams(retriever="hybrid", candidates=8, k=8))
     assert len(cands) == 8
     model = _Clocked(tiny_reranker, ms_per_pair=10.0)
     budget = Budget(50.0, clock=model.clock)
@@ -206,7 +206,7 @@ def test_budget_sizes_batches_to_the_time_left(small_index, tiny_reranker):
     from xenc.rerank import Budget
 
     query = "whetstone knife"
-    cands = first_stage(small_index, query, SearchParams(retriever="hybrid", candidates=6))
+    cands = first_stage(small_index, query, SearchParams(retriever="hybrid", candidates=6, k=6))
     model = _Clocked(tiny_reranker, ms_per_pair=10.0, batch_size=4)
     budget = Budget(35.0, clock=model.clock)
     first = rerank(small_index.docstore, model, query, cands, budget=budget)
@@ -224,7 +224,7 @@ def test_budget_sizes_batches_to_the_time_left(small_index, tiny_reranker):
 def test_budget_must_be_positive():
     from xenc.rerank import Budget
 
-    with pytest.raises(UsageError, match="budget-ms"):
+    with pytest.raises(UsageError, match=r"^budget_ms must be a positive number of ms, not 0.0$"):
         Budget(0.0)
 
 
@@ -236,3 +236,13 @@ def test_search_with_budget_says_how_many_were_reranked(small_index, tiny_rerank
                         SearchParams(retriever="hybrid", candidates=6, k=6), tiny_reranker))
     assert "reranked_count" not in plain[0].to_dict()
     assert [r.doc_id for r in results] == [r.doc_id for r in plain]
+
+
+def test_search_params_are_validated_once():
+    """SearchParams checks itself; from Python the messages name its fields, not flags."""
+    assert SearchParams(candidates=5, k=10).candidates == 10
+    assert SearchParams(candidates=50, k=10).candidates == 50
+    with pytest.raises(UsageError, match=r"^retriever must be one of bm25, dense, hybrid, not 'x'"):
+        SearchParams(retriever="x")
+    with pytest.raises(UsageError, match=r"^aggregate must be one of max, first, sum, not 'mean'$"):
+        SearchParams(aggregate="mean")

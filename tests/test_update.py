@@ -166,7 +166,7 @@ def test_update_builds_when_there_is_no_index(tmp_path, tiny_encoder_dir):
     corpus = write(tmp_path / "c.jsonl", BASE)
     manifest = build_index(corpus, tmp_path / "new", update=True, encoder=str(tiny_encoder_dir))
     assert manifest["counts"]["documents"] == len(BASE) and manifest["history"] == []
-    with pytest.raises(UsageError, match="--delete-missing only works with --update"):
+    with pytest.raises(UsageError, match="^delete_missing only works with update$"):
         build_index(corpus, tmp_path / "new", delete_missing=True)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from xenc.errors import UsageError, param
+
 ENV_ENCODER = "XENC_ENCODER"
 ENV_RERANKER = "XENC_RERANKER"
 ENV_INDEX_DIR = "XENC_INDEX_DIR"
@@ -51,7 +53,14 @@ class HNSWParams:
 
 @dataclass(frozen=True)
 class SearchParams:
-    """What ``search`` and ``eval`` do with one query."""
+    """What ``search`` and ``eval`` do with one query; the one place these are validated.
+
+    ``candidates`` below ``k`` is raised to ``k`` (the first stage must find at least the
+    ``k`` results asked for), from Python as on the command line.
+
+    Raises:
+        UsageError: An unknown ``retriever`` or ``aggregate``.
+    """
 
     retriever: str = "hybrid"
     candidates: int = 100
@@ -61,3 +70,14 @@ class SearchParams:
     passages_per_doc: int = 3
     exact: bool = False
     budget_ms: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_choice("retriever", self.retriever, RETRIEVERS)
+        _check_choice("aggregate", self.aggregate, AGGREGATES)
+        if self.candidates < self.k:
+            object.__setattr__(self, "candidates", self.k)
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UsageError(f"{param(name)} must be one of {', '.join(choices)}, not {value!r}")

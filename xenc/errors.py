@@ -3,9 +3,41 @@
 Library code raises these; ``xenc.cli`` maps them to exit codes in exactly one place
 (``exit_code`` below): 1 for bad data, models or index directories, 2 for bad usage.
 Every message is one line, meant for a person reading a cron log.
+
+Messages name a parameter through :func:`param`: as the Python API spells it
+(``budget_ms must be…``) unless a front end has said how it spells parameters with
+:func:`spelled`; the CLI does, so the same check says ``--budget-ms must be…`` there.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+_SPELLING: ContextVar[Callable[[str], str] | None] = ContextVar("xenc_spelling", default=None)
+
+
+def param(name: str, python: str | None = None) -> str:
+    """How an error message names the parameter ``name`` (a Python argument or field name).
+
+    Args:
+        name: The parameter, as the library calls it (``budget_ms``, ``chunk_tokens``).
+        python: The wording for Python callers, where it is not ``name`` itself (for
+            example ``reranker=None`` for the CLI's ``no_rerank``).
+    """
+    spell = _SPELLING.get()
+    return spell(name) if spell is not None else (python or name)
+
+
+@contextmanager
+def spelled(spell: Callable[[str], str]) -> Iterator[None]:
+    """Within the block, messages name parameters as ``spell(name)`` (the CLI: its flags)."""
+    token = _SPELLING.set(spell)
+    try:
+        yield
+    finally:
+        _SPELLING.reset(token)
 
 
 class XencError(Exception):
@@ -40,6 +72,10 @@ class UsageError(XencError):
 
 class IndexNotFoundError(XencError):
     """The index directory does not exist or holds no manifest."""
+
+
+class IndexLockedError(XencError):
+    """Another process holds the writer lock of an index directory (exit 1)."""
 
 
 class IndexFormatError(XencError):

@@ -16,7 +16,7 @@ from typing import Any
 from xenc import metrics
 from xenc.config import SearchParams
 from xenc.corpus import read_queries
-from xenc.errors import UsageError
+from xenc.errors import UsageError, param
 from xenc.index.reader import Index
 from xenc.pipeline import QueryRun, run_queries
 from xenc.qrels import Qrels, read_qrels
@@ -97,9 +97,11 @@ def evaluate(
     """
     bad = [d for d in sweep if d < 1 or d > params.candidates]
     if bad:
-        raise UsageError(f"--sweep depths must be between 1 and --candidates {params.candidates}")
+        raise UsageError(f"{param('sweep')} depths must be between 1 and "
+                         f"{param('candidates')} {params.candidates}")
     if sweep and reranker is None:
-        raise UsageError("--sweep reranks at each depth: it needs a reranker, not --no-rerank")
+        raise UsageError(f"{param('sweep')} reranks at each depth: it needs a reranker, not "
+                         f"{param('no_rerank', 'reranker=None')}")
     qrels = read_qrels(qrels_path)
     queries = judged_queries(queries_source, qrels)
     if not queries:

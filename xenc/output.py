@@ -15,13 +15,10 @@ from typing import IO, Any
 import orjson
 
 from xenc.formats import JsonlWriter, atomic_output
+from xenc.qrels import trec_run_line
 from xenc.records import Result
 
 TABLE_COLUMNS = ("qid", "rank", "doc_id", "score", "first_stage_rank", "title")
-
-
-def _trec_line(r: Result) -> bytes:
-    return f"{r.qid} Q0 {r.doc_id} {r.rank} {r.score:.6f} xenc\n".encode()
 
 
 def _table(results: Iterable[Result], stream: IO[bytes]) -> None:
@@ -49,7 +46,8 @@ def write_results(
         writer = JsonlWriter(stream, flush=flush)
         for result in results:
             if fmt == "trec":
-                stream.write(_trec_line(result))
+                stream.write(trec_run_line(result.qid, result.doc_id, result.rank,
+                                           f"{result.score:.6f}").encode())
                 if flush:
                     stream.flush()
             else:

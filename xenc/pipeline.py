@@ -15,7 +15,7 @@ from typing import Any
 
 from xenc.config import ChunkParams, HNSWParams, SearchParams
 from xenc.corpus import CorpusFields
-from xenc.errors import UsageError
+from xenc.errors import UsageError, param
 from xenc.index import chunking, store
 from xenc.index.bm25 import BM25Params
 from xenc.index.reader import Index
@@ -60,7 +60,7 @@ def build_index(
     from xenc.models.encoder import Encoder
 
     if delete_missing and not update:
-        raise UsageError("--delete-missing only works with --update")
+        raise UsageError(f"{param('delete_missing')} only works with {param('update')}")
     target = Path(index_dir)
     if update and target.is_dir() and store.live_generation(target) is not None:
         return update_index(

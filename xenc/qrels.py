@@ -211,6 +211,15 @@ def write_qrels_tsv(qrels: Mapping[str, Mapping[str, int]], path: str | Path) ->
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8", newline="\n")
 
 
+def trec_run_line(qid: str, doc_id: str, rank: int, score: str, tag: str = "xenc") -> str:
+    """One line of a TREC run, ``qid Q0 docid rank score tag``; ``score`` comes formatted.
+
+    The one place the run format is written: :func:`write_trec_run` (exact ``repr`` scores, for
+    files read back) and ``xenc search --format trec`` (:mod:`xenc.output`, 6 decimals) use it.
+    """
+    return f"{qid} Q0 {doc_id} {rank} {score} {tag}\n"
+
+
 def write_trec_run(
     run: Mapping[str, Sequence[tuple[str, float]]], fh: TextIO, tag: str = "xenc"
 ) -> None:
@@ -244,7 +253,7 @@ def write_trec_run(
                     f"{previous!r} above it (trec_eval would re-sort by score)",
                 )
             previous = score
-            fh.write(f"{qid} Q0 {doc_id} {rank} {score!r} {tag}\n")
+            fh.write(trec_run_line(qid, doc_id, rank, repr(score), tag))
 
 
 def read_trec_run(path: str | Path) -> Run:

@@ -22,8 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from xenc.config import AGGREGATES
-from xenc.errors import UsageError
+from xenc.errors import UsageError, param
 from xenc.records import Candidate, Chunk
 
 
@@ -70,7 +69,7 @@ class Budget:
 
     def __post_init__(self) -> None:
         if not self.ms > 0:
-            raise UsageError(f"--budget-ms must be a positive number of ms, not {self.ms}")
+            raise UsageError(f"{param('budget_ms')} must be a positive number of ms, not {self.ms}")
 
     def room(self, elapsed_ms: float, batch_size: int) -> int:
         """How many pairs the next batch may hold after ``elapsed_ms`` (0: stop)."""
@@ -90,8 +89,6 @@ def passage_rows(
     passages: Passages, candidates: Sequence[Candidate], aggregate: str, per_doc: int
 ) -> list[tuple[int, ...]]:
     """The passage rows to score for each candidate, in candidate order."""
-    if aggregate not in AGGREGATES:
-        raise UsageError(f"unknown --aggregate {aggregate!r}: choose max, first or sum")
     if aggregate == "first":
         first = passages.first_rows(c.doc_id for c in candidates)
         return [(first[c.doc_id],) for c in candidates]

@@ -1,4 +1,4 @@
-"""Stage 3: the first stage. Opens an index and turns a query into document candidates.
+"""The first stage: turns a query into document candidates from an opened index.
 
 Passages are scored by BM25 and/or by cosine similarity of bi-encoder embeddings, pooled to
 documents by their best passage, and (for ``hybrid``) fused by reciprocal rank fusion:
@@ -13,7 +13,6 @@ from collections.abc import Callable
 import numpy as np
 
 from xenc.config import SearchParams
-from xenc.errors import UsageError
 from xenc.index import hnsw
 from xenc.index.reader import Index
 from xenc.records import Candidate
@@ -86,7 +85,11 @@ def encode_queries(index: Index, texts: list[str]) -> np.ndarray:
 def first_stage(
     index: Index, text: str, params: SearchParams, vector: np.ndarray | None = None
 ) -> list[Candidate]:
-    """Candidates for one query. ``vector`` (its embedding) is needed for dense and hybrid."""
+    """Candidates for one query. ``vector`` (its embedding) is needed for dense and hybrid.
+
+    ``params`` were validated when made (:class:`xenc.config.SearchParams`): the retriever is
+    ``bm25``, ``dense`` or ``hybrid``.
+    """
     n = params.candidates
     if params.retriever == "bm25":
         return bm25_candidates(index, text, n)
@@ -95,6 +98,4 @@ def first_stage(
     dense = dense_candidates(index, vector, n, exact=params.exact)
     if params.retriever == "dense":
         return dense
-    if params.retriever == "hybrid":
-        return fuse([bm25_candidates(index, text, n), dense], n, params.rrf_k)
-    raise UsageError(f"unknown retriever {params.retriever!r}: choose bm25, dense or hybrid")
+    return fuse([bm25_candidates(index, text, n), dense], n, params.rrf_k)

@@ -20,27 +20,21 @@ from xenc.cli import maintain as cli_maintain
 from xenc.cli import train as cli_train
 from xenc.cli.options import (
     Aggregate,
-    Backend,
     BudgetMs,
     Candidates,
     Device,
     Exact,
     IndexDir,
-    MaxLength,
-    NoRerank,
+    LoadReranker,
     Output,
     PerDoc,
-    RerankBatch,
-    Reranker,
     Retriever,
     ShowProgress,
-    TrustPickle,
     Wait,
     handle_errors,
-    load_reranker,
-    search_params,
+    reranker_options,
 )
-from xenc.config import ENV_BATCH_SIZE, ENV_ENCODER
+from xenc.config import ENV_BATCH_SIZE, ENV_ENCODER, SearchParams
 from xenc.errors import UsageError, XencError
 
 app = typer.Typer(
@@ -149,6 +143,7 @@ def _queries(query: str | None, queries: str | None):
 
 @app.command("search")
 @handle_errors
+@reranker_options()
 def search_cmd(
     query: Annotated[str | None, typer.Argument(help="The query (or use --queries).")] = None,
     index_dir: IndexDir = ...,  # required (after the optional QUERY argument)
@@ -157,10 +152,7 @@ def search_cmd(
     retriever: Retriever = "hybrid",
     candidates: Candidates = 100,
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Results per query.")] = 10,
-    reranker: Reranker = None,
-    no_rerank: NoRerank = False,
-    max_length: MaxLength = None,
-    batch_size: RerankBatch = 32,
+    model: LoadReranker = ...,  # the cross-encoder options (reranker_options)
     aggregate: Aggregate = "max",
     passages_per_doc: PerDoc = 3,
     fmt: Annotated[str, typer.Option("--format", help="jsonl, trec or table.")] = "jsonl",
@@ -168,9 +160,7 @@ def search_cmd(
     budget_ms: BudgetMs = None,
     exact: Exact = False,
     device: Device = None,
-    backend: Backend = "torch",
     output: Output = None,
-    trust_pickle_weights: TrustPickle = False,
 ) -> None:
     """Search an index: first-stage candidates, reranked by a cross-encoder.
 
@@ -186,31 +176,24 @@ def search_cmd(
 
     if fmt not in OUTPUT_FORMATS:
         raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
-    params = search_params(retriever, candidates, k, aggregate, passages_per_doc, exact,
-                           budget_ms)
+    params = SearchParams(retriever=retriever, candidates=candidates, k=k, aggregate=aggregate,
+                          passages_per_doc=passages_per_doc, exact=exact, budget_ms=budget_ms)
     todo = _queries(query, queries)
-    model = load_reranker(reranker, no_rerank, device=device, batch_size=batch_size,
-                          max_length=max_length, trust_pickle_weights=trust_pickle_weights,
-                          backend=backend)
+    reranker = model()
     index = open_index(index_dir, device=device)
-    write_results(search(index, todo, params, model, with_text=with_text), fmt, output)
+    write_results(search(index, todo, params, reranker, with_text=with_text), fmt, output)
 
 
 @app.command("score")
 @handle_errors
+@reranker_options(optional=False, activation=True)
 def score_cmd(
     source: Annotated[str, typer.Argument(help="JSONL pairs file, or - for stdin.")] = "-",
-    reranker: Reranker = None,
-    activation: Annotated[str | None, typer.Option(
-        help="none, sigmoid or softmax (default: from the model config).")] = None,
-    max_length: MaxLength = None,
-    batch_size: RerankBatch = 32,
+    model: LoadReranker = ...,  # the cross-encoder options (reranker_options)
     skip_invalid: Annotated[bool, typer.Option(
         "--skip-invalid", help="Report bad lines on stderr and skip them.")] = False,
     device: Device = None,
-    backend: Backend = "torch",
     output: Output = None,
-    trust_pickle_weights: TrustPickle = False,
 ) -> None:
     """Score text pairs with a cross-encoder, streaming, input order kept.
 
@@ -225,9 +208,7 @@ def score_cmd(
     from xenc.progress import note
     from xenc.scoring import score_stream
 
-    model = load_reranker(reranker, False, device=device, batch_size=batch_size,
-                          max_length=max_length, activation=activation,
-                          trust_pickle_weights=trust_pickle_weights, backend=backend)
+    reranker = model()
     skipped = []
 
     def report(exc: XencError) -> None:
@@ -236,11 +217,11 @@ def score_cmd(
 
     with atomic_output(output) as stream:
         writer = JsonlWriter(stream, flush=output is None)
-        for record in score_stream(source, model, on_error=report if skip_invalid else None):
+        for record in score_stream(source, reranker, on_error=report if skip_invalid else None):
             writer.write(record)
-    if model.truncated or skipped:
-        note(f"scored {writer.count} pairs; {model.truncated} truncated to "
-             f"{model.max_length} tokens; {len(skipped)} invalid lines skipped")
+    if reranker.truncated or skipped:
+        note(f"scored {writer.count} pairs; {reranker.truncated} truncated to "
+             f"{reranker.max_length} tokens; {len(skipped)} invalid lines skipped")
 
 
 def _depths(sweep: str | None) -> list[int]:
@@ -254,16 +235,14 @@ def _depths(sweep: str | None) -> list[int]:
 
 @app.command("eval")
 @handle_errors
+@reranker_options()
 def eval_cmd(
     index_dir: IndexDir,
     queries: Annotated[str, typer.Option("--queries", help="JSONL queries, or -.")],
     qrels: Annotated[str, typer.Option("--qrels", help="TREC or BEIR TSV judgments.")],
     retriever: Retriever = "hybrid",
     candidates: Candidates = 100,
-    reranker: Reranker = None,
-    no_rerank: NoRerank = False,
-    max_length: MaxLength = None,
-    batch_size: RerankBatch = 32,
+    model: LoadReranker = ...,  # the cross-encoder options (reranker_options)
     aggregate: Aggregate = "max",
     passages_per_doc: PerDoc = 3,
     sweep: Annotated[str | None, typer.Option(
@@ -271,10 +250,8 @@ def eval_cmd(
     budget_ms: BudgetMs = None,
     exact: Exact = False,
     device: Device = None,
-    backend: Backend = "torch",
     output: Output = None,
     progress: ShowProgress = None,
-    trust_pickle_weights: TrustPickle = False,
 ) -> None:
     """Evaluate first stage and reranking: NDCG@10, recall, MRR@10, MAP, latency.
 
@@ -289,15 +266,14 @@ def eval_cmd(
     from xenc.pipeline import open_index
     from xenc.progress import bar, wants_progress
 
-    params = search_params(retriever, candidates, 10, aggregate, passages_per_doc, exact,
-                           budget_ms)
+    params = SearchParams(retriever=retriever, candidates=candidates, aggregate=aggregate,
+                          passages_per_doc=passages_per_doc, exact=exact, budget_ms=budget_ms)
     depths = _depths(sweep)
-    model = load_reranker(reranker, no_rerank, device=device, batch_size=batch_size,
-                          max_length=max_length, trust_pickle_weights=trust_pickle_weights,
-                          backend=backend)
+    reranker = model()
     index = open_index(index_dir, device=device)
     with bar("evaluating", None, wants_progress(progress)) as callback:
-        report = evaluate(index, queries, qrels, params, model, sweep=depths, progress=callback)
+        report = evaluate(index, queries, qrels, params, reranker, sweep=depths,
+                          progress=callback)
     write_report(report, output)
 
 

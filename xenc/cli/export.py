@@ -11,9 +11,9 @@ from typing import Annotated
 
 import typer
 
-from xenc.cli.options import TrustPickle, handle_errors
+from xenc.cli.options import TrustPickle, handle_errors, make_subapp
 
-app = typer.Typer(rich_markup_mode=None, pretty_exceptions_enable=False, add_completion=False)
+app = make_subapp()
 
 
 def _size(n: int) -> str:

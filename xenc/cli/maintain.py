@@ -3,8 +3,8 @@
 
 They are thin: they parse options, call :func:`xenc.index.verify.verify`,
 :func:`xenc.index.update.delete_documents` or :func:`xenc.models.info.describe_models`, and report.
-Exit codes come from :func:`xenc.cli.options.handle_errors`, plus exit 1 from ``verify`` when
-it finds problems.
+Exit codes come from :func:`xenc.cli.options.handle_errors`; ``verify`` raises an
+:class:`~xenc.errors.XencError` (exit 1) when it finds problems, like any other command.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from typing import Annotated
 
 import typer
 
-from xenc.cli.options import IndexDir, Reranker, Wait, handle_errors
+from xenc.cli.options import IndexDir, Reranker, Wait, handle_errors, make_subapp
 from xenc.config import ENV_ENCODER
-from xenc.errors import InputError
+from xenc.errors import InputError, XencError
 
-app = typer.Typer(rich_markup_mode=None, pretty_exceptions_enable=False, add_completion=False)
+app = make_subapp()
+
 
 @app.command("verify")
 @handle_errors
@@ -39,9 +40,7 @@ def verify_cmd(index_dir: IndexDir) -> None:
     for problem in problems:
         sys.stderr.write(f"problem: {problem}\n")
     if problems:
-        sys.stderr.write(f"Error: {index_dir}: {len(problems)} problems found\n")
-        sys.stderr.flush()
-        raise typer.Exit(1)
+        raise XencError(f"{index_dir}: {len(problems)} problems found")
     note(f"{index_dir}: ok ({summary(index_dir)})")
 
 

@@ -1,12 +1,15 @@
 """Pieces shared by the command modules: the error → exit-code mapping and common options.
 
 :func:`handle_errors` is the one place where library exceptions become exit codes: 1 for bad
-data, models or indexes, 2 for bad usage, 130 for Ctrl-C; a closed stdout exits quietly.
+data, models or indexes, 2 for bad usage, 130 for Ctrl-C; a closed stdout exits quietly. It is
+also where library messages get flag names: the library names a parameter ``budget_ms``,
+the CLI spells it ``--budget-ms`` (:func:`flag`, :func:`xenc.errors.spelled`).
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import sys
 from collections.abc import Callable
@@ -21,9 +24,22 @@ from xenc.config import (
     ENV_DEVICE,
     ENV_INDEX_DIR,
     ENV_RERANKER,
-    SearchParams,
 )
-from xenc.errors import UsageError, XencError
+from xenc.errors import UsageError, XencError, spelled
+
+# Library parameters whose flag is not ``--`` + the name with dashes.
+FLAGS = {"stride": "--chunk-stride"}
+MINE_FLAGS = {"retriever": "--mine-retriever", "depth": "--mine-depth"}
+
+
+def flag(name: str) -> str:
+    """The flag of a library parameter: ``budget_ms`` → ``--budget-ms``."""
+    return FLAGS.get(name) or "--" + name.replace("_", "-")
+
+
+def make_subapp() -> typer.Typer:
+    """A Typer app for a module of commands; its commands are merged into :mod:`xenc.cli.app`."""
+    return typer.Typer(rich_markup_mode=None, pretty_exceptions_enable=False, add_completion=False)
 
 
 def fail(message: str, code: int) -> typer.Exit:
@@ -45,7 +61,8 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            with spelled(flag):
+                return fn(*args, **kwargs)
         except XencError as exc:
             raise fail(str(exc), exc.exit_code) from None
         except BrokenPipeError:
@@ -128,6 +145,16 @@ TrustPickle = Annotated[
         help="Allow pickle (pytorch_model.bin) weights; they can run code when loaded.",
     ),
 ]
+Activation = Annotated[str | None, typer.Option(
+    "--activation", help="none, sigmoid or softmax (default: from the model config).")]
+MineRetriever = Annotated[str, typer.Option("--mine-retriever", help="bm25, dense or hybrid.")]
+MineDepth = Annotated[int, typer.Option("--mine-depth", help="First-stage depth to mine.")]
+Negatives = Annotated[int, typer.Option(
+    "--negatives", help="Hard negatives per positive (listwise: group size - 1).")]
+RandomNegatives = Annotated[int, typer.Option(
+    "--random-negatives", help="Random negatives/positive.")]
+SkipTop = Annotated[int, typer.Option("--skip-top", help="Candidates skipped before mining.")]
+Seed = Annotated[int, typer.Option("--seed", help="Seed for every random choice.")]
 ShowProgress = Annotated[
     bool | None,
     typer.Option(
@@ -138,25 +165,105 @@ ShowProgress = Annotated[
 ]
 
 
-def search_params(
-    retriever: str, candidates: int, k: int, aggregate: str, per_doc: int, exact: bool,
-    budget_ms: float | None = None,
-) -> SearchParams:
-    from xenc.config import AGGREGATES, RETRIEVERS
+LoadReranker = Callable[[], Any]
 
-    if retriever not in RETRIEVERS:
-        raise UsageError(f"--retriever must be one of {', '.join(RETRIEVERS)}, not {retriever!r}")
-    if aggregate not in AGGREGATES:
-        raise UsageError(f"--aggregate must be one of {', '.join(AGGREGATES)}, not {aggregate!r}")
-    return SearchParams(
-        retriever=retriever,
-        candidates=max(candidates, k),
-        k=k,
-        aggregate=aggregate,
-        passages_per_doc=per_doc,
-        exact=exact,
-        budget_ms=budget_ms,
+
+def reranker_options(*, optional: bool = True, activation: bool = False):
+    """Give a command the cross-encoder options, in place of its ``model`` parameter.
+
+    The command gets ``model``: a function that loads the chosen cross-encoder (``None``
+    with ``--no-rerank``), called where the command wants the model loaded, so that bad
+    options are reported before a model is read. ``--no-rerank`` is offered when
+    ``optional``, ``--activation`` when ``activation``. The command keeps its own
+    ``--device``, which the loader reads too; in ``--help``, ``--backend`` follows it and
+    ``--trust-pickle-weights`` comes last.
+    """
+    block = [_param("reranker", Reranker, None)]
+    if optional:
+        block.append(_param("no_rerank", NoRerank, False))
+    if activation:
+        block.append(_param("activation", Activation, None))
+    block += [_param("max_length", MaxLength, None), _param("batch_size", RerankBatch, 32)]
+    after = {"device": [_param("backend", Backend, "torch")],
+             "": [_param("trust_pickle_weights", TrustPickle, False)]}
+    names = [p.name for p in block + after["device"] + after[""]]
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def call(kwargs: dict[str, Any]) -> dict[str, Any]:
+            opts = {name: kwargs.pop(name) for name in names}
+            no_rerank = opts.pop("no_rerank", False)
+            name = opts.pop("reranker")
+            device = kwargs["device"]
+            kwargs["model"] = lambda: load_reranker(name, no_rerank, device=device, **opts)
+            return kwargs
+
+        return _replace_param(fn, "model", block, call, after=after)
+
+    return decorate
+
+
+def mining_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command the mining options, in place of its ``mine`` parameter (MineParams).
+
+    The command keeps its own ``--seed``, which mining uses too. In messages, MineParams'
+    ``retriever`` and ``depth`` are ``--mine-retriever`` and ``--mine-depth``.
+    """
+    block = [
+        _param("mine_retriever", MineRetriever, "hybrid"),
+        _param("mine_depth", MineDepth, 50),
+        _param("negatives", Negatives, 4),
+        _param("random_negatives", RandomNegatives, 1),
+        _param("skip_top", SkipTop, 0),
+    ]
+
+    def call(kwargs: dict[str, Any]) -> dict[str, Any]:
+        from xenc.training import MineParams
+
+        opts = [kwargs.pop(p.name) for p in block]
+        with spelled(lambda name: MINE_FLAGS.get(name) or flag(name)):
+            kwargs["mine"] = MineParams(*opts, seed=kwargs["seed"]).check()
+        return kwargs
+
+    return _replace_param(fn, "mine", block, call)
+
+
+def _param(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default
     )
+
+
+def _replace_param(
+    fn: Callable[..., Any],
+    placeholder: str,
+    block: list[inspect.Parameter],
+    call: Callable[[dict[str, Any]], dict[str, Any]],
+    *,
+    after: dict[str, list[inspect.Parameter]] | None = None,
+) -> Callable[..., Any]:
+    """``fn`` with its ``placeholder`` parameter replaced by ``block`` (for Typer), whose
+    values ``call`` turns back into the placeholder's value. ``after`` places more parameters
+    after a named one of ``fn`` (``""``: at the end), so ``--help`` keeps its order."""
+    after = after or {}
+    params: list[inspect.Parameter] = []
+    for p in inspect.signature(fn).parameters.values():
+        if p.name == placeholder:
+            params += block  # its annotation may name a type imported for type checkers only
+            continue
+        if isinstance(p.annotation, str):  # Typer needs the annotations evaluated
+            p = p.replace(annotation=eval(p.annotation, fn.__globals__))  # noqa: S307
+        params += [p, *after.get(p.name, [])]
+    params += after.get("", [])
+
+    @functools.wraps(fn)
+    def wrapper(**kwargs: Any) -> Any:
+        return fn(**call(kwargs))
+
+    wrapper.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
+    )
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
 
 
 def load_reranker(

@@ -9,41 +9,37 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from xenc.cli.options import Device, IndexDir, Output, ShowProgress, handle_errors
+from xenc.cli.options import (
+    Device,
+    IndexDir,
+    Output,
+    Seed,
+    ShowProgress,
+    handle_errors,
+    make_subapp,
+    mining_options,
+)
 
-app = typer.Typer(rich_markup_mode=None, pretty_exceptions_enable=False, add_completion=False)
-
-OptPath = Path | None
-MineRetriever = Annotated[str, typer.Option("--mine-retriever", help="bm25, dense or hybrid.")]
-MineDepth = Annotated[int, typer.Option("--mine-depth", help="First-stage depth to mine.")]
-Negatives = Annotated[int, typer.Option(
-    "--negatives", help="Hard negatives per positive (listwise: group size - 1).")]
-RandomNegs = Annotated[int, typer.Option("--random-negatives", help="Random negatives/positive.")]
-SkipTop = Annotated[int, typer.Option("--skip-top", help="Candidates skipped before mining.")]
-Seed = Annotated[int, typer.Option("--seed", help="Seed for every random choice.")]
-
-
-def _mine_params(retriever: str, depth: int, negatives: int, randoms: int, skip: int, seed: int):
+if TYPE_CHECKING:
     from xenc.training import MineParams
 
-    return MineParams(retriever, depth, negatives, randoms, skip, seed).check()
+app = make_subapp()
+
+OptPath = Path | None
 
 
 @app.command("mine")
 @handle_errors
+@mining_options
 def mine_cmd(
     index_dir: IndexDir,
     queries: Annotated[Path, typer.Option("--queries", help="JSONL queries.")],
     qrels: Annotated[Path, typer.Option("--qrels", help="TREC or BEIR TSV judgments.")],
-    mine_retriever: MineRetriever = "hybrid",
-    mine_depth: MineDepth = 50,
-    negatives: Negatives = 4,
-    random_negatives: RandomNegs = 1,
-    skip_top: SkipTop = 0,
+    mine: MineParams = ...,  # the mining options (mining_options)
     seed: Seed = 42,
     output: Output = None,
 ) -> None:
@@ -60,16 +56,16 @@ def mine_cmd(
     from xenc.progress import note
     from xenc.training.sources import mined_rows
 
-    params = _mine_params(mine_retriever, mine_depth, negatives, random_negatives, skip_top, seed)
     with atomic_output(output) as stream:
         writer = JsonlWriter(stream, flush=output is None)
-        for record in mined_rows(index_dir, queries, qrels, params):
+        for record in mined_rows(index_dir, queries, qrels, mine):
             writer.write(record)
     note(f"mined {writer.count} pairs")
 
 
 @app.command("train")
 @handle_errors
+@mining_options
 def train_cmd(
     pairs: Annotated[Path | None, typer.Argument(help="Labeled pairs JSONL.")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Model directory.")] = ...,
@@ -96,11 +92,7 @@ def train_cmd(
     eval_steps: Annotated[int | None, typer.Option(help="Evaluate every N steps.")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop (resumably) after N.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a run.")] = False,
-    mine_retriever: MineRetriever = "hybrid",
-    mine_depth: MineDepth = 50,
-    negatives: Negatives = 4,
-    random_negatives: RandomNegs = 1,
-    skip_top: SkipTop = 0,
+    mine: MineParams = ...,  # the mining options (mining_options)
     progress: ShowProgress = None,
 ) -> None:
     """Fine-tune a cross-encoder on labeled pairs or on pairs mined from an index.
@@ -113,7 +105,6 @@ def train_cmd(
     from xenc.progress import bar, note, wants_progress
     from xenc.training import TrainConfig, train
 
-    mine = _mine_params(mine_retriever, mine_depth, negatives, random_negatives, skip_top, seed)
     names = tuple(x.strip() for x in labels.split(",") if x.strip()) if labels else None
     config = TrainConfig(
         output, pairs, index_dir, queries, qrels, dev, dev_fraction, dev_queries, dev_qrels,

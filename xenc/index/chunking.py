@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from xenc.config import ChunkParams
-from xenc.errors import UsageError
+from xenc.errors import UsageError, param
 from xenc.records import Document
 
 MIN_BUDGET_FRACTION = 2  # the title may take at most half of a window
@@ -21,10 +21,11 @@ MIN_BUDGET_FRACTION = 2  # the title may take at most half of a window
 
 def validate(params: ChunkParams) -> None:
     if params.chunk_tokens < 8:
-        raise UsageError(f"--chunk-tokens must be at least 8 (got {params.chunk_tokens})")
+        raise UsageError(f"{param('chunk_tokens')} must be at least 8 (got {params.chunk_tokens})")
     if not 0 <= params.stride < params.chunk_tokens // 2:
         raise UsageError(
-            f"--chunk-stride must be between 0 and half of --chunk-tokens (got {params.stride})"
+            f"{param('stride')} must be between 0 and half of {param('chunk_tokens')} "
+            f"(got {params.stride})"
         )
 
 

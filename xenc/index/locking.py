@@ -37,15 +37,11 @@ from typing import IO, Any
 
 import orjson
 
-from xenc.errors import UsageError, XencError
+from xenc.errors import IndexLockedError, UsageError, param
 from xenc.index import store
 from xenc.index.store import CURRENT, GEN_PREFIX, GEN_RE, LOCK, MANIFEST
 
 POLL_SECONDS = 0.05
-
-
-class IndexLockedError(XencError):
-    """Another process holds the writer lock of an index directory (exit 1)."""
 
 
 def _same_file(fh: IO[bytes], path: Path) -> bool:
@@ -112,7 +108,7 @@ class WriterLock:
             if time.monotonic() >= deadline:
                 raise IndexLockedError(
                     f"{self.path.parent} is locked by another xenc writer{_holder(self.path)}; "
-                    f"gave up after waiting {self.wait:g}s (use --wait SECONDS)"
+                    f"gave up after waiting {self.wait:g}s (use {param('wait')} SECONDS)"
                 )
             time.sleep(POLL_SECONDS)
 
@@ -181,7 +177,7 @@ def _check_replaceable(target: Path) -> None:
         return
     if any(not _owned(p.name) for p in target.iterdir()):
         raise UsageError(
-            f"--index-dir {target} exists, is not empty and is not an xenc index; "
+            f"{param('index_dir')} {target} exists, is not empty and is not an xenc index; "
             "refusing to replace it"
         )
 
@@ -309,7 +305,7 @@ def index_writer(
     """
     target = Path(target)
     if target.exists() and not target.is_dir():
-        raise UsageError(f"--index-dir {target} exists and is not a directory")
+        raise UsageError(f"{param('index_dir')} {target} exists and is not a directory")
     _check_replaceable(target)
     created = not target.exists()
     target.mkdir(parents=True, exist_ok=True)

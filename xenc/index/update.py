@@ -31,7 +31,7 @@ import numpy as np
 
 from xenc import __version__
 from xenc.corpus import CorpusFields, read_corpus
-from xenc.errors import IndexNotFoundError, InputError, UsageError
+from xenc.errors import IndexNotFoundError, InputError, UsageError, param
 from xenc.formats import source_name
 from xenc.index import hnsw, store
 from xenc.index.build import Entry, LazyEncoder, Params, assemble, now
@@ -42,7 +42,6 @@ from xenc.records import Document
 if TYPE_CHECKING:
     from xenc.models.encoder import Encoder
 
-REBUILD = "rebuild the index with `xenc index` (without --update)"
 
 
 class LiveIndex:
@@ -92,6 +91,10 @@ class LiveIndex:
         self.docstore.close()
 
 
+def _rebuild() -> str:
+    return f"rebuild the index with `xenc index` (without {param('update')})"
+
+
 def _encoder_loader(
     recorded: dict[str, Any], name: str | None, device: str | None, batch_size: int
 ) -> Callable[[], Encoder]:
@@ -107,7 +110,7 @@ def _encoder_loader(
             what = f"encoder {model_name}" if name else f"encoder {model_name} changed on disk"
             raise UsageError(
                 f"the index was built with encoder {recorded.get('name')} "
-                f"(sha256 {str(recorded.get('sha256'))[:12]}), {what} differs; {REBUILD}"
+                f"(sha256 {str(recorded.get('sha256'))[:12]}), {what} differs; {_rebuild()}"
             )
         return model
 

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xenc.errors import ModelError, UsageError
+from xenc.config import ACTIVATIONS
+from xenc.errors import ModelError, UsageError, param
 from xenc.models.ort import ONNX_FILES, OnnxSession, check_backend, cpu_device, onnx_path
 from xenc.models.resolve import (
     load_config,
@@ -36,7 +37,6 @@ from xenc.models.runtime import (
 if TYPE_CHECKING:
     import torch
 
-ACTIVATIONS = ("none", "sigmoid", "softmax")
 _TORCH_ACTIVATIONS = {"identity": "none", "sigmoid": "sigmoid", "softmax": "softmax"}
 _CHUNK = 2048
 
@@ -63,7 +63,7 @@ def model_activation(config: Any, num_labels: int) -> str:
     if path:
         name = str(path).rsplit(".", 1)[-1].lower()
         if name not in _TORCH_ACTIVATIONS:
-            raise ModelError(f"model activation {path} unsupported: pass --activation")
+            raise ModelError(f"model activation {path} unsupported: pass {param('activation')}")
         return _TORCH_ACTIVATIONS[name]
     own = getattr(config, "xenc_activation", None)
     if own:
@@ -114,7 +114,7 @@ class CrossEncoder:
         backend: str = "torch",
     ) -> None:
         if activation is not None:
-            activation = _check_activation(activation, "(--activation)", UsageError)
+            activation = _check_activation(activation, f"({param('activation')})", UsageError)
         if batch_size < 1:
             raise UsageError(f"batch size must be at least 1, got {batch_size}")
         self.backend = check_backend(backend)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xenc.errors import ModelError, UsageError
+from xenc.errors import ModelError, UsageError, param
 from xenc.models.resolve import ResolvedModel, model_file
 from xenc.models.runtime import select_device
 
@@ -68,8 +68,8 @@ def cpu_device(device: str | None, backend: str) -> torch.device:
     spec = (device or "cpu").strip().lower()
     if spec != "auto" and spec.split(":")[0] != "cpu":
         raise UsageError(
-            f"--backend {backend} runs on the CPU only, not {device}: "
-            "use --device cpu, or --backend torch on a GPU"
+            f"{param('backend')} {backend} runs on the CPU only, not {device}: "
+            f"use {param('device')} cpu, or {param('backend')} torch on a GPU"
         )
     return select_device("cpu")
 
@@ -84,8 +84,8 @@ def onnx_path(model: ResolvedModel, backend: str) -> Path:
     found = model_file(model, filename)
     if found is None:
         raise ModelError(
-            f"{model.name} has no {filename} for --backend {backend}: "
-            f"run `xenc export {model.name}` first (or use --backend torch)"
+            f"{model.name} has no {filename} for {param('backend')} {backend}: "
+            f"run `xenc export {model.name}` first (or use {param('backend')} torch)"
         )
     return found
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xenc.errors import ModelError, UsageError
+from xenc.errors import ModelError, UsageError, param
 
 if TYPE_CHECKING:
     pass
@@ -40,10 +40,6 @@ _ALIASES = frozenset({"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v
 _RERANKER_ALIASES = frozenset({DEFAULT_RERANKER, "xenc-reranker", "default"})
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]{0,95}(/[A-Za-z0-9][\w.\-]{0,95})?$")
 _TRUE = {"1", "true", "yes", "on"}
-_NO_RERANKER = (
-    "no reranker chosen: pass --reranker NAME|PATH (a Hugging Face cross-encoder directory "
-    "or hub id) or --no-rerank"
-)
 _PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 _SAFE_FILES = ("model.safetensors", "model.safetensors.index.json")
 _HASHES: dict[tuple[str, int, int], str] = {}
@@ -129,7 +125,10 @@ def resolve_model(name: str | None, *, kind: str) -> ResolvedModel:
     if name is None or not name.strip():
         name = DEFAULT_RERANKER if kind == "reranker" else DEFAULT_ENCODER
         if kind == "reranker" and default_reranker_dir() is None:
-            raise UsageError(_NO_RERANKER)
+            raise UsageError(
+                f"no reranker chosen: pass {param('reranker')} NAME|PATH (a Hugging Face "
+                f"cross-encoder directory or hub id) or {param('no_rerank', 'reranker=None')}"
+            )
     name = name.strip()
     if name.lower() in _RERANKER_ALIASES:
         if kind == "encoder":
@@ -240,7 +239,7 @@ def _local_root(model: ResolvedModel) -> Path | None:
 def _pickle_only(name: str) -> str:
     return (
         f"{name} has only pickle weights (pytorch_model.bin); convert it to safetensors "
-        "or pass --trust-pickle-weights"
+        f"or pass {param('trust_pickle_weights')}"
     )
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from xenc.config import RETRIEVERS, SearchParams
+from xenc.config import SearchParams
 from xenc.errors import UsageError
 from xenc.index.reader import Index
 from xenc.pipeline import first_stage_lists
@@ -48,10 +48,7 @@ class MineParams:
 
     def check(self) -> MineParams:
         """Return self, or raise UsageError for a bad value."""
-        if self.retriever not in RETRIEVERS:
-            raise UsageError(
-                f"--mine-retriever must be one of {', '.join(RETRIEVERS)}, not {self.retriever!r}"
-            )
+        self.search_params()  # the retriever is checked where every search parameter is
         if self.depth < 1:
             raise UsageError(f"--mine-depth must be at least 1, got {self.depth}")
         for name in ("negatives", "random_negatives", "skip_top"):
@@ -61,6 +58,10 @@ class MineParams:
         if self.skip_top >= self.depth:
             raise UsageError("--skip-top must be smaller than --mine-depth")
         return self
+
+    def search_params(self) -> SearchParams:
+        """The first stage mining runs: ``depth`` candidates from ``retriever``."""
+        return SearchParams(retriever=self.retriever, candidates=self.depth, k=self.depth)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,8 +82,7 @@ def _draw(rng: np.random.Generator, pool: list[Any], n: int) -> list[Any]:
 def _candidate_lists(
     index: Index, queries: list[Query], params: MineParams
 ) -> Iterator[tuple[Query, list[Candidate]]]:
-    search = SearchParams(retriever=params.retriever, candidates=params.depth, k=params.depth)
-    return first_stage_lists(index, queries, search, batch_size=ENCODE_BATCH)
+    return first_stage_lists(index, queries, params.search_params(), batch_size=ENCODE_BATCH)
 
 
 def _passages(index: Index, doc_rows: dict[str, int]) -> dict[str, str]:
