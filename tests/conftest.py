@@ -1,12 +1,37 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
+from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
+
+
+def jsonl_bytes(rows: Iterable[Any]) -> bytes:
+    """``rows`` as JSONL: one compact orjson object a line, each ending in ``\\n``."""
+    return b"".join(orjson.dumps(row) + b"\n" for row in rows)
+
+
+def write_jsonl(path: Path, rows: Iterable[Any]) -> Path:
+    """Write ``rows`` to ``path`` as JSONL (:func:`jsonl_bytes`); return ``path``."""
+    path.write_bytes(jsonl_bytes(rows))
+    return path
+
+
+def parse_jsonl(text: str | bytes) -> list[Any]:
+    """The objects of JSONL output (every line must parse)."""
+    return [orjson.loads(line) for line in text.splitlines()]
+
+
+@pytest.fixture()
+def runner() -> CliRunner:
+    return CliRunner()
 
 
 @pytest.fixture(autouse=True)

@@ -16,9 +16,8 @@ import os
 import subprocess
 import sys
 
-import orjson
 import pytest
-from conftest import ROOT
+from conftest import ROOT, write_jsonl
 
 from xenc.pipeline import build_index
 
@@ -74,19 +73,14 @@ NEW = OLD[2:] + [{"id": "x1", "text": "fire and water and a boat on the river"},
 PRE_PUBLISH = ["chunked", "embedded", "bm25", "staged", "renamed"]
 
 
-def write(path, docs):
-    path.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in docs))
-    return path
-
-
 @pytest.fixture()
 def setup(tmp_path, tiny_encoder_dir):
     target = tmp_path / "idx"
-    old = write(tmp_path / "old.jsonl", OLD)
+    old = write_jsonl(tmp_path / "old.jsonl", OLD)
     build_index(old, target, encoder=str(tiny_encoder_dir))
     queries = tmp_path / "q.jsonl"
     queries.write_text('{"id": "1", "text": "fire boat"}\n{"id": "2", "text": "sea night"}\n')
-    return target, old, write(tmp_path / "new.jsonl", NEW), queries
+    return target, old, write_jsonl(tmp_path / "new.jsonl", NEW), queries
 
 
 def run_driver(tmp_path, target, steps):

@@ -122,7 +122,9 @@ def test_readme_quickstart_commands_are_make_targets():
 
 def test_docs_link_to_each_other():
     index = (DOCS / "index.md").read_text(encoding="utf-8")
-    for page in ("cli.md", "python-api.md", "formats.md", "index-format.md", "benchmarks.md"):
+    pages = ("cli.md", "python-api.md", "formats.md", "index-format.md", "benchmarks.md",
+             "architecture.md")
+    for page in pages:
         assert f"({page})" in index, f"docs/index.md does not link {page}"
-    for page in ("cli.md", "python-api.md", "formats.md", "index-format.md"):
+    for page in ("cli.md", "python-api.md", "formats.md", "index-format.md", "architecture.md"):
         assert (DOCS / page).is_file(), f"docs/{page} is missing"

@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
-from conftest import SAMPLE
+from conftest import SAMPLE, parse_jsonl
 from tinymodels import make_tiny_cross_encoder, vocabulary
-from typer.testing import CliRunner
 
 from xenc.cli.app import app
 from xenc.errors import ModelError, UsageError
@@ -39,15 +38,6 @@ def varied_pairs(n: int = 20, seed: int = 0) -> list[tuple[str, str]]:
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     ranks = [np.argsort(np.argsort(x)).astype(float) for x in (a, b)]
     return float(np.corrcoef(*ranks)[0, 1])
-
-
-def jsonl(text: str) -> list[dict]:
-    return [orjson.loads(line) for line in text.splitlines()]
-
-
-@pytest.fixture()
-def runner() -> CliRunner:
-    return CliRunner()
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +213,7 @@ def test_score_cli_onnx_equals_torch(exported, tiny_reranker_dir, runner, monkey
         args += ["--backend", "onnx"]
     onnx_run = runner.invoke(app, args, input=data)
     assert torch_run.exit_code == 0 and onnx_run.exit_code == 0, onnx_run.stderr
-    expected, got = jsonl(torch_run.stdout), jsonl(onnx_run.stdout)
+    expected, got = parse_jsonl(torch_run.stdout), parse_jsonl(onnx_run.stdout)
     assert len(got) == len(expected) == len(data.splitlines())
     assert [r["score"] for r in got] == pytest.approx([r["score"] for r in expected], abs=1e-4)
     assert [{**r, "score": 0} for r in got] == [{**r, "score": 0} for r in expected]
@@ -236,7 +226,7 @@ def test_search_with_onnx_backend(spread_dir, sample_index, few_queries, runner,
     torch_run = runner.invoke(app, args)
     onnx_run = runner.invoke(app, [*args, "--backend", backend])
     assert torch_run.exit_code == 0 and onnx_run.exit_code == 0, onnx_run.stderr
-    expected, got = jsonl(torch_run.stdout), jsonl(onnx_run.stdout)
+    expected, got = parse_jsonl(torch_run.stdout), parse_jsonl(onnx_run.stdout)
     assert all(r["reranked"] for r in got) and len(got) == len(expected)
     if backend == "onnx":
         assert [(r["qid"], r["doc_id"]) for r in got] == [(r["qid"], r["doc_id"]) for r in expected]

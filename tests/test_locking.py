@@ -10,6 +10,7 @@ import time
 
 import orjson
 import pytest
+from conftest import write_jsonl
 
 from xenc.errors import IndexLockedError, UsageError
 from xenc.index.locking import WriterLock
@@ -20,15 +21,10 @@ from xenc.retrieve import bm25_candidates
 DOCS = [{"id": f"d{i}", "text": f"word{i} river sea boat {'fire ' * i}"} for i in range(6)]
 
 
-def write(path, docs):
-    path.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in docs))
-    return path
-
-
 @pytest.fixture()
 def index_dir(tmp_path, tiny_encoder_dir):
     target = tmp_path / "idx"
-    build_index(write(tmp_path / "c.jsonl", DOCS), target, encoder=str(tiny_encoder_dir))
+    build_index(write_jsonl(tmp_path / "c.jsonl", DOCS), target, encoder=str(tiny_encoder_dir))
     return target
 
 
@@ -77,7 +73,7 @@ def test_lock_of_a_killed_process_is_released(index_dir):
 def test_reader_keeps_its_generation_until_closed(index_dir, tmp_path):
     reader = open_index(index_dir)
     before = [c.doc_id for c in bm25_candidates(reader, "fire", 10)]
-    update_index(write(tmp_path / "c2.jsonl", DOCS[:2]), index_dir, delete_missing=True)
+    update_index(write_jsonl(tmp_path / "c2.jsonl", DOCS[:2]), index_dir, delete_missing=True)
     # the reader's generation survives the writer's garbage collection and still answers
     assert generations(index_dir) == ["gen-000001", "gen-000002"]
     assert [c.doc_id for c in bm25_candidates(reader, "fire", 10)] == before
@@ -101,7 +97,7 @@ def test_writer_removes_what_killed_writers_left(index_dir):
 
 
 def test_only_xenc_leftovers_make_a_directory_reusable(tmp_path, tiny_encoder_dir):
-    corpus = write(tmp_path / "c.jsonl", DOCS)
+    corpus = write_jsonl(tmp_path / "c.jsonl", DOCS)
     leftovers = tmp_path / "killed"
     (leftovers / "gen-000001.tmp-1").mkdir(parents=True)
     (leftovers / ".lock").write_text("1\n")

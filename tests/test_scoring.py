@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import orjson
 import pytest
+from conftest import write_jsonl
 
 from xenc.errors import InputError
 from xenc.scoring import pair_of, score_stream
@@ -26,11 +26,8 @@ class CountingModel:
 
 
 def write_pairs(tmp_path, n):
-    path = tmp_path / "pairs.jsonl"
-    path.write_bytes(b"".join(
-        orjson.dumps({"query": "q", "document": "x" * (i % 7), "i": i}) + b"\n" for i in range(n)
-    ))
-    return path
+    rows = ({"query": "q", "document": "x" * (i % 7), "i": i} for i in range(n))
+    return write_jsonl(tmp_path / "pairs.jsonl", rows)
 
 
 def test_streams_in_blocks_and_keeps_order(tmp_path):

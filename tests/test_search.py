@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import write_jsonl
 from rank_bm25 import BM25Okapi
 
 from xenc.config import SearchParams
@@ -28,12 +29,8 @@ DOCS = [
 
 @pytest.fixture(scope="module")
 def small_index(tmp_path_factory, tiny_encoder_dir):
-    import orjson
-
-    path = tmp_path_factory.mktemp("small") / "corpus.jsonl"
-    path.write_bytes(b"".join(
-        orjson.dumps({"id": i, "title": t, "text": x}) + b"\n" for i, t, x in DOCS
-    ))
+    path = write_jsonl(tmp_path_factory.mktemp("small") / "corpus.jsonl",
+                       ({"id": i, "title": t, "text": x} for i, t, x in DOCS))
     target = path.parent / "idx"
     build_index(path, target, encoder=str(tiny_encoder_dir))
     index = open_index(target)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from conftest import write_jsonl
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -92,10 +93,9 @@ def test_sigint_during_index(tmp_path, tiny_encoder_dir, existing):
 
 
 def test_sigint_during_score_to_file(tmp_path, tiny_reranker_dir):
-    pairs = tmp_path / "pairs.jsonl"
-    pairs.write_bytes(b"".join(
-        orjson.dumps({"query": f"{WORDS[i % 20]} {WORDS[(i + 3) % 20]}",
-                      "document": " ".join(WORDS[(i + j) % 20] for j in range(60))}) + b"\n"
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", (
+        {"query": f"{WORDS[i % 20]} {WORDS[(i + 3) % 20]}",
+         "document": " ".join(WORDS[(i + j) % 20] for j in range(60))}
         for i in range(40_000)))
     out = tmp_path / "scored.jsonl"
     before = tree(tmp_path)

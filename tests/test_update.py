@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from conftest import write_jsonl
 
 from xenc.config import ChunkParams
 from xenc.errors import IndexFormatError, UsageError
@@ -24,14 +25,10 @@ BASE = [
 QUERIES = ["river boat water", "night sky stars", "farm animal food", "fire wood", "ocean fish"]
 
 
-def write(path, docs):
-    path.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in docs))
-    return path
-
-
 def fresh(tmp_path, docs, encoder, name="fresh"):
     target = tmp_path / name
-    build_index(write(tmp_path / f"{name}.jsonl", docs), target, encoder=str(encoder), chunk=CHUNK)
+    corpus = write_jsonl(tmp_path / f"{name}.jsonl", docs)
+    build_index(corpus, target, encoder=str(encoder), chunk=CHUNK)
     return target
 
 
@@ -102,7 +99,7 @@ def test_update_embeds_only_new_text_and_equals_a_fresh_build(tmp_path, tiny_enc
            BASE[4],
            {"id": "f", "text": "A red car drives down the road to the town."}]  # "c" deleted
     encoded.clear()
-    manifest = update_index(write(tmp_path / "new.jsonl", new), target, delete_missing=True)
+    manifest = update_index(write_jsonl(tmp_path / "new.jsonl", new), target, delete_missing=True)
     assert sorted(encoded) == passages_of(target, {"a", "f"})
     entry = manifest["history"][-1]
     assert {k: entry[k] for k in ("added", "changed", "deleted", "unchanged")} == {
@@ -121,10 +118,10 @@ def test_update_embeds_only_new_text_and_equals_a_fresh_build(tmp_path, tiny_enc
 def test_sequence_of_updates_and_deletes_equals_a_fresh_build(tmp_path, tiny_encoder_dir,
                                                              encoded):
     target = fresh(tmp_path, BASE[:3], tiny_encoder_dir, "idx")
-    update_index(write(tmp_path / "u1.jsonl", BASE[2:]), target)  # adds d, e; keeps a, b
+    update_index(write_jsonl(tmp_path / "u1.jsonl", BASE[2:]), target)  # adds d, e; keeps a, b
     delete_documents(target, ["b", "nope"])
     encoded.clear()
-    last = update_index(write(tmp_path / "u2.jsonl", [BASE[4], BASE[0]]), target)
+    last = update_index(write_jsonl(tmp_path / "u2.jsonl", [BASE[4], BASE[0]]), target)
     assert encoded == []  # nothing new: no text embedded at all
     assert [h["kind"] for h in last["history"]] == ["update", "delete", "update"]
     assert last["history"][1]["not_found"] == 1
@@ -141,7 +138,8 @@ def test_update_refuses_another_encoder(tmp_path, tiny_encoder_dir, tiny_reranke
     target = fresh(tmp_path, BASE, tiny_encoder_dir, "idx")
     live = (target / "CURRENT").read_text()
     with pytest.raises(UsageError, match=r"built with encoder .* differs; rebuild the index"):
-        update_index(write(tmp_path / "n.jsonl", BASE), target, encoder=str(tiny_reranker_dir))
+        corpus = write_jsonl(tmp_path / "n.jsonl", BASE)
+        update_index(corpus, target, encoder=str(tiny_reranker_dir))
     assert (target / "CURRENT").read_text() == live
     # the same encoder named explicitly is fine
     manifest = update_index(tmp_path / "n.jsonl", target, encoder=str(tiny_encoder_dir))
@@ -151,10 +149,10 @@ def test_update_refuses_another_encoder(tmp_path, tiny_encoder_dir, tiny_reranke
 def test_update_keeps_build_settings_and_fields(tmp_path, tiny_encoder_dir):
     docs = [{"key": d["id"], "body": d["text"]} for d in BASE]
     target = tmp_path / "idx"
-    build_index(write(tmp_path / "c.jsonl", docs), target, encoder=str(tiny_encoder_dir),
+    build_index(write_jsonl(tmp_path / "c.jsonl", docs), target, encoder=str(tiny_encoder_dir),
                 chunk=CHUNK, fields=CorpusFields("key", "body"))
     docs.append({"key": "z", "body": "a new thing"})
-    manifest = build_index(write(tmp_path / "c.jsonl", docs), target, update=True,
+    manifest = build_index(write_jsonl(tmp_path / "c.jsonl", docs), target, update=True,
                            chunk=ChunkParams())  # ignored: the index's own settings win
     assert manifest["chunking"] == CHUNK.to_dict()
     assert manifest["corpus"]["text_field"] == "body"
@@ -163,7 +161,7 @@ def test_update_keeps_build_settings_and_fields(tmp_path, tiny_encoder_dir):
 
 
 def test_update_builds_when_there_is_no_index(tmp_path, tiny_encoder_dir):
-    corpus = write(tmp_path / "c.jsonl", BASE)
+    corpus = write_jsonl(tmp_path / "c.jsonl", BASE)
     manifest = build_index(corpus, tmp_path / "new", update=True, encoder=str(tiny_encoder_dir))
     assert manifest["counts"]["documents"] == len(BASE) and manifest["history"] == []
     with pytest.raises(UsageError, match="^delete_missing only works with update$"):
@@ -177,7 +175,7 @@ def test_delete_edge_cases(tmp_path, tiny_encoder_dir):
         delete_documents(target, ["a", "b"])
     delete_documents(target, [])  # nothing to do: nothing written
     assert (target / "CURRENT").read_text() == live
-    empty = write(tmp_path / "empty.jsonl", [])
+    empty = write_jsonl(tmp_path / "empty.jsonl", [])
     with pytest.raises(Exception, match="no documents"):
         update_index(empty, target, delete_missing=True)
     assert (target / "CURRENT").read_text() == live
@@ -193,6 +191,6 @@ def test_format_1_index_is_refused_then_replaced(tmp_path, tiny_encoder_dir):
         {"format": "xenc-index", "format_version": 1, "files": {"docs.sqlite": {"bytes": 1}}}))
     with pytest.raises(IndexFormatError, match="format version 1, .* re-run `xenc index`"):
         open_index(old)
-    build_index(write(tmp_path / "c.jsonl", BASE), old, encoder=str(tiny_encoder_dir))
+    build_index(write_jsonl(tmp_path / "c.jsonl", BASE), old, encoder=str(tiny_encoder_dir))
     assert not (old / "docs.sqlite").exists() and (old / "manifest.json").is_symlink()
     assert open_index(old).num_docs == len(BASE)

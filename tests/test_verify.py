@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import orjson
 import pytest
+from conftest import write_jsonl
 from typer.testing import CliRunner
 
 from xenc.cli.maintain import app
@@ -22,7 +23,7 @@ DOCS = [{"id": f"d{i}", "text": f"river sea boat word{i} " + "fire " * i} for i 
 def built(tmp_path_factory, tiny_encoder_dir):
     root = tmp_path_factory.mktemp("verify")
     corpus = root / "c.jsonl"
-    corpus.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in DOCS))
+    write_jsonl(corpus, DOCS)
     build_index(corpus, root / "idx", encoder=str(tiny_encoder_dir))
     return root / "idx"
 

@@ -1,7 +1,7 @@
 """``xenc train`` and ``xenc mine``: fine-tune a cross-encoder, or write mined training pairs.
 
-Thin wrappers over :mod:`xenc.training`; merged into the main app with
-``app.add_typer(cli_train.app)``.
+Thin wrappers over :mod:`xenc.training`; their commands are merged into :mod:`xenc.cli.app`.
+The mining options both share come from :func:`xenc.cli.options.mining_options`.
 """
 
 from __future__ import annotations
@@ -117,7 +117,3 @@ def train_cmd(
     note(f"trained {result.steps} steps on {result.train_pairs} pairs → {output}"
          + (f" (dev {result.metric} {best['metric']:.4f} at step {best['step']})"
             if best.get("metric") is not None else ""))
-
-
-if __name__ == "__main__":  # python -m xenc.cli.train train ...  (also merged into xenc.cli.app)
-    app()
