@@ -16,7 +16,9 @@ from xenc.pipeline import build_index, open_index
 
 
 def sample_docs():
-    return [orjson.loads(line) for line in (SAMPLE / "corpus.jsonl").read_bytes().splitlines()]
+    """The sample's documents: every record but the one with neither title nor text."""
+    rows = [orjson.loads(line) for line in (SAMPLE / "corpus.jsonl").read_bytes().splitlines()]
+    return [r for r in rows if r.get("title") or r["text"]]
 
 
 def live(index_dir):

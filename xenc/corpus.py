@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from xenc.errors import InputError
@@ -25,6 +25,58 @@ class CorpusFields:
     id_field: str | None = None
     text_field: str = "text"
     title_field: str = "title"
+
+
+MAX_RECORDED = 1000  # skipped ids/lines kept in the manifest; the counts are always exact
+
+
+@dataclass
+class CorpusSkips:
+    """What reading a corpus skipped: empty records, and invalid lines with ``skip_invalid``.
+
+    A record with neither title nor text is not a document: it is skipped (never an error).
+    Structural problems (invalid JSON, a missing or duplicate id, wrong types) are errors
+    unless ``skip_invalid`` is set, in which case they are skipped and counted here.
+    ``warn`` receives one line per skip (the CLI prints it on stderr).
+    """
+
+    skip_invalid: bool = False
+    warn: Callable[[str], None] | None = None
+    empty: int = 0
+    empty_ids: list[str] = field(default_factory=list)
+    invalid: int = 0
+    invalid_lines: list[int] = field(default_factory=list)
+
+    def skip_empty(self, where: tuple[str, int], doc_id: str) -> None:
+        self.empty += 1
+        if len(self.empty_ids) < MAX_RECORDED:
+            self.empty_ids.append(doc_id)
+        if self.warn:
+            self.warn(f"{where[0]}:{where[1]}: skipped \"{doc_id}\": no title and no text")
+
+    def skip_error(self, exc: InputError) -> None:
+        if not self.skip_invalid:
+            raise exc
+        self.invalid += 1
+        if len(self.invalid_lines) < MAX_RECORDED and exc.line is not None:
+            self.invalid_lines.append(exc.line)
+        if self.warn:
+            self.warn(f"skipped {exc}")
+
+    @property
+    def total(self) -> int:
+        return self.empty + self.invalid
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest's ``skipped`` entry."""
+        return {"empty": self.empty, "empty_ids": list(self.empty_ids),
+                "invalid": self.invalid, "invalid_lines": list(self.invalid_lines)}
+
+    def summary(self) -> str:
+        """``", 2 skipped (1 empty, 1 invalid)"``, or ``""`` when nothing was skipped."""
+        if not self.total:
+            return ""
+        return f", {self.total} skipped ({self.empty} empty, {self.invalid} invalid)"
 
 
 def _pick_id(obj: dict[str, Any], id_field: str | None, where: tuple[str, int]) -> tuple[str, str]:
@@ -58,6 +110,10 @@ def _pick_text(obj: dict[str, Any], field: str, where: tuple[str, int], *, requi
     return value
 
 
+def _is_empty(doc: Document) -> bool:
+    return not doc.text.strip() and not doc.title
+
+
 def document_from_object(
     obj: dict[str, Any],
     where: tuple[str, int],
@@ -66,9 +122,15 @@ def document_from_object(
     text_field: str = "text",
     title_field: str = "title",
 ) -> Document:
-    """Validate one corpus object; every field other than id/text/title becomes metadata."""
+    """Validate one corpus object; every field other than id/text/title becomes metadata.
+
+    The text field must be present but may be empty (a title-only document); a document with
+    neither title nor text is returned as is and skipped by :func:`read_corpus`.
+    """
     id_name, doc_id = _pick_id(obj, id_field, where)
-    text = _pick_text(obj, text_field, where, required=True)
+    if text_field not in obj or obj[text_field] is None:
+        raise InputError(*where, f'missing text field "{text_field}"')
+    text = _pick_text(obj, text_field, where, required=False)
     title = _pick_text(obj, title_field, where, required=False).strip()
     used = {id_name, text_field, title_field}
     if id_field is None:
@@ -84,8 +146,12 @@ def read_corpus(
     text_field: str = "text",
     title_field: str = "title",
     limit: int | None = None,
+    skips: CorpusSkips | None = None,
 ) -> Iterator[Document]:
     """Read a JSONL corpus lazily, rejecting duplicate ids with the line of the repeat.
+
+    Records with neither title nor text are skipped and counted in ``skips``; with
+    ``skips.skip_invalid`` so are invalid lines, which otherwise raise :class:`InputError`.
 
     Args:
         source: A path or ``-``.
@@ -93,21 +159,33 @@ def read_corpus(
         text_field: The body field.
         title_field: The optional title field.
         limit: Stop after this many documents (smoke runs).
+        skips: Collects what was skipped (default: skip empty records silently, raise on
+            invalid ones).
     """
     name = source_name(source)
+    skips = skips if skips is not None else CorpusSkips()
     first_line: dict[str, int] = {}
-    for line_no, obj in read_jsonl(source):
+    yielded = 0
+    for line_no, obj in read_jsonl(source, on_error=skips.skip_error):
         where = (name, line_no)
-        doc = document_from_object(
-            obj, where, id_field=id_field, text_field=text_field, title_field=title_field
-        )
-        if doc.id in first_line:
-            raise InputError(
-                *where, f'duplicate id "{doc.id}" (first seen on line {first_line[doc.id]})'
+        try:
+            doc = document_from_object(
+                obj, where, id_field=id_field, text_field=text_field, title_field=title_field
             )
+            if doc.id in first_line:
+                raise InputError(
+                    *where, f'duplicate id "{doc.id}" (first seen on line {first_line[doc.id]})'
+                )
+        except InputError as exc:
+            skips.skip_error(exc)
+            continue
         first_line[doc.id] = line_no
+        if _is_empty(doc):
+            skips.skip_empty(where, doc.id)
+            continue
         yield doc
-        if limit is not None and len(first_line) >= limit:
+        yielded += 1
+        if limit is not None and yielded >= limit:
             return
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from xenc.config import ChunkParams, HNSWParams, SearchParams
-from xenc.corpus import CorpusFields
+from xenc.corpus import CorpusFields, CorpusSkips
 from xenc.errors import UsageError, param
 from xenc.index import chunking, store
 from xenc.index.bm25 import BM25Params
@@ -43,6 +43,7 @@ def build_index(
     update: bool = False,
     delete_missing: bool = False,
     wait: float = 0.0,
+    skips: CorpusSkips | None = None,
 ) -> dict[str, Any]:
     """Build an index directory from a JSONL corpus (a path or ``-``); return its manifest.
 
@@ -54,6 +55,8 @@ def build_index(
     settings come from its manifest and ``chunk``, ``tokenizer``, ``bm25`` and ``hnsw_params`` are
     ignored; ``fields`` are used unless left at their defaults. Where there is no index yet,
     ``update`` builds one. ``wait`` is how long to wait for another writer's lock.
+    ``skips`` (a :class:`xenc.corpus.CorpusSkips`) chooses whether invalid records are skipped
+    and collects what was; records with neither title nor text are always skipped.
     """
     from xenc.index.build import Params, build
     from xenc.index.update import update_index
@@ -67,12 +70,13 @@ def build_index(
             corpus, target, delete_missing=delete_missing,
             fields=None if fields == CorpusFields() else fields, encoder=encoder,
             batch_size=batch_size, device=device, limit=limit, wait=wait, progress=progress,
+            skips=skips,
         )
     chunking.validate(chunk)
     model = Encoder(encoder, device=device, batch_size=batch_size)
     params = Params(chunk, tokenizer, bm25, hnsw_params)
     return build(corpus, target, params, model, fields=fields, limit=limit,
-                          wait=wait, progress=progress)
+                 wait=wait, progress=progress, skips=skips)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,9 @@ class Chunk:
 
     def passage(self) -> str:
         """The text that encoders and rerankers see: the title, then the passage."""
-        return f"{self.title}\n{self.text}" if self.title else self.text
+        if not self.title:
+            return self.text
+        return f"{self.title}\n{self.text}" if self.text.strip() else self.title
 
 
 @dataclass(frozen=True)

@@ -92,10 +92,14 @@ def index_cmd(
         "--delete-missing", help="With --update: remove documents absent from CORPUS.")] = False,
     wait: Wait = 0.0,
     progress: ShowProgress = None,
+    skip_invalid: Annotated[bool, typer.Option(
+        "--skip-invalid", help="Report invalid records on stderr and skip them.")] = False,
 ) -> None:
     """Build an index directory (BM25 + HNSW over passages) from a JSONL corpus.
 
     Each line: {"id": ..., "text": ..., "title": ...}; other fields are kept as metadata.
+    A title-only record (empty text) is indexed by its title; one with neither title nor
+    text is skipped with a warning. Invalid records stop the build unless --skip-invalid.
     Each build or update writes a complete new generation of the index and switches to it
     atomically; readers never see a mix. A second writer waits --wait seconds for the lock.
 
@@ -105,29 +109,30 @@ def index_cmd(
       xenc index today.jsonl --index-dir idx --update --delete-missing --wait 600
     """
     from xenc.config import ChunkParams
-    from xenc.corpus import CorpusFields
+    from xenc.corpus import CorpusFields, CorpusSkips
     from xenc.index.tokenize import TokenizerSpec
     from xenc.pipeline import build_index
     from xenc.progress import bar, note, wants_progress
 
     t0 = time.perf_counter()
+    skips = CorpusSkips(skip_invalid, warn=lambda m: note(f"Warning: {m}"))
     with bar("indexing", None, wants_progress(progress)) as callback:
         manifest = build_index(
             corpus, index_dir, fields=CorpusFields(id_field, text_field, title_field),
             chunk=ChunkParams(chunk_tokens, chunk_stride), encoder=encoder,
             batch_size=batch_size, device=device, tokenizer=TokenizerSpec(stemmer=stemmer),
             limit=limit, progress=callback, update=update, delete_missing=delete_missing,
-            wait=wait,
+            wait=wait, skips=skips,
         )
     counts = manifest["counts"]
     if manifest.get("history"):
         h = manifest["history"][-1]
         note(f"updated {index_dir}: {h['added']} added, {h['changed']} changed, "
-             f"{h['deleted']} deleted, {h['unchanged']} unchanged "
+             f"{h['deleted']} deleted, {h['unchanged']} unchanged{skips.summary()} "
              f"({counts['documents']} documents) in {time.perf_counter() - t0:.1f}s")
         return
-    note(f"indexed {counts['documents']} documents ({counts['passages']} passages) "
-         f"into {index_dir} in {time.perf_counter() - t0:.1f}s")
+    note(f"indexed {counts['documents']} documents ({counts['passages']} passages)"
+         f"{skips.summary()} into {index_dir} in {time.perf_counter() - t0:.1f}s")
 
 
 def _queries(query: str | None, queries: str | None):

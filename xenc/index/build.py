@@ -20,7 +20,7 @@ import numpy as np
 
 from xenc import __version__
 from xenc.config import ChunkParams, HNSWParams
-from xenc.corpus import CorpusFields, read_corpus
+from xenc.corpus import CorpusFields, CorpusSkips, read_corpus
 from xenc.errors import InputError
 from xenc.formats import source_name
 from xenc.index import chunking, hnsw, store
@@ -155,9 +155,11 @@ def build(
     limit: int | None = None,
     wait: float = 0.0,
     progress: Callback | None = None,
+    skips: CorpusSkips | None = None,
 ) -> dict[str, Any]:
     """A full build over ``corpus``, published as the next generation of ``index_dir``."""
-    docs = read_corpus(corpus, limit=limit, **vars(fields))
+    skips = skips if skips is not None else CorpusSkips()
+    docs = read_corpus(corpus, limit=limit, skips=skips, **vars(fields))
     with index_writer(index_dir, wait=wait) as target:
         tmp = target.stage()
         entries = (Entry(doc) for doc in docs)
@@ -172,6 +174,7 @@ def build(
             "xenc_version": __version__,
             "created_at": now(),
             "counts": {"documents": writer.docs, "passages": writer.rows},
+            "skipped": skips.to_dict(),
             "corpus": {"source": source_name(corpus), "sha256": writer.corpus_hash(),
                        **vars(fields)},
             "chunking": params.chunk.to_dict(),

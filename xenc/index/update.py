@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xenc import __version__
-from xenc.corpus import CorpusFields, read_corpus
+from xenc.corpus import CorpusFields, CorpusSkips, read_corpus
 from xenc.errors import IndexNotFoundError, InputError, UsageError, param
 from xenc.formats import source_name
 from xenc.index import hnsw, store
@@ -119,7 +119,7 @@ def _encoder_loader(
 
 def _write_update(
     target: IndexWriter, live: LiveIndex, entries: Iterable[Entry], encoder: LazyEncoder,
-    record: dict[str, Any], progress: Callback | None,
+    record: dict[str, Any], progress: Callback | None, skips: CorpusSkips | None = None,
 ) -> dict[str, Any]:
     """Assemble and publish the next generation; the manifest keeps the live one's settings."""
     manifest = dict(live.manifest)
@@ -142,6 +142,9 @@ def _write_update(
         corpus=corpus,
         bm25={**params.bm25.to_dict(), **lexical.to_dict()},
     )
+    if skips is not None:  # an update that read a corpus: its skips replace the last ones
+        manifest["skipped"] = skips.to_dict()
+        record = {**record, "skipped": skips.total}
     entry = {"time": now(), **record, **live.stats, "corpus_sha256": writer.corpus_hash()}
     manifest["history"] = [*manifest.get("history", []), entry]
     manifest.pop("files", None)
@@ -161,13 +164,15 @@ def update_index(
     limit: int | None = None,
     wait: float = 0.0,
     progress: Callback | None = None,
+    skips: CorpusSkips | None = None,
 ) -> dict[str, Any]:
     """Bring an index up to date with ``corpus``; return the new manifest.
 
     New ids are added, documents whose content hash changed are replaced, unchanged ones are
     reused without re-embedding; with ``delete_missing`` documents absent from the corpus are
     removed. ``fields`` default to the ones recorded at build time; ``encoder``, if given,
-    must be the one the index was built with.
+    must be the one the index was built with. Records skipped while reading (``skips``) count
+    as absent from the corpus: the index keeps its version of them unless ``delete_missing``.
 
     Raises:
         IndexNotFoundError: ``index_dir`` holds no (format 2) index.
@@ -188,14 +193,14 @@ def update_index(
         seen: set[str] = set()
 
         def entries() -> Iterator[Entry]:
-            for doc in read_corpus(corpus, limit=limit, **names):
+            for doc in read_corpus(corpus, limit=limit, skips=skips, **names):
                 seen.add(doc.id)
                 yield live.entry(doc)
             yield from live.remaining(seen, drop=delete_missing)
 
         record = {"kind": "update", "source": source_name(corpus),
                   "delete_missing": delete_missing}
-        return _write_update(target, live, entries(), lazy, record, progress)
+        return _write_update(target, live, entries(), lazy, record, progress, skips)
 
 
 def delete_documents(
