@@ -27,6 +27,11 @@ DOCS = [
 ]
 
 
+def trec_sorted(ids, score):
+    """trec_eval's order: score descending, then document id descending."""
+    return sorted(sorted(ids, reverse=True), key=score, reverse=True)
+
+
 @pytest.fixture(scope="module")
 def small_index(tmp_path_factory, tiny_encoder_dir):
     path = write_jsonl(tmp_path_factory.mktemp("small") / "corpus.jsonl",
@@ -56,7 +61,7 @@ def test_bm25_equals_rank_bm25(small_index, query):
     assert got.keys() == expected.keys()
     for doc_id, score in got.items():
         assert score == pytest.approx(expected[doc_id], abs=1e-6)
-    assert [c.doc_id for c in cands] == sorted(got, key=lambda d: (-got[d], d))
+    assert [c.doc_id for c in cands] == trec_sorted(got, got.__getitem__)
     assert [c.rank for c in cands] == list(range(1, len(cands) + 1))
 
 
@@ -86,7 +91,7 @@ def test_hybrid_is_reciprocal_rank_fusion(small_index):
         for c in ranking:
             expected[c.doc_id] = expected.get(c.doc_id, 0) + 1 / (60 + c.rank)
     got = first_stage(small_index, text, params)
-    assert [c.doc_id for c in got] == sorted(expected, key=lambda d: (-expected[d], d))[:6]
+    assert [c.doc_id for c in got] == trec_sorted(expected, expected.__getitem__)[:6]
     assert [c.score for c in got] == pytest.approx(
         sorted(expected.values(), reverse=True)[:6])
     assert fuse([lexical], 3, 60)[0].doc_id == lexical[0].doc_id
@@ -98,8 +103,8 @@ def test_rerank_orders_by_cross_encoder_scores(small_index, tiny_reranker):
     ranked = rerank(small_index.docstore, tiny_reranker, query, cands)
     texts = dict(zip([d[0] for d in DOCS], passages(), strict=True))
     direct = tiny_reranker.predict([(query, texts[c.doc_id]) for c in cands])[:, 0]
-    expected = sorted(zip([c.doc_id for c in cands], direct, strict=True),
-                      key=lambda p: (-p[1], p[0]))
+    pairs = dict(zip([c.doc_id for c in cands], direct, strict=True))
+    expected = [(d, pairs[d]) for d in trec_sorted(pairs, pairs.__getitem__)]
     assert [s.candidate.doc_id for s in ranked] == [d for d, _ in expected]
     assert [s.score for s in ranked] == pytest.approx([float(v) for _, v in expected], abs=1e-6)
     assert all(s.reranked for s in ranked)

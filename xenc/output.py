@@ -46,8 +46,10 @@ def write_results(
         writer = JsonlWriter(stream, flush=flush)
         for result in results:
             if fmt == "trec":
+                # Full precision (shortest exact repr): rounding would create ties that do not
+                # exist, and trec_eval re-sorts by score.
                 stream.write(trec_run_line(result.qid, result.doc_id, result.rank,
-                                           f"{result.score:.6f}").encode())
+                                           repr(float(result.score))).encode())
                 if flush:
                     stream.flush()
             else:

@@ -214,8 +214,8 @@ def write_qrels_tsv(qrels: Mapping[str, Mapping[str, int]], path: str | Path) ->
 def trec_run_line(qid: str, doc_id: str, rank: int, score: str, tag: str = "xenc") -> str:
     """One line of a TREC run, ``qid Q0 docid rank score tag``; ``score`` comes formatted.
 
-    The one place the run format is written: :func:`write_trec_run` (exact ``repr`` scores, for
-    files read back) and ``xenc search --format trec`` (:mod:`xenc.output`, 6 decimals) use it.
+    The one place the run format is written: :func:`write_trec_run` and ``xenc search --format
+    trec`` (:mod:`xenc.output`) use it, both with exact ``repr`` scores.
     """
     return f"{qid} Q0 {doc_id} {rank} {score} {tag}\n"
 

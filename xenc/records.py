@@ -7,8 +7,25 @@ so records serialize identically whatever produced them (numpy or torch scalars 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def trec_order(
+    items: Iterable[T], score: Callable[[T], float], doc_id: Callable[[T], str]
+) -> list[T]:
+    """Sort as trec_eval does: score descending, ties by document id DESCENDING.
+
+    Every ranking xenc outputs (first stage, fusion, rerank) uses this order, so ``xenc eval``,
+    ``xenc search --format trec`` and trec_eval run on that file agree exactly. Ids compare by
+    code point, which is the byte order of their UTF-8 (trec_eval's ``strcmp``).
+    """
+    out = sorted(items, key=doc_id, reverse=True)
+    out.sort(key=score, reverse=True)  # stable: equal scores keep the id order
+    return out
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ passage is the title followed by one chunk. Which passages are read depends on `
 * ``sum`` — the same passages, score = their sum;
 * ``first`` — only passage 0 (the document's opening), score = its score.
 
-Documents are then sorted by ``(-score, doc_id)``. Candidates beyond ``limit`` (when only a
-prefix is reranked) keep their first-stage order below the reranked ones.
+Documents are then sorted by score, ties by document id descending (trec_eval's order).
+Candidates beyond ``limit`` (when only a prefix is reranked) keep their first-stage order
+below the reranked ones.
 
 With a :class:`Budget`, candidates are reranked in first-stage order, in batches sized to
 the time left, while the next batch is expected to finish within the budget; the rest keep
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from xenc.errors import UsageError, param
-from xenc.records import Candidate, Chunk
+from xenc.records import Candidate, Chunk, trec_order
 
 
 class Passages(Protocol):
@@ -144,7 +145,7 @@ def rerank(
         values = [by_row[r] for r in group]
         value = sum(values) if aggregate == "sum" else max(values)
         scored.append(Scored(cand, value, True))
-    scored.sort(key=lambda s: (-s.score, s.candidate.doc_id))
+    scored = trec_order(scored, lambda s: s.score, lambda s: s.candidate.doc_id)
     if tail:
         floor = min((s.score for s in scored), default=0.0)
         scored.extend(

@@ -3,7 +3,8 @@
 Passages are scored by BM25 and/or by cosine similarity of bi-encoder embeddings, pooled to
 documents by their best passage, and (for ``hybrid``) fused by reciprocal rank fusion:
 ``score(d) = Σ 1 / (rrf_k + rank_r(d))`` over the two rankings. Every ranking is sorted by
-``(-score, doc_id)`` so ties never depend on dictionary or thread order.
+score, ties by document id descending (trec_eval's order, :func:`xenc.records.trec_order`),
+so ties never depend on dictionary or thread order and trec_eval agrees with ``xenc eval``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from xenc.config import SearchParams
 from xenc.index import hnsw
 from xenc.index.reader import Index
-from xenc.records import Candidate
+from xenc.records import Candidate, trec_order
 
 RowHits = list[tuple[int, float]]
 
@@ -31,7 +32,7 @@ def pool_rows(index: Index, hits: RowHits, limit: int) -> list[Candidate]:
             best[doc_id] = score
             rows[doc_id] = []
         rows[doc_id].append(row)
-    ranked = sorted(best, key=lambda d: (-best[d], d))[:limit]
+    ranked = trec_order(best, best.__getitem__, str)[:limit]
     return [Candidate(d, best[d], i + 1, tuple(rows[d])) for i, d in enumerate(ranked)]
 
 
@@ -74,7 +75,7 @@ def fuse(rankings: list[list[Candidate]], n: int, rrf_k: int) -> list[Candidate]
             scores[cand.doc_id] = scores.get(cand.doc_id, 0.0) + 1.0 / (rrf_k + cand.rank)
             merged = rows.setdefault(cand.doc_id, [])
             merged.extend(r for r in cand.rows if r not in merged)
-    ranked = sorted(scores, key=lambda d: (-scores[d], d))[:n]
+    ranked = trec_order(scores, scores.__getitem__, str)[:n]
     return [Candidate(d, scores[d], i + 1, tuple(rows[d])) for i, d in enumerate(ranked)]
 
 
