@@ -24,6 +24,7 @@ import numpy as np
 import orjson
 
 from xenc.errors import IndexFormatError
+from xenc.index.checks import check_postings
 
 ARRAY_FILES = {
     "indptr": ("bm25_indptr.npy", np.int64),
@@ -390,9 +391,8 @@ def _check_shapes(arrays: dict[str, np.ndarray], vocab_size: int) -> None:
     indptr, nnz = arrays["indptr"], len(arrays["rows"])
     for attr, length in {"indptr": vocab_size + 1, "idf": vocab_size, "tf": nnz}.items():
         if len(arrays[attr]) != length:
-            raise IndexFormatError(
-                f"{ARRAY_FILES[attr][0]}: length {len(arrays[attr])}, expected {length} "
-                "to match the other BM25 files"
-            )
+            raise IndexFormatError(f"{ARRAY_FILES[attr][0]}: length {len(arrays[attr])}, "
+                                   f"expected {length} to match the other BM25 files")
     if indptr[0] != 0 or indptr[-1] != nnz or np.any(np.diff(indptr) < 0):
         raise IndexFormatError(f"{ARRAY_FILES['indptr'][0]}: offsets do not run from 0 to {nnz}")
+    check_postings(arrays, {attr: name for attr, (name, _) in ARRAY_FILES.items()})

@@ -20,6 +20,7 @@ from xenc.config import HNSWParams
 from xenc.errors import IndexFormatError
 from xenc.index import hnsw
 from xenc.index.bm25 import BM25Index, BM25Params
+from xenc.index.checks import CORRUPT, check_embeddings, maps_in_order
 from xenc.index.store import CHUNK_DOC, DocStore, load_array, open_generation
 from xenc.index.tokenize import Tokenizer, TokenizerSpec
 
@@ -89,7 +90,9 @@ class Index:
 
     @cached_property
     def embeddings(self) -> np.ndarray:
-        return load_array(self._data, hnsw.EMBEDDINGS_FILE)
+        matrix = load_array(self._data, hnsw.EMBEDDINGS_FILE)
+        check_embeddings(self._data / hnsw.EMBEDDINGS_FILE, matrix)
+        return matrix
 
     @cached_property
     def graph(self) -> Any:
@@ -136,12 +139,12 @@ def check_open(
     counts = manifest.get("counts", {})
     docs, rows = counts.get("documents"), counts.get("passages")
     dim = manifest.get("encoder", {}).get("dim")
-    bad = "the index is corrupted; run `xenc verify` or re-run `xenc index`"
+    bad = CORRUPT
     if len(docstore.doc_ids) != docs:
         raise IndexFormatError(f"{generation / 'docs.sqlite'}: {len(docstore.doc_ids)} "
                                f"documents, the manifest says {docs}; {bad}")
-    if chunk_doc.ndim != 1 or chunk_doc.shape[0] != rows or (
-        rows and not 0 <= int(chunk_doc[0]) <= int(chunk_doc[-1]) < docs
+    if chunk_doc.ndim != 1 or chunk_doc.shape[0] != rows or chunk_doc.dtype != np.int32 or (
+        rows and not maps_in_order(chunk_doc, docs)
     ):
         raise IndexFormatError(f"{generation / CHUNK_DOC}: does not map {rows} passages "
                                f"to {docs} documents; {bad}")
