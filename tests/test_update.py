@@ -143,7 +143,8 @@ def test_update_refuses_another_encoder(tmp_path, tiny_encoder_dir, tiny_reranke
     assert (target / "CURRENT").read_text() == live
     # the same encoder named explicitly is fine
     manifest = update_index(tmp_path / "n.jsonl", target, encoder=str(tiny_encoder_dir))
-    assert manifest["history"][-1]["unchanged"] == len(BASE)
+    assert manifest["published"] is False  # nothing changed: nothing published (issue 11)
+    assert (target / "CURRENT").read_text() == live
 
 
 def test_update_keeps_build_settings_and_fields(tmp_path, tiny_encoder_dir):

@@ -47,6 +47,11 @@ def _deepen(search: Callable[[int], RowHits], index: Index, n: int) -> list[Cand
         depth *= 4
 
 
+def indexed_terms(index: Index, text: str) -> list[str]:
+    """The query's BM25 tokens that occur in the index (none: BM25 can match nothing)."""
+    return [t for t in index.tokenizer(text) if t in index.bm25.term_ids]
+
+
 def bm25_candidates(index: Index, text: str, n: int) -> list[Candidate]:
     tokens = index.tokenizer(text)
     if not tokens:

@@ -125,6 +125,10 @@ def index_cmd(
             wait=wait, skips=skips,
         )
     counts = manifest["counts"]
+    if manifest.get("published") is False:
+        note(f"{index_dir} is up to date: nothing changed, nothing published "
+             f"({counts['documents']} documents{skips.summary()})")
+        return
     if manifest.get("history"):
         h = manifest["history"][-1]
         note(f"updated {index_dir}: {h['added']} added, {h['changed']} changed, "
@@ -186,7 +190,21 @@ def search_cmd(
     todo = _queries(query, queries)
     reranker = model()
     index = open_index(index_dir, device=device)
+    if params.retriever == "bm25":
+        todo = _note_unmatched(index, todo)
     write_results(search(index, todo, params, reranker, with_text=with_text), fmt, output)
+
+
+def _note_unmatched(index, queries):  # noqa: ANN001, ANN202 - CLI glue
+    """Say on stderr when BM25 cannot match a query at all (no term of it is indexed)."""
+    from xenc.progress import note
+    from xenc.retrieve import indexed_terms
+
+    for query in queries:
+        if not indexed_terms(index, query.text):
+            note(f"query {query.id}: no term of {query.text!r} is in the index; BM25 finds "
+                 "nothing (try --retriever hybrid or dense)")
+        yield query
 
 
 @app.command("score")

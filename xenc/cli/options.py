@@ -194,12 +194,23 @@ def reranker_options(*, optional: bool = True, activation: bool = False):
             no_rerank = opts.pop("no_rerank", False)
             name = opts.pop("reranker")
             device = kwargs["device"]
-            kwargs["model"] = lambda: load_reranker(name, no_rerank, device=device, **opts)
+            chosen = name if optional else _chosen(name)
+            kwargs["model"] = lambda: load_reranker(chosen, no_rerank, device=device, **opts)
             return kwargs
 
         return _replace_param(fn, "model", block, call, after=after)
 
     return decorate
+
+
+def _chosen(name: str | None) -> str | None:
+    """A command without --no-rerank (score) must not suggest it when no reranker is chosen."""
+    from xenc.models.resolve import default_reranker_dir
+
+    if not (name or "").strip() and default_reranker_dir() is None:
+        raise UsageError("no reranker chosen: pass --reranker NAME|PATH (a Hugging Face "
+                         "cross-encoder directory or hub id) or set XENC_RERANKER")
+    return name
 
 
 def mining_options(fn: Callable[..., Any]) -> Callable[..., Any]:

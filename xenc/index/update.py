@@ -133,6 +133,11 @@ def _write_update(
         live.close()
     if writer.docs == 0:
         raise InputError(record.get("source", "update"), None, "no documents")
+    stats = live.stats
+    if record["kind"] == "update" and not (stats["added"] or stats["changed"] or stats["deleted"]) \
+            and writer.corpus_hash() == manifest["corpus"].get("sha256"):
+        target.discard()  # same documents in the same order: publish nothing
+        return {**manifest, "published": False}
     corpus = dict(manifest["corpus"], sha256=writer.corpus_hash())
     if "source" in record:
         corpus["source"] = record["source"]
@@ -170,7 +175,9 @@ def update_index(
 
     New ids are added, documents whose content hash changed are replaced, unchanged ones are
     reused without re-embedding; with ``delete_missing`` documents absent from the corpus are
-    removed. ``fields`` default to the ones recorded at build time; ``encoder``, if given,
+    removed. When nothing changed (same documents, same order), no generation is published and
+    the live manifest is returned with ``"published": False`` added (not stored).
+    ``fields`` default to the ones recorded at build time; ``encoder``, if given,
     must be the one the index was built with. Records skipped while reading (``skips``) count
     as absent from the corpus: the index keeps its version of them unless ``delete_missing``.
 
