@@ -31,7 +31,6 @@ def test_index_from_file_or_stdin(runner, tmp_path, tiny_encoder_dir, via):
         ("{not json", "<stdin>:2: invalid JSON"),
         ('{"id": "a", "text": "dup"}', '<stdin>:2: duplicate id "a" (first seen on line 1)'),
         ('{"text": "no id"}', '<stdin>:2: missing id field "id" or "_id"'),
-        ('{"id": "x", "text": ""}', '<stdin>:2: field "text" is empty'),
     ],
 )
 def test_index_bad_line(runner, tmp_path, tiny_encoder_dir, line, message):
