@@ -163,9 +163,29 @@ def first_stage_lists(
             yield query, first_stage(index, query.text, params, vector)
 
 
+def as_queries(queries: str | Query | Iterable[str | Query]) -> Iterator[Query]:
+    """Queries from a string, a :class:`Query`, or an iterable of either.
+
+    Strings get ids as on the shell: one string is query ``"1"``; in a list, a string's id is
+    its 1-based position.
+
+    Raises:
+        UsageError: An element is neither a string nor a Query.
+    """
+    if isinstance(queries, str | Query):
+        queries = [queries]
+    for position, item in enumerate(queries, start=1):
+        if isinstance(item, Query):
+            yield item
+        elif isinstance(item, str):
+            yield Query(str(position), item)
+        else:
+            raise UsageError(f"queries must be strings or xenc.Query, got {type(item).__name__}")
+
+
 def search(
     index: Index,
-    queries: Iterable[Query],
+    queries: str | Query | Iterable[str | Query],
     params: SearchParams = SearchParams(),
     reranker: Any | None = None,
     *,
@@ -173,11 +193,13 @@ def search(
 ) -> Iterator[Result]:
     """Yield the top ``params.k`` results of each query, in query order then rank order.
 
-    With a time budget (``params.budget_ms``) and a reranker, every result also says how
-    many of the query's candidates were reranked (``reranked_count``).
+    ``queries`` is one query string, a list of strings (ids ``"1"``, ``"2"``, … as with
+    ``xenc search``), or :class:`~xenc.records.Query` objects. With a time budget
+    (``params.budget_ms``) and a reranker, every result also says how many of the query's
+    candidates were reranked (``reranked_count``).
     """
     budgeted = params.budget_ms is not None and reranker is not None
-    for run in run_queries(index, queries, params, reranker):
+    for run in run_queries(index, as_queries(queries), params, reranker):
         top = run.ranked[: params.k]
         docs = index.docstore.documents(s.candidate.doc_id for s in top)
         for rank, scored in enumerate(top, start=1):
