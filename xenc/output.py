@@ -34,9 +34,11 @@ def _table(results: Iterable[Result], stream: IO[bytes]) -> None:
 
 
 def write_results(
-    results: Iterable[Result], fmt: str, output: str | os.PathLike[str] | None
+    results: Iterable[Result], fmt: str, output: str | os.PathLike[str] | None,
+    *, tag: str = "xenc",
 ) -> int:
-    """Write search results as ``jsonl``, ``trec`` or ``table``; return the count written."""
+    """Write search results as ``jsonl``, ``trec`` (run tag ``tag``) or ``table``; return the
+    count written."""
     count = 0
     with atomic_output(output) as stream:
         flush = output is None
@@ -49,7 +51,7 @@ def write_results(
                 # Full precision (shortest exact repr): rounding would create ties that do not
                 # exist, and trec_eval re-sorts by score.
                 stream.write(trec_run_line(result.qid, result.doc_id, result.rank,
-                                           repr(float(result.score))).encode())
+                                           repr(float(result.score)), tag).encode())
                 if flush:
                     stream.flush()
             else:

@@ -29,6 +29,7 @@ from xenc.cli.options import (
     Output,
     PerDoc,
     Retriever,
+    RrfK,
     ShowProgress,
     Wait,
     handle_errors,
@@ -168,6 +169,9 @@ def search_cmd(
     with_text: Annotated[bool, typer.Option("--with-text", help="Include document text.")] = False,
     budget_ms: BudgetMs = None,
     exact: Exact = False,
+    rrf_k: RrfK = 60,
+    run_tag: Annotated[str, typer.Option(
+        "--run-tag", help="Run tag (last column) of --format trec lines.")] = "xenc",
     device: Device = None,
     output: Output = None,
 ) -> None:
@@ -185,14 +189,18 @@ def search_cmd(
 
     if fmt not in OUTPUT_FORMATS:
         raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
+    if not run_tag or any(c.isspace() for c in run_tag):
+        raise UsageError(f"--run-tag must be one word (no spaces), not {run_tag!r}")
     params = SearchParams(retriever=retriever, candidates=candidates, k=k, aggregate=aggregate,
-                          passages_per_doc=passages_per_doc, exact=exact, budget_ms=budget_ms)
+                          passages_per_doc=passages_per_doc, exact=exact, budget_ms=budget_ms,
+                          rrf_k=rrf_k)
     todo = _queries(query, queries)
     reranker = model()
     index = open_index(index_dir, device=device)
     if params.retriever == "bm25":
         todo = _note_unmatched(index, todo)
-    write_results(search(index, todo, params, reranker, with_text=with_text), fmt, output)
+    write_results(search(index, todo, params, reranker, with_text=with_text), fmt, output,
+                  tag=run_tag)
 
 
 def _note_unmatched(index, queries):  # noqa: ANN001, ANN202 - CLI glue
@@ -272,6 +280,7 @@ def eval_cmd(
         help="Rerank at each depth, e.g. 10,20,50,100.")] = None,
     budget_ms: BudgetMs = None,
     exact: Exact = False,
+    rrf_k: RrfK = 60,
     device: Device = None,
     output: Output = None,
     progress: ShowProgress = None,
@@ -290,7 +299,8 @@ def eval_cmd(
     from xenc.progress import bar, wants_progress
 
     params = SearchParams(retriever=retriever, candidates=candidates, aggregate=aggregate,
-                          passages_per_doc=passages_per_doc, exact=exact, budget_ms=budget_ms)
+                          passages_per_doc=passages_per_doc, exact=exact, budget_ms=budget_ms,
+                          rrf_k=rrf_k)
     depths = _depths(sweep)
     reranker = model()
     index = open_index(index_dir, device=device)
