@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from xenc.errors import InputError
-from xenc.formats import read_jsonl, source_name
+from xenc.errors import InputError, UsageError
+from xenc.formats import iter_lines, parse_object, read_jsonl, source_name
 from xenc.records import Document, Query
 
 ID_FIELDS = ("id", "_id")
@@ -189,20 +189,69 @@ def read_corpus(
             return
 
 
+QUERY_FORMATS = ("auto", "jsonl", "tsv", "text")
+
+
+def detect_query_format(line: bytes) -> str:
+    """``jsonl`` for a line starting with ``{``, ``tsv`` for one with a tab, else ``text``."""
+    if line.lstrip().startswith(b"{"):
+        return "jsonl"
+    return "tsv" if b"\t" in line else "text"
+
+
+def _query_fields(fmt: str, line: bytes, where: tuple[str, int]) -> tuple[str, str]:
+    """``(id, text)`` of one query line in format ``fmt``."""
+    if fmt == "jsonl":
+        obj = parse_object(line, *where)
+        _, qid = _pick_id(obj, None, where)
+        field = "text" if "text" in obj or "query" not in obj else "query"
+        return qid, _pick_text(obj, field, where, required=True)
+    try:
+        decoded = line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(*where, "not valid UTF-8") from None
+    if fmt == "text":
+        return str(where[1]), decoded.strip()
+    qid, tab, text = decoded.partition("\t")
+    if not tab:
+        raise InputError(*where, "expected id<TAB>text")
+    if not qid.strip() or not text.strip():
+        raise InputError(*where, f"empty {'id' if not qid.strip() else 'text'} in id<TAB>text")
+    return qid.strip(), text.strip()
+
+
 def read_queries(
     source: str | os.PathLike[str],
     *,
     on_error: Callable[[InputError], None] | None = None,
+    fmt: str = "jsonl",
 ) -> Iterator[Query]:
-    """Read queries as JSONL ``{"id", "text"}`` (also BEIR's ``_id``, or ``query`` for text)."""
+    """Read queries lazily, one a line, in one of three forms (``fmt``):
+
+    * ``jsonl``: ``{"id", "text"}`` (also BEIR's ``_id``, or ``query`` for text);
+    * ``tsv``: ``id<TAB>text`` (the TREC / MS MARCO topic form);
+    * ``text``: the query text; its id is its line number.
+
+    ``auto`` (what the CLI's ``--queries-format`` defaults to) picks the form from the first
+    non-blank line (:func:`detect_query_format`); the library default stays ``jsonl``, so a
+    JSONL file with a bad first line is an error, not text. Blank lines are skipped; ids must
+    be unique.
+
+    Raises:
+        UsageError: An unknown ``fmt``.
+        InputError: A bad line (unless ``on_error`` takes it), naming the file and line.
+    """
+    if fmt not in QUERY_FORMATS:
+        raise UsageError(f"--queries-format must be one of {', '.join(QUERY_FORMATS)}, "
+                         f"not {fmt!r}")
     name = source_name(source)
     seen: dict[str, int] = {}
-    for line_no, obj in read_jsonl(source, on_error=on_error):
+    for line_no, line in iter_lines(source):
         where = (name, line_no)
+        if fmt == "auto":
+            fmt = detect_query_format(line)
         try:
-            _, qid = _pick_id(obj, None, where)
-            field = "text" if "text" in obj or "query" not in obj else "query"
-            text = _pick_text(obj, field, where, required=True)
+            qid, text = _query_fields(fmt, line, where)
             if qid in seen:
                 raise InputError(*where, f'duplicate query id "{qid}" (line {seen[qid]})')
         except InputError as exc:

@@ -39,10 +39,12 @@ def _quality(run: dict[str, list[str]], qrels: Qrels, candidates: int) -> dict[s
     return metrics.aggregate(per_query)
 
 
-def judged_queries(queries_source: str | os.PathLike[str], qrels: Qrels) -> list[Query]:
+def judged_queries(
+    queries_source: str | os.PathLike[str], qrels: Qrels, fmt: str = "jsonl"
+) -> list[Query]:
     """The queries that have at least one relevant judgment, in file order."""
     relevant = {q for q, docs in qrels.items() if any(g >= 1 for g in docs.values())}
-    return [q for q in read_queries(queries_source) if q.id in relevant]
+    return [q for q in read_queries(queries_source, fmt=fmt) if q.id in relevant]
 
 
 def _collect(runs, progress: Progress | None) -> list[QueryRun]:
@@ -88,6 +90,7 @@ def evaluate(
     *,
     sweep: Sequence[int] = (),
     progress: Progress | None = None,
+    queries_format: str = "jsonl",
 ) -> dict[str, Any]:
     """Evaluate the first stage and (with a reranker) reranking on judged queries.
 
@@ -103,7 +106,7 @@ def evaluate(
         raise UsageError(f"{param('sweep')} reranks at each depth: it needs a reranker, not "
                          f"{param('no_rerank', 'reranker=None')}")
     qrels = read_qrels(qrels_path)
-    queries = judged_queries(queries_source, qrels)
+    queries = judged_queries(queries_source, qrels, queries_format)
     if not queries:
         raise UsageError("no query in the queries file has a relevant judgment in the qrels")
     runs = _collect(run_queries(index, queries, params, reranker), progress)
