@@ -21,16 +21,32 @@ from xenc.records import Result
 TABLE_COLUMNS = ("qid", "rank", "doc_id", "score", "first_stage_rank", "title")
 
 
-def _table(results: Iterable[Result], stream: IO[bytes]) -> None:
-    widths = {"qid": 6, "rank": 4, "doc_id": 14, "score": 10, "first_stage_rank": 5}
-    header = "  ".join(c.upper().replace("FIRST_STAGE_RANK", "FIRST") .ljust(widths.get(c, 0))
-                       for c in TABLE_COLUMNS)
-    stream.write(header.rstrip().encode() + b"\n")
-    for r in results:
-        cells = [str(r.qid).ljust(6), str(r.rank).rjust(4), r.doc_id.ljust(14),
-                 f"{r.score:10.4f}", str(r.first_stage_rank).rjust(5), r.title[:60]]
-        stream.write("  ".join(cells).rstrip().encode() + b"\n")
-        stream.flush()
+TABLE_HEADERS = {"first_stage_rank": "FIRST"}
+RIGHT = {"rank", "score", "first_stage_rank"}  # numbers align right
+
+
+def _cells(r: Result) -> dict[str, str]:
+    return {"qid": str(r.qid), "rank": str(r.rank), "doc_id": r.doc_id,
+            "score": f"{r.score:.4f}", "first_stage_rank": str(r.first_stage_rank),
+            "title": r.title[:60]}
+
+
+def _table(results: Iterable[Result], stream: IO[bytes]) -> int:
+    """A plain table whose columns fit their widest value (so results are read first)."""
+    rows = [_cells(r) for r in results]
+    heads = {c: TABLE_HEADERS.get(c, c.upper()) for c in TABLE_COLUMNS}
+    widths = {c: max([len(heads[c])] + [len(row[c]) for row in rows]) for c in TABLE_COLUMNS}
+
+    def line(cells: dict[str, str]) -> bytes:
+        parts = [cells[c].rjust(widths[c]) if c in RIGHT else cells[c].ljust(widths[c])
+                 for c in TABLE_COLUMNS]
+        return "  ".join(parts).rstrip().encode() + b"\n"
+
+    stream.write(line(heads))
+    for row in rows:
+        stream.write(line(row))
+    stream.flush()
+    return len(rows)
 
 
 def write_results(
@@ -43,8 +59,7 @@ def write_results(
     with atomic_output(output) as stream:
         flush = output is None
         if fmt == "table":
-            _table(results, stream)
-            return count
+            return _table(results, stream)
         writer = JsonlWriter(stream, flush=flush)
         for result in results:
             if fmt == "trec":
