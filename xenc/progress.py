@@ -8,10 +8,12 @@ of items just done; the CLI decides whether a bar is drawn (stderr is a terminal
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 Callback = Callable[[int], None]
+T = TypeVar("T")
 
 
 def stderr_console():  # noqa: ANN201 - rich is imported lazily
@@ -33,13 +35,22 @@ def bar(description: str, total: int | None, enabled: bool) -> Iterator[Callback
     if not enabled:
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
+    # With a known total (an input file), the bar also shows the time left.
+    eta = [TimeRemainingColumn()] if total is not None else []
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        *eta,
         console=stderr_console(),
         transient=False,
     ) as progress:
@@ -51,3 +62,26 @@ def note(message: str) -> None:
     """A one-line message for a person, on stderr."""
     sys.stderr.write(message.rstrip("\n") + "\n")
     sys.stderr.flush()
+
+
+def count_lines(source: str) -> int | None:
+    """Non-blank lines of a file, for a progress total; ``None`` for stdin (``-``) or when it
+    cannot be read (the command itself will then say why)."""
+    if source == "-":
+        return None
+    try:
+        with open(source, "rb") as fh:
+            return sum(1 for line in fh if line.strip())
+    except OSError:
+        return None
+
+
+def tracked(items: Iterable[T], callback: Callback | None) -> Iterator[T]:
+    """Yield ``items``, advancing ``callback`` by one as each item is done (when the next one
+    is asked for, or at the end)."""
+    if callback is None:
+        yield from items
+        return
+    for item in items:
+        yield item
+        callback(1)
