@@ -28,6 +28,7 @@ from xenc.cli.options import (
     LoadReranker,
     Output,
     PerDoc,
+    QueriesFormat,
     Retriever,
     RrfK,
     ShowProgress,
@@ -86,6 +87,10 @@ def index_cmd(
     batch_size: Annotated[int, typer.Option(envvar=ENV_BATCH_SIZE, min=1)] = 64,
     device: Device = None,
     stemmer: Annotated[str, typer.Option(help="BM25 stemmer: porter, english or none.")] = "porter",
+    bm25_k1: Annotated[float, typer.Option(
+        "--bm25-k1", min=0.0, help="BM25 term-frequency saturation k1.")] = 1.5,
+    bm25_b: Annotated[float, typer.Option(
+        "--bm25-b", min=0.0, max=1.0, help="BM25 length normalization b (0 to 1).")] = 0.75,
     limit: Annotated[int | None, typer.Option(min=1, help="Index only the first N docs.")] = None,
     update: Annotated[bool, typer.Option(
         "--update", help="Update in place: only new and changed documents are embedded.")] = False,
@@ -111,6 +116,7 @@ def index_cmd(
     """
     from xenc.config import ChunkParams
     from xenc.corpus import CorpusFields, CorpusSkips
+    from xenc.index.bm25 import BM25Params
     from xenc.index.tokenize import TokenizerSpec
     from xenc.pipeline import build_index
     from xenc.progress import bar, note, wants_progress
@@ -122,6 +128,7 @@ def index_cmd(
             corpus, index_dir, fields=CorpusFields(id_field, text_field, title_field),
             chunk=ChunkParams(chunk_tokens, chunk_stride), encoder=encoder,
             batch_size=batch_size, device=device, tokenizer=TokenizerSpec(stemmer=stemmer),
+            bm25=BM25Params(k1=bm25_k1, b=bm25_b),
             limit=limit, progress=callback, update=update, delete_missing=delete_missing,
             wait=wait, skips=skips,
         )
@@ -140,7 +147,7 @@ def index_cmd(
          f"{skips.summary()} into {index_dir} in {time.perf_counter() - t0:.1f}s")
 
 
-def _queries(query: str | None, queries: str | None):
+def _queries(query: str | None, queries: str | None, fmt: str = "auto"):
     from xenc.corpus import read_queries
     from xenc.records import Query
 
@@ -148,7 +155,7 @@ def _queries(query: str | None, queries: str | None):
         raise UsageError("give one QUERY argument or --queries FILE|-, not both or neither")
     if query is not None and not query.strip():
         raise UsageError("QUERY is empty")
-    return [Query("1", query)] if query is not None else read_queries(queries)
+    return [Query("1", query)] if query is not None else read_queries(queries, fmt=fmt)
 
 
 @app.command("search")
@@ -158,7 +165,8 @@ def search_cmd(
     query: Annotated[str | None, typer.Argument(help="The query (or use --queries).")] = None,
     index_dir: IndexDir = ...,  # required (after the optional QUERY argument)
     queries: Annotated[str | None, typer.Option(
-        "--queries", help='JSONL {"id","text"} file, or - for stdin.')] = None,
+        "--queries", help='Queries file (JSONL, TSV or text lines), or - for stdin.')] = None,
+    queries_format: QueriesFormat = "auto",
     retriever: Retriever = "hybrid",
     candidates: Candidates = 100,
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Results per query.")] = 10,
@@ -174,6 +182,7 @@ def search_cmd(
         "--run-tag", help="Run tag (last column) of --format trec lines.")] = "xenc",
     device: Device = None,
     output: Output = None,
+    progress: ShowProgress = None,
 ) -> None:
     """Search an index: first-stage candidates, reranked by a cross-encoder.
 
@@ -186,6 +195,7 @@ def search_cmd(
     from xenc.config import OUTPUT_FORMATS
     from xenc.output import write_results
     from xenc.pipeline import open_index, search
+    from xenc.progress import bar, count_lines, tracked, wants_progress
 
     if fmt not in OUTPUT_FORMATS:
         raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
@@ -194,13 +204,15 @@ def search_cmd(
     params = SearchParams(retriever=retriever, candidates=candidates, k=k, aggregate=aggregate,
                           passages_per_doc=passages_per_doc, exact=exact, budget_ms=budget_ms,
                           rrf_k=rrf_k)
-    todo = _queries(query, queries)
+    todo = _queries(query, queries, queries_format)
     reranker = model()
     index = open_index(index_dir, device=device)
     if params.retriever == "bm25":
         todo = _note_unmatched(index, todo)
-    write_results(search(index, todo, params, reranker, with_text=with_text), fmt, output,
-                  tag=run_tag)
+    shown = queries is not None and wants_progress(progress)  # one query needs no bar
+    with bar("searching", count_lines(queries) if shown else None, shown) as callback:
+        results = search(index, tracked(todo, callback), params, reranker, with_text=with_text)
+        write_results(results, fmt, output, tag=run_tag)
 
 
 def _note_unmatched(index, queries):  # noqa: ANN001, ANN202 - CLI glue
@@ -225,6 +237,7 @@ def score_cmd(
         "--skip-invalid", help="Report bad lines on stderr and skip them.")] = False,
     device: Device = None,
     output: Output = None,
+    progress: ShowProgress = None,
 ) -> None:
     """Score text pairs with a cross-encoder, streaming, input order kept.
 
@@ -236,7 +249,7 @@ def score_cmd(
       xenc score pairs.jsonl --reranker DIR > scored.jsonl
     """
     from xenc.formats import JsonlWriter, atomic_output
-    from xenc.progress import note
+    from xenc.progress import bar, count_lines, note, tracked, wants_progress
     from xenc.scoring import score_stream
 
     reranker = model()
@@ -246,9 +259,12 @@ def score_cmd(
         skipped.append(exc)
         note(f"skipped {exc}")
 
-    with atomic_output(output) as stream:
+    shown = wants_progress(progress)
+    with atomic_output(output) as stream, bar(
+            "scoring", count_lines(source) if shown else None, shown) as callback:
         writer = JsonlWriter(stream, flush=output is None)
-        for record in score_stream(source, reranker, on_error=report if skip_invalid else None):
+        records = score_stream(source, reranker, on_error=report if skip_invalid else None)
+        for record in tracked(records, callback):
             writer.write(record)
     if reranker.truncated or skipped:
         note(f"scored {writer.count} pairs; {reranker.truncated} truncated to "
@@ -271,6 +287,7 @@ def eval_cmd(
     index_dir: IndexDir,
     queries: Annotated[str, typer.Option("--queries", help="JSONL queries, or -.")],
     qrels: Annotated[str, typer.Option("--qrels", help="TREC or BEIR TSV judgments.")],
+    queries_format: QueriesFormat = "auto",
     retriever: Retriever = "hybrid",
     candidates: Candidates = 100,
     model: LoadReranker = ...,  # the cross-encoder options (reranker_options)
@@ -282,6 +299,9 @@ def eval_cmd(
     exact: Exact = False,
     rrf_k: RrfK = 60,
     device: Device = None,
+    plot: Annotated[str | None, typer.Option(
+        "--plot", help="With --sweep: draw quality and latency against K into FILE.png|.svg.")
+    ] = None,
     output: Output = None,
     progress: ShowProgress = None,
 ) -> None:
@@ -302,12 +322,23 @@ def eval_cmd(
                           passages_per_doc=passages_per_doc, exact=exact, budget_ms=budget_ms,
                           rrf_k=rrf_k)
     depths = _depths(sweep)
+    if plot:  # checked before any work: a missing matplotlib is known now, not after the eval
+        from xenc.plot import check_plot_path
+
+        if not depths:
+            raise UsageError("--plot draws the --sweep results: give --sweep too")
+        check_plot_path(plot)
     reranker = model()
     index = open_index(index_dir, device=device)
     with bar("evaluating", None, wants_progress(progress)) as callback:
         report = evaluate(index, queries, qrels, params, reranker, sweep=depths,
-                          progress=callback)
+                          progress=callback, queries_format=queries_format)
     write_report(report, output)
+    if plot:
+        from xenc.plot import plot_sweep
+        from xenc.progress import note
+
+        note(f"plot written to {plot_sweep(report, plot)}")
 
 
 @app.command("convert")

@@ -128,6 +128,8 @@ BudgetMs = Annotated[float | None, typer.Option(
         "Rerank, in first-stage order, only as many candidates as fit in this many ms "
         "per query; the rest keep first-stage order."))]
 Exact = Annotated[bool, typer.Option("--exact", help="Exact dense search instead of HNSW.")]
+QueriesFormat = Annotated[str, typer.Option(
+    "--queries-format", help="auto, jsonl, tsv (id<TAB>text) or text (one query a line).")]
 RrfK = Annotated[int, typer.Option(
     "--rrf-k", min=1, help="Reciprocal rank fusion constant k (hybrid): 1/(k + rank).")]
 Output = Annotated[
