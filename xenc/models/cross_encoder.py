@@ -294,3 +294,35 @@ class CrossEncoder:
             )
         scores = self.predict(pairs, batch_size=batch_size, progress=progress)
         return [float(s) for s in scores[:, 0]]
+
+    def rank(
+        self,
+        query: str,
+        documents: Sequence[str],
+        top_k: int | None = None,
+        *,
+        return_documents: bool = True,
+        batch_size: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Score ``documents`` against ``query``; return them best first, as
+        sentence-transformers' ``CrossEncoder.rank`` does.
+
+        Each entry is ``{"corpus_id": position in documents, "score": float, "text": str}``
+        (``text`` only with ``return_documents``). Ties are ordered as everywhere in xenc
+        (trec_eval's order: ``corpus_id`` descending). Single-label models only.
+
+        Raises:
+            UsageError: ``top_k`` below 1, or a model with several labels.
+        """
+        if top_k is not None and top_k < 1:
+            raise UsageError(f"top_k must be at least 1, got {top_k}")
+        scores = self.score_pairs([(query, d) for d in documents], batch_size=batch_size)
+        order = sorted(range(len(scores)), reverse=True)
+        order.sort(key=scores.__getitem__, reverse=True)  # stable: ties keep id descending
+        out = []
+        for i in order[:top_k]:
+            entry: dict[str, Any] = {"corpus_id": i, "score": scores[i]}
+            if return_documents:
+                entry["text"] = documents[i]
+            out.append(entry)
+        return out
