@@ -244,11 +244,12 @@ def test_eval_with_onnx_backend(spread_dir, sample_index, few_queries, runner):
     assert got["reranked"] == pytest.approx(expected["reranked"], abs=1e-9)
 
 
-def test_backend_is_ignored_with_no_rerank(sample_index, runner):
+def test_backend_with_no_rerank_chooses_the_query_encoder(sample_index, runner):
+    # issue 12: --backend also picks the query encoder's runtime, so it is no longer ignored
     result = runner.invoke(app, ["search", "cat", "--index-dir", str(sample_index),
                                  "--no-rerank", "--backend", "onnx"])
     assert result.exit_code == 0, result.stderr
-    assert result.stderr == "--backend onnx is ignored with --no-rerank\n"
+    assert result.stderr == ""
 
 
 def test_exported_dir_copies_no_weights(exported, tmp_path):

@@ -180,7 +180,7 @@ def search_cmd(
                           passages_per_doc=passages_per_doc, exact=exact, budget_ms=budget_ms)
     todo = _queries(query, queries)
     reranker = model()
-    index = open_index(index_dir, device=device)
+    index = open_index(index_dir, device=device, backend=model.backend)
     write_results(search(index, todo, params, reranker, with_text=with_text), fmt, output)
 
 
@@ -270,7 +270,7 @@ def eval_cmd(
                           passages_per_doc=passages_per_doc, exact=exact, budget_ms=budget_ms)
     depths = _depths(sweep)
     reranker = model()
-    index = open_index(index_dir, device=device)
+    index = open_index(index_dir, device=device, backend=model.backend)
     with bar("evaluating", None, wants_progress(progress)) as callback:
         report = evaluate(index, queries, qrels, params, reranker, sweep=depths,
                           progress=callback)

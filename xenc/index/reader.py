@@ -17,11 +17,12 @@ from typing import IO, Any
 import numpy as np
 
 from xenc.config import HNSWParams
-from xenc.errors import IndexFormatError
+from xenc.errors import IndexFormatError, ModelError, param
 from xenc.index import hnsw
 from xenc.index.bm25 import BM25Index, BM25Params
 from xenc.index.store import CHUNK_DOC, DocStore, load_array, open_generation
 from xenc.index.tokenize import Tokenizer, TokenizerSpec
+from xenc.models.ort import check_backend, onnx_eligible
 
 
 @dataclass
@@ -41,10 +42,17 @@ class Index:
     _cache: dict[str, Any] = field(default_factory=dict)
     files: Path | None = None
     _pin: IO[bytes] | None = None
+    backend: str = "auto"
 
     @classmethod
-    def open(cls, directory: str | Path, *, device: str | None = None) -> Index:
+    def open(
+        cls, directory: str | Path, *, device: str | None = None, backend: str = "auto"
+    ) -> Index:
         """Open the live generation of ``directory`` and run the cheap consistency checks.
+
+        ``backend`` chooses the query encoder's runtime: ``auto`` (the index's checked ONNX
+        export on the CPU where it has one, else torch), ``torch``, or ``onnx``/``onnx-int8``
+        (the ONNX export, fp32 either way; an error where the index has none).
 
         Raises:
             IndexNotFoundError: No index there.
@@ -61,7 +69,7 @@ class Index:
             pinned.close()
             raise
         return cls(directory, manifest, docstore, chunk_doc, device, files=generation,
-                   _pin=pinned)
+                   _pin=pinned, backend=check_backend(backend))
 
     @property
     def num_docs(self) -> int:
@@ -98,6 +106,24 @@ class Index:
 
     @cached_property
     def encoder(self) -> Any:
+        """The query encoder: ONNX where the manifest records a checked export (see
+        :attr:`backend`), else the torch :class:`~xenc.models.encoder.Encoder`.
+
+        Raises:
+            ModelError: ``backend`` is onnx but the index has no checked export.
+        """
+        record = self.manifest.get("query_encoder") or {}
+        usable = bool(record.get("check", {}).get("passed") and record.get("file"))
+        if self.backend in ("onnx", "onnx-int8") and not usable:
+            reason = record.get("check", {}).get("reason", "built before xenc exported it")
+            raise ModelError(
+                f"{self.directory} has no checked ONNX query encoder ({reason}); re-run "
+                f"`xenc index --update`, or use {param('backend')} torch"
+            )
+        if usable and (self.backend != "torch" and onnx_eligible(self.device)):
+            from xenc.models.onnx_encoder import OnnxQueryEncoder
+
+            return OnnxQueryEncoder(self._data, record)
         from xenc.models.encoder import Encoder
 
         info = self.manifest["encoder"]
