@@ -120,6 +120,10 @@ def index_cmd(
             wait=wait,
         )
     counts = manifest["counts"]
+    check = (manifest.get("query_encoder") or {}).get("check") or {}
+    if check.get("passed") is False:
+        note(f"query encoder not exported to ONNX ({check.get('reason')}): searches will "
+             "load it with torch")
     if manifest.get("history"):
         h = manifest["history"][-1]
         note(f"updated {index_dir}: {h['added']} added, {h['changed']} changed, "
