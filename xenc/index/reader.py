@@ -73,7 +73,7 @@ class Index:
 
     @property
     def num_docs(self) -> int:
-        return len(self.docstore.doc_ids)
+        return self.docstore.count
 
     @property
     def num_passages(self) -> int:
@@ -163,8 +163,8 @@ def check_open(
     docs, rows = counts.get("documents"), counts.get("passages")
     dim = manifest.get("encoder", {}).get("dim")
     bad = "the index is corrupted; run `xenc verify` or re-run `xenc index`"
-    if len(docstore.doc_ids) != docs:
-        raise IndexFormatError(f"{generation / 'docs.sqlite'}: {len(docstore.doc_ids)} "
+    if docstore.count != docs:
+        raise IndexFormatError(f"{generation / 'docs.sqlite'}: {docstore.count} "
                                f"documents, the manifest says {docs}; {bad}")
     if chunk_doc.ndim != 1 or chunk_doc.shape[0] != rows or (
         rows and not 0 <= int(chunk_doc[0]) <= int(chunk_doc[-1]) < docs
