@@ -80,7 +80,8 @@ def few_queries(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_export_to_out_dir_writes_a_complete_onnx_model(exported, tiny_reranker_dir):
     out, summary = exported
     assert {p.name for p in out.iterdir()} == {
-        "config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", *ONNX_FILES
+        "config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", *ONNX_FILES,
+        "onnx-export.json",  # issue 12: what was checked, for --backend auto
     }
     assert not any((tiny_reranker_dir / f).exists() for f in ONNX_FILES)  # source untouched
     assert summary["out_dir"] == str(out)
@@ -171,7 +172,8 @@ def test_bad_backend_and_device(exported, runner, monkeypatch):
     args = ["score", "-", "--reranker", str(out)]
     result = runner.invoke(app, [*args, "--backend", "tensorrt"], input="")
     assert result.exit_code == 2
-    assert result.stderr == "Error: unknown backend 'tensorrt': use torch, onnx, onnx-int8\n"
+    assert result.stderr == (
+        "Error: unknown backend 'tensorrt': use auto, torch, onnx, onnx-int8\n")
     result = runner.invoke(app, [*args, "--backend", "onnx", "--device", "cuda"], input="")
     assert result.exit_code == 2 and "--backend onnx runs on the CPU only" in result.stderr
     monkeypatch.setenv("XENC_BACKEND", "nope")
@@ -244,11 +246,12 @@ def test_eval_with_onnx_backend(spread_dir, sample_index, few_queries, runner):
     assert got["reranked"] == pytest.approx(expected["reranked"], abs=1e-9)
 
 
-def test_backend_is_ignored_with_no_rerank(sample_index, runner):
+def test_backend_with_no_rerank_chooses_the_query_encoder(sample_index, runner):
+    # issue 12: --backend also picks the query encoder's runtime, so it is no longer ignored
     result = runner.invoke(app, ["search", "cat", "--index-dir", str(sample_index),
                                  "--no-rerank", "--backend", "onnx"])
     assert result.exit_code == 0, result.stderr
-    assert result.stderr == "--backend onnx is ignored with --no-rerank\n"
+    assert result.stderr == ""
 
 
 def test_exported_dir_copies_no_weights(exported, tmp_path):
@@ -256,4 +259,6 @@ def test_exported_dir_copies_no_weights(exported, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
     with pytest.raises(ModelError, match="holds no weights file"):
-        CrossEncoder(str(copy))  # the torch backend needs the original directory
+        # the torch backend needs the original directory
+        CrossEncoder(str(copy), backend="torch")
+    assert CrossEncoder(str(copy)).backend == "onnx"  # auto: the checked export (issue 12)

@@ -24,6 +24,7 @@ _EXPORTS = {
     "open_index": "xenc.pipeline",
     "search": "xenc.pipeline",
     "run_queries": "xenc.pipeline",
+    "Searcher": "xenc.searcher",
     "CorpusFields": "xenc.corpus",
     "score_stream": "xenc.scoring",
     "evaluate": "xenc.evaluation",

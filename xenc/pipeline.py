@@ -214,6 +214,9 @@ def search(
             )
 
 
-def open_index(index_dir: str | os.PathLike[str], *, device: str | None = None) -> Index:
-    return Index.open(index_dir, device=device)
+def open_index(
+    index_dir: str | os.PathLike[str], *, device: str | None = None, backend: str = "auto"
+) -> Index:
+    """Open an index for searching (see :meth:`xenc.index.reader.Index.open`)."""
+    return Index.open(index_dir, device=device, backend=backend)
 

@@ -25,9 +25,10 @@ def pool_rows(index: Index, hits: RowHits, limit: int) -> list[Candidate]:
     """Pool passage hits to documents by their best passage; keep every matching row."""
     best: dict[str, float] = {}
     rows: dict[str, list[int]] = {}
-    ids = index.docstore.doc_ids
-    for row, score in hits:
-        doc_id = ids[int(index.chunk_doc[row])]
+    seqs = [int(index.chunk_doc[row]) for row, _ in hits]
+    ids = index.docstore.ids_of(seqs)  # only the hit documents' rows are read
+    for (row, score), seq in zip(hits, seqs, strict=True):
+        doc_id = ids[seq]
         if doc_id not in best:
             best[doc_id] = score
             rows[doc_id] = []

@@ -137,6 +137,10 @@ def index_cmd(
         note(f"{index_dir} is up to date: nothing changed, nothing published "
              f"({counts['documents']} documents{skips.summary()})")
         return
+    check = (manifest.get("query_encoder") or {}).get("check") or {}
+    if check.get("passed") is False:
+        note(f"query encoder not exported to ONNX ({check.get('reason')}): searches will "
+             "load it with torch")
     if manifest.get("history"):
         h = manifest["history"][-1]
         note(f"updated {index_dir}: {h['added']} added, {h['changed']} changed, "
@@ -206,7 +210,7 @@ def search_cmd(
                           rrf_k=rrf_k)
     todo = _queries(query, queries, queries_format)
     reranker = model()
-    index = open_index(index_dir, device=device)
+    index = open_index(index_dir, device=device, backend=model.backend)
     if params.retriever == "bm25":
         todo = _note_unmatched(index, todo)
     shown = queries is not None and wants_progress(progress)  # one query needs no bar
@@ -329,7 +333,7 @@ def eval_cmd(
             raise UsageError("--plot draws the --sweep results: give --sweep too")
         check_plot_path(plot)
     reranker = model()
-    index = open_index(index_dir, device=device)
+    index = open_index(index_dir, device=device, backend=model.backend)
     with bar("evaluating", None, wants_progress(progress)) as callback:
         report = evaluate(index, queries, qrels, params, reranker, sweep=depths,
                           progress=callback, queries_format=queries_format)

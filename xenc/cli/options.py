@@ -99,7 +99,8 @@ Backend = Annotated[
     typer.Option(
         "--backend",
         envvar=ENV_BACKEND,
-        help="Cross-encoder runtime: torch, onnx or onnx-int8 (CPU; files from `xenc export`).",
+        help=("Model runtime: auto (ONNX where a checked export exists, else torch), torch, "
+              "onnx or onnx-int8 (CPU; files from `xenc export` and `xenc index`)."),
     ),
 ]
 MaxLength = Annotated[
@@ -169,7 +170,18 @@ ShowProgress = Annotated[
 ]
 
 
-LoadReranker = Callable[[], Any]
+class RerankerLoader:
+    """Loads the chosen cross-encoder when called; ``backend`` serves the query encoder too."""
+
+    def __init__(self, load: Callable[[], Any], backend: str) -> None:
+        self._load = load
+        self.backend = backend
+
+    def __call__(self) -> Any:
+        return self._load()
+
+
+LoadReranker = RerankerLoader
 
 
 def reranker_options(*, optional: bool = True, activation: bool = False):
@@ -188,7 +200,7 @@ def reranker_options(*, optional: bool = True, activation: bool = False):
     if activation:
         block.append(_param("activation", Activation, None))
     block += [_param("max_length", MaxLength, None), _param("batch_size", RerankBatch, 32)]
-    after = {"device": [_param("backend", Backend, "torch")],
+    after = {"device": [_param("backend", Backend, "auto")],
              "": [_param("trust_pickle_weights", TrustPickle, False)]}
     names = [p.name for p in block + after["device"] + after[""]]
 
@@ -199,7 +211,8 @@ def reranker_options(*, optional: bool = True, activation: bool = False):
             name = opts.pop("reranker")
             device = kwargs["device"]
             chosen = name if optional else _chosen(name)
-            kwargs["model"] = lambda: load_reranker(chosen, no_rerank, device=device, **opts)
+            kwargs["model"] = RerankerLoader(
+                lambda: load_reranker(chosen, no_rerank, device=device, **opts), opts["backend"])
             return kwargs
 
         return _replace_param(fn, "model", block, call, after=after)
@@ -290,17 +303,13 @@ def load_reranker(
     max_length: int | None,
     activation: str | None = None,
     trust_pickle_weights: bool = False,
-    backend: str = "torch",
+    backend: str = "auto",
 ):
     """The cross-encoder to use, or None with --no-rerank (the two exclude each other)."""
     if no_rerank:
         if name and os.environ.get(ENV_RERANKER) != name:
             raise UsageError("--reranker and --no-rerank exclude each other")
-        if backend != "torch" and os.environ.get(ENV_BACKEND) != backend:
-            from xenc.progress import note
-
-            note(f"--backend {backend} is ignored with --no-rerank")
-        return None
+        return None  # --backend still chooses the query encoder's runtime
     from xenc.models.cross_encoder import CrossEncoder
 
     return CrossEncoder(

@@ -10,6 +10,7 @@ whole corpus, :mod:`xenc.index.update` a mix of reused and new documents.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ import numpy as np
 from xenc import __version__
 from xenc.config import ChunkParams, HNSWParams
 from xenc.corpus import CorpusFields, CorpusSkips, read_corpus
-from xenc.errors import InputError
+from xenc.errors import InputError, XencError
 from xenc.formats import source_name
 from xenc.index import chunking, hnsw, store
 from xenc.index.bm25 import BM25Index, BM25Params
@@ -141,6 +142,39 @@ def assemble(
     return writer, lexical
 
 
+def export_query_side(model: Encoder, tmp: Path) -> dict[str, Any]:
+    """Export the encoder's query side to ONNX into ``tmp`` and check it (the manifest's
+    ``query_encoder`` record; see :mod:`xenc.models.onnx_encoder`)."""
+    from xenc.models.onnx_encoder import export_query_encoder
+
+    return export_query_encoder(model, tmp)
+
+
+def carry_query_encoder(
+    live: Path, record: dict[str, Any] | None, tmp: Path, encoder: LazyEncoder | None
+) -> dict[str, Any] | None:
+    """The query encoder of an updated generation: the live one's checked files, hard-linked
+    (copied where links fail), or a new export where it has none and ``encoder`` is given."""
+    if record and record.get("check", {}).get("passed"):
+        names = [record["file"], record["tokenizer"]]
+        try:
+            for name in names:
+                try:
+                    os.link(live / name, tmp / name)
+                except OSError:
+                    shutil.copyfile(live / name, tmp / name)
+            return record
+        except OSError:
+            for name in names:
+                (tmp / name).unlink(missing_ok=True)
+    if encoder is None:
+        return record
+    try:
+        return export_query_side(encoder.model, tmp)
+    except XencError:
+        return record
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -182,6 +216,7 @@ def build(
             "bm25": {**params.bm25.to_dict(), **lexical.to_dict()},
             "hnsw": params.hnsw.to_dict(),
             "encoder": model.info(),
+            "query_encoder": export_query_side(model, tmp),
             "history": [],
         }
         target.publish(tmp, manifest)

@@ -17,12 +17,13 @@ from typing import IO, Any
 import numpy as np
 
 from xenc.config import HNSWParams
-from xenc.errors import IndexFormatError
+from xenc.errors import IndexFormatError, ModelError, param
 from xenc.index import hnsw
 from xenc.index.bm25 import BM25Index, BM25Params
 from xenc.index.checks import CORRUPT, check_embeddings, maps_in_order
 from xenc.index.store import CHUNK_DOC, DocStore, load_array, open_generation
 from xenc.index.tokenize import Tokenizer, TokenizerSpec
+from xenc.models.ort import check_backend, onnx_eligible
 
 
 @dataclass
@@ -42,10 +43,17 @@ class Index:
     _cache: dict[str, Any] = field(default_factory=dict)
     files: Path | None = None
     _pin: IO[bytes] | None = None
+    backend: str = "auto"
 
     @classmethod
-    def open(cls, directory: str | Path, *, device: str | None = None) -> Index:
+    def open(
+        cls, directory: str | Path, *, device: str | None = None, backend: str = "auto"
+    ) -> Index:
         """Open the live generation of ``directory`` and run the cheap consistency checks.
+
+        ``backend`` chooses the query encoder's runtime: ``auto`` (the index's checked ONNX
+        export on the CPU where it has one, else torch), ``torch``, or ``onnx``/``onnx-int8``
+        (the ONNX export, fp32 either way; an error where the index has none).
 
         Raises:
             IndexNotFoundError: No index there.
@@ -62,11 +70,11 @@ class Index:
             pinned.close()
             raise
         return cls(directory, manifest, docstore, chunk_doc, device, files=generation,
-                   _pin=pinned)
+                   _pin=pinned, backend=check_backend(backend))
 
     @property
     def num_docs(self) -> int:
-        return len(self.docstore.doc_ids)
+        return self.docstore.count
 
     @property
     def num_passages(self) -> int:
@@ -101,6 +109,24 @@ class Index:
 
     @cached_property
     def encoder(self) -> Any:
+        """The query encoder: ONNX where the manifest records a checked export (see
+        :attr:`backend`), else the torch :class:`~xenc.models.encoder.Encoder`.
+
+        Raises:
+            ModelError: ``backend`` is onnx but the index has no checked export.
+        """
+        record = self.manifest.get("query_encoder") or {}
+        usable = bool(record.get("check", {}).get("passed") and record.get("file"))
+        if self.backend in ("onnx", "onnx-int8") and not usable:
+            reason = record.get("check", {}).get("reason", "built before xenc exported it")
+            raise ModelError(
+                f"{self.directory} has no checked ONNX query encoder ({reason}); re-run "
+                f"`xenc index --update`, or use {param('backend')} torch"
+            )
+        if usable and (self.backend != "torch" and onnx_eligible(self.device)):
+            from xenc.models.onnx_encoder import OnnxQueryEncoder
+
+            return OnnxQueryEncoder(self._data, record)
         from xenc.models.encoder import Encoder
 
         info = self.manifest["encoder"]
@@ -140,8 +166,8 @@ def check_open(
     docs, rows = counts.get("documents"), counts.get("passages")
     dim = manifest.get("encoder", {}).get("dim")
     bad = CORRUPT
-    if len(docstore.doc_ids) != docs:
-        raise IndexFormatError(f"{generation / 'docs.sqlite'}: {len(docstore.doc_ids)} "
+    if docstore.count != docs:
+        raise IndexFormatError(f"{generation / 'docs.sqlite'}: {docstore.count} "
                                f"documents, the manifest says {docs}; {bad}")
     if chunk_doc.ndim != 1 or chunk_doc.shape[0] != rows or chunk_doc.dtype != np.int32 or (
         rows and not maps_in_order(chunk_doc, docs)

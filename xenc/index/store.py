@@ -239,17 +239,51 @@ def open_generation(
     return generation, manifest, pinned
 
 class DocStore:
-    """Read access to ``docs.sqlite``: ids, titles, passages."""
+    """Read access to ``docs.sqlite``: ids, titles, passages.
+
+    A query reads only the rows it returns or reranks (:meth:`ids_of`, :meth:`first_rows`,
+    :meth:`chunks`, :meth:`documents`); the full id list (:attr:`doc_ids`, :attr:`seq_of`),
+    which means reading the whole table, loads only when a bulk job (update, verify, mining)
+    asks for it.
+    """
 
     def __init__(self, directory: Path) -> None:
         uri = f"file:{Path(directory, DOCSTORE).resolve()}?mode=ro"
+        self._path = Path(directory) / DOCSTORE
         try:
             self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            ids = self._db.execute("SELECT id FROM docs ORDER BY seq")
-            self.doc_ids: list[str] = [r[0] for r in ids]
+            # count(*) walks the small id index, not the table with the texts
+            self.count: int = int(self._db.execute("SELECT count(*) FROM docs").fetchone()[0])
         except sqlite3.DatabaseError as exc:
             raise IndexFormatError(f"{directory / DOCSTORE}: unreadable ({exc})") from None
-        self.seq_of = {doc_id: i for i, doc_id in enumerate(self.doc_ids)}
+        self._ids: list[str] | None = None
+        self._seq_of: dict[str, int] | None = None
+
+    @property
+    def doc_ids(self) -> list[str]:
+        """Every document id in ``seq`` order (reads the whole id column once)."""
+        if self._ids is None:
+            self._ids = [r[0] for r in self._db.execute("SELECT id FROM docs ORDER BY seq")]
+        return self._ids
+
+    @property
+    def seq_of(self) -> dict[str, int]:
+        """Every document id → ``seq``."""
+        if self._seq_of is None:
+            self._seq_of = {doc_id: i for i, doc_id in enumerate(self.doc_ids)}
+        return self._seq_of
+
+    def ids_of(self, seqs: Iterable[int]) -> dict[int, str]:
+        """The ids of the documents at ``seqs`` (only those rows are read)."""
+        if self._ids is not None:
+            return {int(s): self._ids[int(s)] for s in seqs}
+        wanted = sorted(set(int(s) for s in seqs))
+        out: dict[int, str] = {}
+        for i in range(0, len(wanted), 500):
+            part = wanted[i : i + 500]
+            marks = ",".join("?" * len(part))
+            out.update(self._db.execute(f"SELECT seq, id FROM docs WHERE seq IN ({marks})", part))
+        return out
 
     def chunks(self, rows: Iterable[int]) -> dict[int, Chunk]:
         rows = sorted(set(int(r) for r in rows))
@@ -267,14 +301,17 @@ class DocStore:
 
     def first_rows(self, doc_ids: Iterable[str]) -> dict[str, int]:
         """The passage row of chunk 0 of each document."""
-        seqs = [self.seq_of[d] for d in doc_ids]
+        ids = list(dict.fromkeys(doc_ids))
         out: dict[str, int] = {}
-        for i in range(0, len(seqs), 500):
-            part = seqs[i : i + 500]
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
             marks = ",".join("?" * len(part))
-            query = f"SELECT doc_seq, row FROM chunks WHERE chunk_no = 0 AND doc_seq IN ({marks})"
-            for seq, row in self._db.execute(query, part):
-                out[self.doc_ids[seq]] = row
+            query = ("SELECT d.id, c.row FROM docs d JOIN chunks c ON c.doc_seq = d.seq "
+                     f"AND c.chunk_no = 0 WHERE d.id IN ({marks})")
+            out.update(self._db.execute(query, part))
+        missing = [d for d in ids if d not in out]
+        if missing:
+            raise KeyError(missing[0])
         return out
 
     def documents(self, doc_ids: Iterable[str]) -> dict[str, Document]:

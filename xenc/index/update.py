@@ -34,7 +34,7 @@ from xenc.corpus import CorpusFields, CorpusSkips, read_corpus
 from xenc.errors import IndexNotFoundError, InputError, UsageError, param
 from xenc.formats import source_name
 from xenc.index import hnsw, store
-from xenc.index.build import Entry, LazyEncoder, Params, assemble, now
+from xenc.index.build import Entry, LazyEncoder, Params, assemble, carry_query_encoder, now
 from xenc.index.locking import IndexWriter, index_writer
 from xenc.progress import Callback
 from xenc.records import Document
@@ -48,6 +48,7 @@ class LiveIndex:
     """What an update reuses from the live generation: hashes, spans and embedding rows."""
 
     def __init__(self, generation: Path) -> None:
+        self.generation = generation
         self.manifest = store.read_manifest(generation)
         self.docstore = store.DocStore(generation)
         self.hashes = self.docstore.hashes()
@@ -129,8 +130,13 @@ def _write_update(
         writer, lexical = assemble(
             entries, tmp, encoder, params, lambda: int(manifest["encoder"]["dim"]), progress
         )
+        deleting = record.get("kind") == "delete"  # never loads the encoder
+        query = carry_query_encoder(live.generation, manifest.get("query_encoder"), tmp,
+                                    None if deleting else encoder)
     finally:
         live.close()
+    if query is not None:
+        manifest["query_encoder"] = query
     if writer.docs == 0:
         raise InputError(record.get("source", "update"), None, "no documents")
     stats = live.stats

@@ -7,7 +7,11 @@ Every pair longer than :attr:`CrossEncoder.max_length` is counted in
 
 The forward pass is the only thing a backend changes: ``"torch"`` runs the transformers model,
 ``"onnx"``/``"onnx-int8"`` run the files ``xenc export`` wrote with onnxruntime on the CPU
-(:mod:`xenc.models.ort`), without loading the torch weights.
+(:mod:`xenc.models.ort`), without loading the torch weights; ``"auto"`` (the default) is
+``"onnx"`` where ``xenc export`` left a checked export, else ``"torch"``
+(:mod:`xenc.models.backend`). Where the export's record says ``tokenizer.json`` tokenizes as
+transformers does, the ONNX backends tokenize with the ``tokenizers`` library and read the
+config as JSON, so they never import torch or transformers.
 """
 
 from __future__ import annotations
@@ -19,11 +23,16 @@ import numpy as np
 
 from xenc.config import ACTIVATIONS
 from xenc.errors import ModelError, UsageError, param
-from xenc.models.ort import ONNX_FILES, OnnxSession, check_backend, cpu_device, onnx_path
+from xenc.models.backend import resolve_backend, tokenizer_checked
+from xenc.models.fast_tokenizer import FastTokenizer, settings_from_config
+from xenc.models.ort import ONNX_FILES, OnnxSession, cpu_device, onnx_path
 from xenc.models.resolve import (
+    ResolvedModel,
     load_config,
     load_model,
     load_tokenizer,
+    model_file,
+    read_json,
     resolve_model,
 )
 from xenc.models.runtime import (
@@ -39,6 +48,26 @@ if TYPE_CHECKING:
 
 _TORCH_ACTIVATIONS = {"identity": "none", "sigmoid": "sigmoid", "softmax": "softmax"}
 _CHUNK = 2048
+
+
+class _JsonConfig:
+    """The config fields the ONNX path reads, from ``config.json`` as plain JSON."""
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.__dict__.update(raw)
+        labels = raw.get("id2label") or {}
+        self.id2label = {int(k): str(v) for k, v in labels.items()}
+        self.num_labels = len(self.id2label) or int(raw.get("num_labels", 2))
+
+
+def _onnx_parts(model: ResolvedModel) -> tuple[Any, Any]:
+    """Tokenizer and config for an ONNX backend: transformers-free when the export says so."""
+    tokenizer_file = model_file(model, "tokenizer.json") if tokenizer_checked(model) else None
+    raw = read_json(model, "config.json") if tokenizer_file is not None else None
+    if tokenizer_file is None or not isinstance(raw, dict):
+        return load_tokenizer(model), load_config(model)
+    settings = settings_from_config(read_json(model, "tokenizer_config.json") or {})
+    return FastTokenizer(tokenizer_file, **settings), _JsonConfig(raw)
 
 
 def _check_activation(name: str, where: str, error: type[Exception]) -> str:
@@ -91,8 +120,10 @@ class CrossEncoder:
         activation: ``"none"``, ``"sigmoid"`` or ``"softmax"``; default from the model.
         trust_pickle_weights: Allow ``pytorch_model.bin`` weights (pickle can run code).
         dtype: ``"float32"``, or ``"float16"``/``"bfloat16"`` autocast on CUDA.
-        backend: ``"torch"``; or ``"onnx"``/``"onnx-int8"``, which run the model directory's
-            ``model.onnx``/``model-int8.onnx`` (written by ``xenc export``) on the CPU.
+        backend: ``"auto"`` (ONNX fp32 where a checked export exists and the device is the
+            CPU, else torch), ``"torch"``; or ``"onnx"``/``"onnx-int8"``, which run the model
+            directory's ``model.onnx``/``model-int8.onnx`` (written by ``xenc export``) on
+            the CPU.
 
     Raises:
         UsageError: No model chosen, or a bad device, dtype, activation, max length or
@@ -111,26 +142,29 @@ class CrossEncoder:
         activation: str | None = None,
         trust_pickle_weights: bool = False,
         dtype: str = "float32",
-        backend: str = "torch",
+        backend: str = "auto",
     ) -> None:
         if activation is not None:
             activation = _check_activation(activation, f"({param('activation')})", UsageError)
         if batch_size < 1:
             raise UsageError(f"batch size must be at least 1, got {batch_size}")
-        self.backend = check_backend(backend)
         self.resolved = resolve_model(model, kind="reranker")
+        self.backend = resolve_backend(backend, self.resolved, device)
         if self.backend in ONNX_FILES:
-            self.device = cpu_device(device, self.backend)
+            self.device: Any = cpu_device(device, self.backend)
+            if dtype != "float32":
+                raise UsageError(f"dtype {dtype} needs a CUDA device; use float32 on cpu")
         else:
             self.device = select_device(device)
-        self.dtype = check_dtype(dtype, self.device)
+            check_dtype(dtype, self.device)
+        self.dtype = dtype
         self.batch_size = batch_size
-        self._tokenizer = load_tokenizer(self.resolved)
         if self.backend in ONNX_FILES:
             self._model: Any = OnnxSession(onnx_path(self.resolved, self.backend))
             self._forward: Callable[[dict[str, np.ndarray]], np.ndarray] = self._model
-            config = load_config(self.resolved)
+            self._tokenizer, config = _onnx_parts(self.resolved)
         else:
+            self._tokenizer = load_tokenizer(self.resolved)
             from transformers import AutoModelForSequenceClassification
 
             loader = AutoModelForSequenceClassification.from_pretrained
@@ -236,14 +270,14 @@ class CrossEncoder:
             return self._model(**inputs).logits.float().cpu().numpy()
 
     def _activate(self, logits: np.ndarray) -> np.ndarray:
-        import torch
-
-        values = torch.from_numpy(logits)
+        # numpy, not torch: the ONNX backends never import torch. float32 throughout.
+        values = np.asarray(logits, dtype=np.float32)
         if self.activation == "sigmoid":
-            values = torch.sigmoid(values)
-        elif self.activation == "softmax":
-            values = torch.softmax(values, dim=-1)
-        return values.numpy()
+            return (1.0 / (1.0 + np.exp(-values))).astype(np.float32)
+        if self.activation == "softmax":
+            shifted = np.exp(values - values.max(axis=-1, keepdims=True))
+            return (shifted / shifted.sum(axis=-1, keepdims=True)).astype(np.float32)
+        return values
 
     def predict(
         self,

@@ -13,7 +13,9 @@ torch, onnx and onnxruntime are imported inside functions only.
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
+import json
 import logging
 import os
 import shutil
@@ -26,7 +28,15 @@ from typing import Any
 import numpy as np
 
 from xenc.errors import ModelError, UsageError
-from xenc.models.ort import INSTALL_HINT, ONNX_FILES, OnnxSession, import_onnxruntime
+from xenc.models.backend import export_record
+from xenc.models.fast_tokenizer import TOKENIZER_FILE, FastTokenizer
+from xenc.models.ort import (
+    EXPORT_RECORD,
+    INSTALL_HINT,
+    ONNX_FILES,
+    OnnxSession,
+    import_onnxruntime,
+)
 from xenc.models.resolve import model_file
 
 OPSET = 17
@@ -42,6 +52,8 @@ CHECK_PAIRS = [
     ("", "empty query"),
     ("search", ""),
     ("water boils at what temperature", "at sea level water boils at one hundred degrees"),
+    ("a query too long to fit on its own " * 60, "so the pair is cut longest first"),
+    ("Ünïcödé and MIXED case", "naïve café — déjà vu"),
 ]
 
 
@@ -81,10 +93,13 @@ def export_onnx(
     if not atol > 0:
         raise UsageError(f"atol must be positive, got {atol}")
     _require_onnx()
-    ce = CrossEncoder(model, device="cpu", trust_pickle_weights=trust_pickle_weights)
+    ce = CrossEncoder(
+        model, device="cpu", trust_pickle_weights=trust_pickle_weights, backend="torch"
+    )
     target = _target_dir(ce.resolved, out_dir)
     batch = {k: v.cpu().numpy() for k, v in ce.tokenize(CHECK_PAIRS).items()}
     names = _input_names(ce.model, batch)
+    tokenizer_match = _tokenizer_matches(ce, target, names)
     wanted = {"onnx": True, "onnx-int8": quantize}
     temps = {b: _temp_file(target, ONNX_FILES[b]) for b, on in wanted.items() if on}
     try:
@@ -100,8 +115,16 @@ def export_onnx(
             _quantize(temps["onnx"], temps["onnx-int8"], per_channel)
             diffs["onnx-int8"] = _max_diff(temps["onnx-int8"], batch, expected)
         files = {b: target / ONNX_FILES[b] for b in temps}
+        record = target / EXPORT_RECORD
+        (target / EXPORT_RECORD).unlink(missing_ok=True)  # no stale record while files move
         for b, temp in temps.items():
             os.replace(temp, files[b])
+        summary = export_record(ce.resolved, files, diffs, atol=atol, opset=OPSET,
+                                inputs=names, tokenizer_match=tokenizer_match)
+        temp_record = _temp_file(target, EXPORT_RECORD)
+        temps["record"] = temp_record
+        temp_record.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        os.replace(temp_record, record)
     finally:
         for temp in temps.values():
             temp.unlink(missing_ok=True)
@@ -113,7 +136,36 @@ def export_onnx(
         "inputs": names,
         "opset": OPSET,
         "max_diff": diffs,
+        "checked": summary["checked"],
+        "tokenizer_matches_transformers": tokenizer_match,
     }
+
+
+def _tokenizer_matches(ce: Any, target: Path, names: list[str]) -> bool:
+    """Whether ``tokenizer.json`` alone (:class:`FastTokenizer`, as the ONNX backends load it)
+    gives transformers' ids, lengths and limits on the check pairs. Writes ``tokenizer.json``
+    from the loaded tokenizer when the directory has none."""
+    file = target / TOKENIZER_FILE
+    if not file.is_file():
+        ce.tokenizer.backend_tokenizer.save(str(file))
+    fast = FastTokenizer.from_dir(target)
+    hf = ce.tokenizer
+    hf_limit = int(hf.model_max_length) if hf.model_max_length < 1e29 else fast.model_max_length
+    if (fast.model_max_length, fast.pad_token_id or 0, fast.padding_side) != (
+        hf_limit, hf.pad_token_id or 0, hf.padding_side
+    ):
+        return False
+    alt = copy.copy(ce)
+    alt._tokenizer = fast
+    lengths = [ce._pair_lengths(CHECK_PAIRS), alt._pair_lengths(CHECK_PAIRS)]
+    if any(not np.array_equal(a, b) for a, b in zip(*lengths, strict=True)):
+        return False
+    for pairs in (CHECK_PAIRS, *([p] for p in CHECK_PAIRS)):
+        want = ce._tokenize(list(pairs), ce._pair_lengths(list(pairs))[0])
+        got = alt._tokenize(list(pairs), alt._pair_lengths(list(pairs))[0])
+        if any(not np.array_equal(want[n], got.get(n)) for n in names):
+            return False
+    return True
 
 
 def _require_onnx() -> None:
@@ -186,24 +238,38 @@ def _trace(model: Any, batch: dict[str, np.ndarray], path: Path) -> None:
         def forward(self, *args: Any) -> Any:
             return self.inner(**dict(zip(names, args, strict=True))).logits
 
+    try:
+        trace_module(Logits(), batch, path, "logits")
+    finally:
+        model.eval()
+
+
+def trace_module(wrapper: Any, batch: dict[str, np.ndarray], path: Path, output: str) -> None:
+    """Trace ``wrapper`` (positional inputs in ``batch`` order, one output) to ONNX at ``path``
+    with dynamic batch and sequence axes (see :func:`_trace` for why this exporter).
+
+    Raises:
+        ModelError: The exporter failed.
+    """
+    import torch
+
+    names = list(batch)
     # A fresh module is in training mode, and the exporter restores that mode on exit, which
     # would switch the wrapped model's dropout on: keep everything in eval mode.
-    wrapper = Logits().eval()
+    wrapper = wrapper.eval()
     axes = {n: {0: "batch", 1: "sequence"} for n in names}
     args = tuple(torch.from_numpy(batch[n]) for n in names)
     try:
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             warnings.simplefilter("ignore")  # TracerWarnings and the exporter's deprecation
             torch.onnx.export(
-                wrapper, args, str(path), input_names=names, output_names=["logits"],
-                dynamic_axes={**axes, "logits": {0: "batch"}}, opset_version=OPSET,
+                wrapper, args, str(path), input_names=names, output_names=[output],
+                dynamic_axes={**axes, output: {0: "batch"}}, opset_version=OPSET,
                 do_constant_folding=True, dynamo=False,
             )
     except Exception as exc:  # noqa: BLE001 - any exporter failure is one ModelError line
         text = " ".join(str(exc).split())[:300]
         raise ModelError(f"ONNX export failed: {type(exc).__name__}: {text}") from exc
-    finally:
-        model.eval()
 
 
 def _torch_logits(model: Any, batch: dict[str, np.ndarray], names: list[str]) -> np.ndarray:

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from xenc.errors import ModelError, UsageError, param
 from xenc.models.resolve import ResolvedModel, model_file
-from xenc.models.runtime import select_device
 
-if TYPE_CHECKING:
-    import torch
-
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
 ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}
+# Written by `xenc export` next to the ONNX files: what was checked against torch, and how.
+EXPORT_RECORD = "onnx-export.json"
 INSTALL_HINT = "pip install 'xenc[onnx]'"
 
 
@@ -31,12 +29,17 @@ def check_backend(backend: str) -> str:
     """Normalize a backend name.
 
     Raises:
-        UsageError: Not one of torch, onnx, onnx-int8.
+        UsageError: Not one of auto, torch, onnx, onnx-int8.
     """
     value = str(backend).strip().lower()
     if value not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}: use {', '.join(BACKENDS)}")
     return value
+
+
+def onnx_eligible(device: str | None) -> bool:
+    """Whether ``auto`` may pick ONNX on this device (ONNX Runtime runs on the CPU here)."""
+    return (device or "cpu").strip().lower().split(":")[0] == "cpu"
 
 
 def import_onnxruntime() -> Any:
@@ -59,7 +62,16 @@ def cpu_count() -> int:
     return os.cpu_count() or 1
 
 
-def cpu_device(device: str | None, backend: str) -> torch.device:
+class CpuDevice(str):
+    """The CPU as an ONNX backend's device: ``"cpu"`` with torch.device's ``type``, so the
+    ONNX path never imports torch just to name its device."""
+
+    @property
+    def type(self) -> str:
+        return "cpu"
+
+
+def cpu_device(device: str | None, backend: str) -> CpuDevice:
     """The device of an ONNX backend: the CPU (``None``, ``"auto"`` and ``"cpu"`` mean it).
 
     Raises:
@@ -68,10 +80,10 @@ def cpu_device(device: str | None, backend: str) -> torch.device:
     spec = (device or "cpu").strip().lower()
     if spec != "auto" and spec.split(":")[0] != "cpu":
         raise UsageError(
-            f"{param('backend')} {backend} runs on the CPU only, not {device}: "
-            f"use {param('device')} cpu, or {param('backend')} torch on a GPU"
+            f"--backend {backend} runs on the CPU only, not {device}: "
+            "use --device cpu, or --backend torch on a GPU"
         )
-    return select_device("cpu")
+    return CpuDevice("cpu")
 
 
 def onnx_path(model: ResolvedModel, backend: str) -> Path:
@@ -96,12 +108,15 @@ class OnnxSession:
     Args:
         path: The ``.onnx`` file.
         threads: Intra-op threads; default all cores available to this process.
+        output: The graph output to return (``"embeddings"`` for a query encoder).
 
     Raises:
         ModelError: onnxruntime is missing, or the file cannot be loaded.
     """
 
-    def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
+    def __init__(
+        self, path: str | Path, *, threads: int | None = None, output: str = "logits"
+    ) -> None:
         ort = import_onnxruntime()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or cpu_count()
@@ -119,6 +134,7 @@ class OnnxSession:
             raise ModelError(f"cannot load {path}: {type(exc).__name__}: {text}") from exc
         self.path = Path(path)
         self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output = output
 
     def __call__(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         """Run one batch: ``batch`` maps input names to ``(batch, seq)`` int64 arrays."""
@@ -130,5 +146,5 @@ class OnnxSession:
             )
         feed = {name: np.ascontiguousarray(batch[name], dtype=np.int64)
                 for name in self.input_names}
-        (logits,) = self.session.run(["logits"], feed)
+        (logits,) = self.session.run([self.output], feed)
         return np.asarray(logits, dtype=np.float32)

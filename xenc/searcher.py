@@ -1,0 +1,93 @@
+"""``Searcher``: an open index and its models, kept loaded for repeated queries.
+
+The one-shot functions (:func:`xenc.pipeline.search`) take an opened index and a loaded
+reranker; :class:`Searcher` holds both, so a service, a notebook or an editor integration pays
+for opening the index and loading the query encoder and cross-encoder once, not per query.
+Models load on first use, with the same backend choice as ``xenc search`` (``auto``: ONNX
+Runtime where a checked export exists, so a CPU query path without torch).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from xenc.config import SearchParams
+from xenc.errors import UsageError
+from xenc.index.reader import Index
+from xenc.pipeline import check_reranker, search
+from xenc.records import Query, Result
+
+
+class Searcher:
+    """An index and its models, open for repeated queries.
+
+    Args:
+        index_dir: The index directory.
+        reranker: ``None`` (first stage only), a cross-encoder name or directory, or a loaded
+            :class:`~xenc.models.cross_encoder.CrossEncoder`.
+        params: Default :class:`~xenc.config.SearchParams` of every query.
+        backend: ``auto``, ``torch``, ``onnx`` or ``onnx-int8``, for the query encoder and
+            (when named here) the cross-encoder.
+        device: ``None``/``"cpu"``, ``"cuda"``, ...
+        with_text: Include document text in results.
+
+    Raises:
+        XencError: The index cannot be opened or the reranker loaded.
+
+    Example::
+
+        with Searcher("idx", reranker="models/my-reranker") as searcher:
+            for result in searcher.search("how do I keep a sourdough starter alive"):
+                print(result.rank, result.doc_id, result.score)
+    """
+
+    def __init__(
+        self,
+        index_dir: str | os.PathLike[str],
+        reranker: Any | None = None,
+        *,
+        params: SearchParams = SearchParams(),
+        backend: str = "auto",
+        device: str | None = None,
+        with_text: bool = False,
+    ) -> None:
+        if isinstance(reranker, str | os.PathLike):
+            from xenc.models.cross_encoder import CrossEncoder
+
+            reranker = CrossEncoder(str(reranker), device=device, backend=backend)
+        check_reranker(reranker)
+        self.reranker = reranker
+        self.params = params
+        self.with_text = with_text
+        self.index = Index.open(index_dir, device=device, backend=backend)
+
+    def search(
+        self, queries: str | Query | Iterable[str | Query], **overrides: Any
+    ) -> list[Result]:
+        """Results of one query (a string or :class:`Query`) or of many, in query order.
+
+        Strings get ids ``"1"``, ``"2"``, ... in order. ``overrides`` replace fields of the
+        searcher's :class:`SearchParams` for this call (``k=3``, ``retriever="bm25"``).
+        """
+        if isinstance(queries, str | Query):
+            queries = [queries]
+        todo = [q if isinstance(q, Query) else Query(str(i), q)
+                for i, q in enumerate(queries, start=1)]
+        if any(not isinstance(q.text, str) for q in todo):
+            raise UsageError("queries must be strings or Query records")
+        params = self.params
+        if overrides:
+            params = SearchParams(**{**vars(self.params), **overrides})
+        return list(search(self.index, todo, params, self.reranker, with_text=self.with_text))
+
+    def close(self) -> None:
+        """Close the index (its generation is no longer pinned)."""
+        self.index.close()
+
+    def __enter__(self) -> Searcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
