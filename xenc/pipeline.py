@@ -141,9 +141,12 @@ def run_queries(
 
 
 def first_stage_lists(
-    index: Index, queries: Sequence[Query], params: SearchParams, *, batch_size: int = 64
-) -> Iterator[tuple[Query, list[Candidate]]]:
-    """First-stage candidates of many queries (no rerank, no timing), in query order.
+    index: Index, queries: Sequence[Query], params: SearchParams, *, batch_size: int = 64,
+    with_vectors: bool = False,
+) -> Iterator[Any]:
+    """First-stage candidates of many queries (no rerank, no timing), in query order:
+    ``(query, candidates)``, or ``(query, candidates, embedding or None)`` with
+    ``with_vectors`` (a distillation teacher reuses the query's embedding).
 
     Query embeddings are computed ``batch_size`` queries at a time, which is what a bulk job
     such as mining training pairs wants; :func:`run_queries` embeds one query at a time so
@@ -156,7 +159,8 @@ def first_stage_lists(
             vectors = encode_queries(index, [q.text for q in batch])
         for i, query in enumerate(batch):
             vector = None if vectors is None else vectors[i]
-            yield query, first_stage(index, query.text, params, vector)
+            cands = first_stage(index, query.text, params, vector)
+            yield (query, cands, vector) if with_vectors else (query, cands)
 
 
 def search(
