@@ -128,7 +128,7 @@ def test_combined_teacher_is_the_weighted_sum_of_its_components(sample_index,
 
 
 def test_mine_cli_writes_teacher_components(sample_index, tmp_path):
-    from xenc.cli import app
+    from xenc.cli.app import app
 
     out = tmp_path / "pairs.jsonl"
     result = CliRunner().invoke(app, [
@@ -148,7 +148,7 @@ def test_mine_cli_writes_teacher_components(sample_index, tmp_path):
 
 
 def test_mine_cli_bad_teacher_is_a_usage_error(sample_index, tmp_path):
-    from xenc.cli import app
+    from xenc.cli.app import app
 
     result = CliRunner().invoke(app, [
         "mine", "--index-dir", str(sample_index), "--queries", str(SAMPLE / "queries.jsonl"),
@@ -181,7 +181,7 @@ def test_margin_mse_lowers_the_loss(distilled):
 
 
 def test_margin_mse_orders_pairs_as_the_teacher_does(distilled):
-    from xenc.rerank import CrossEncoder
+    from xenc.models.cross_encoder import CrossEncoder
 
     model = CrossEncoder(str(distilled.output), activation="none")
     rows = teacher_rows()
@@ -191,7 +191,7 @@ def test_margin_mse_orders_pairs_as_the_teacher_does(distilled):
 
 
 def test_mse_learns_the_teacher_scores(tmp_path, tiny_encoder_dir):
-    from xenc.rerank import CrossEncoder
+    from xenc.models.cross_encoder import CrossEncoder
 
     data = write_jsonl(tmp_path / "train.jsonl", teacher_rows() * 6)
     result = train(TrainConfig(output=tmp_path / "model", train_file=data,

@@ -58,8 +58,12 @@ class SearchParams:
     ``candidates`` below ``k`` is raised to ``k`` (the first stage must find at least the
     ``k`` results asked for), from Python as on the command line.
 
+    ``fusion`` (``none``, ``rrf`` or ``linear:W``, see :mod:`xenc.fusion`) combines the
+    reranker's scores with the first-stage ranking; ``None`` means the reranker's own default
+    (``xenc_fusion`` in its config), else ``none``.
+
     Raises:
-        UsageError: An unknown ``retriever`` or ``aggregate``.
+        UsageError: An unknown ``retriever``, ``aggregate`` or ``fusion``.
     """
 
     retriever: str = "hybrid"
@@ -70,9 +74,14 @@ class SearchParams:
     passages_per_doc: int = 3
     exact: bool = False
     budget_ms: float | None = None
+    fusion: str | None = None
 
     def __post_init__(self) -> None:
         _check_choice("retriever", self.retriever, RETRIEVERS)
+        if self.fusion is not None:
+            from xenc.fusion import parse_fusion
+
+            parse_fusion(self.fusion)
         _check_choice("aggregate", self.aggregate, AGGREGATES)
         if self.candidates < self.k:
             object.__setattr__(self, "candidates", self.k)

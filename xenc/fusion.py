@@ -45,6 +45,14 @@ def parse_fusion(spec: str) -> tuple[str, float | None]:
     raise UsageError(f"unknown fusion {spec!r}: choose none, rrf or linear:W")
 
 
+def effective_fusion(fusion: str | None, reranker: object | None) -> str:
+    """The fusion a search uses: the one asked for, else the reranker's own, else ``none``."""
+    if fusion is not None:
+        return parse_fusion(fusion)[0] if fusion.strip().lower() == "none" else fusion
+    own = getattr(reranker, "fusion", None)
+    return own or "none"
+
+
 def fuse_scores(
     scores: Sequence[float], first_stage_ranks: Sequence[int | None], spec: str
 ) -> list[float]:

@@ -16,6 +16,7 @@ from typing import Any
 from xenc.config import ChunkParams, HNSWParams, SearchParams
 from xenc.corpus import CorpusFields
 from xenc.errors import UsageError, param
+from xenc.fusion import effective_fusion
 from xenc.index import chunking, store
 from xenc.index.bm25 import BM25Params
 from xenc.index.reader import Index
@@ -123,6 +124,7 @@ def run_queries(
     """
     check_reranker(reranker)
     warm_up(index, params)
+    fusion = effective_fusion(params.fusion, reranker)
     budget = Budget(params.budget_ms) if params.budget_ms is not None and reranker else None
     for query in queries:
         t0 = time.perf_counter()
@@ -134,7 +136,7 @@ def run_queries(
             ranked = rerank(
                 index.docstore, reranker, query.text, cands, aggregate=params.aggregate,
                 passages_per_doc=params.passages_per_doc, limit=rerank_depth,
-                budget=budget,
+                budget=budget, fusion=fusion,
             )
         t2 = time.perf_counter()
         yield QueryRun(query, cands, ranked, (t1 - t0) * 1e3, (t2 - t1) * 1e3)

@@ -24,6 +24,7 @@ from xenc.cli.options import (
     Candidates,
     Device,
     Exact,
+    Fusion,
     IndexDir,
     LoadReranker,
     Output,
@@ -33,6 +34,7 @@ from xenc.cli.options import (
     Wait,
     handle_errors,
     reranker_options,
+    reranking_note,
 )
 from xenc.config import ENV_BATCH_SIZE, ENV_ENCODER, SearchParams
 from xenc.errors import UsageError, XencError
@@ -158,6 +160,7 @@ def search_cmd(
     fmt: Annotated[str, typer.Option("--format", help="jsonl, trec or table.")] = "jsonl",
     with_text: Annotated[bool, typer.Option("--with-text", help="Include document text.")] = False,
     budget_ms: BudgetMs = None,
+    fusion: Fusion = None,
     exact: Exact = False,
     device: Device = None,
     output: Output = None,
@@ -177,9 +180,11 @@ def search_cmd(
     if fmt not in OUTPUT_FORMATS:
         raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
     params = SearchParams(retriever=retriever, candidates=candidates, k=k, aggregate=aggregate,
-                          passages_per_doc=passages_per_doc, exact=exact, budget_ms=budget_ms)
+                          passages_per_doc=passages_per_doc, exact=exact, budget_ms=budget_ms,
+                          fusion=fusion)
     todo = _queries(query, queries)
     reranker = model()
+    reranking_note(reranker, fusion)
     index = open_index(index_dir, device=device)
     write_results(search(index, todo, params, reranker, with_text=with_text), fmt, output)
 
@@ -248,6 +253,7 @@ def eval_cmd(
     sweep: Annotated[str | None, typer.Option(
         help="Rerank at each depth, e.g. 10,20,50,100.")] = None,
     budget_ms: BudgetMs = None,
+    fusion: Fusion = None,
     exact: Exact = False,
     device: Device = None,
     output: Output = None,
@@ -267,9 +273,11 @@ def eval_cmd(
     from xenc.progress import bar, wants_progress
 
     params = SearchParams(retriever=retriever, candidates=candidates, aggregate=aggregate,
-                          passages_per_doc=passages_per_doc, exact=exact, budget_ms=budget_ms)
+                          passages_per_doc=passages_per_doc, exact=exact, budget_ms=budget_ms,
+                          fusion=fusion)
     depths = _depths(sweep)
     reranker = model()
+    reranking_note(reranker, fusion)
     index = open_index(index_dir, device=device)
     with bar("evaluating", None, wants_progress(progress)) as callback:
         report = evaluate(index, queries, qrels, params, reranker, sweep=depths,

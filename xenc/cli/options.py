@@ -129,6 +129,26 @@ BudgetMs = Annotated[float | None, typer.Option(
         "Rerank, in first-stage order, only as many candidates as fit in this many ms "
         "per query; the rest keep first-stage order."))]
 Exact = Annotated[bool, typer.Option("--exact", help="Exact dense search instead of HNSW.")]
+Fusion = Annotated[str | None, typer.Option(
+    "--fusion", help="none, rrf or linear:W: combine reranker scores with first-stage ranks "
+    "(default: the model's own, else none).")]
+
+
+def reranking_note(reranker: object | None, fusion: str | None) -> None:
+    """One stderr line saying which model reranks, and with which fusion."""
+    if reranker is None:
+        return
+    from xenc.fusion import effective_fusion
+    from xenc.progress import note
+
+    chosen = effective_fusion(fusion, reranker)
+    why = ""
+    if fusion is None and chosen != "none":
+        why = " (the model's default; --fusion none to turn it off)"
+    resolved = getattr(reranker, "resolved", None)
+    name = getattr(resolved, "name", "the reranker")
+    source = getattr(resolved, "source", "")
+    note(f"reranking with {name}{f' ({source})' if source else ''}, fusion {chosen}{why}")
 Output = Annotated[
     Path | None,
     typer.Option(

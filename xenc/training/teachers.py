@@ -117,7 +117,7 @@ class SpladeScorer:
     def _model(self) -> tuple[Any, Any]:
         from transformers import AutoModelForMaskedLM
 
-        from xenc.models import load_model, load_tokenizer, resolve_model
+        from xenc.models.resolve import load_model, load_tokenizer, resolve_model
         from xenc.training.model import quiet_transformers
 
         resolved = resolve_model(self.path, kind="encoder")
@@ -211,7 +211,7 @@ class Teacher:
             if comp.kind == "splade":
                 self._scorers[i] = SpladeScorer(str(comp.path), max_length=self.max_length)
             else:
-                from xenc.rerank import CrossEncoder
+                from xenc.models.cross_encoder import CrossEncoder
 
                 self._scorers[i] = CrossEncoder(comp.path, max_length=self.max_length,
                                                 activation="none")
