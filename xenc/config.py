@@ -7,6 +7,7 @@ arguments and falls back to these defaults.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -79,8 +80,6 @@ class SearchParams:
     def __post_init__(self) -> None:
         _check_choice("retriever", self.retriever, RETRIEVERS)
         if self.fusion is not None:
-            from xenc.fusion import parse_fusion
-
             parse_fusion(self.fusion)
         _check_choice("aggregate", self.aggregate, AGGREGATES)
         if self.candidates < self.k:
@@ -90,3 +89,23 @@ class SearchParams:
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise UsageError(f"{param(name)} must be one of {', '.join(choices)}, not {value!r}")
+
+
+def parse_fusion(spec: str) -> tuple[str, float | None]:
+    """``("none"|"rrf"|"linear", weight)`` from a fusion spec.
+
+    Raises:
+        UsageError: an unknown fusion or a weight outside [0, 1].
+    """
+    text = (spec or "").strip().lower()
+    if text in ("none", "rrf"):
+        return text, None
+    if text.startswith("linear:"):
+        try:
+            weight = float(text[7:])
+        except ValueError:
+            weight = math.nan
+        if not 0.0 <= weight <= 1.0:
+            raise UsageError(f"fusion {spec!r}: the weight of linear:W must be in [0, 1]")
+        return "linear", weight
+    raise UsageError(f"unknown fusion {spec!r}: choose none, rrf or linear:W")

@@ -17,32 +17,11 @@ and eval apply it unless ``--fusion`` says otherwise.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
-from xenc.errors import UsageError
+from xenc.config import parse_fusion
 
 RRF_K = 60
-
-
-def parse_fusion(spec: str) -> tuple[str, float | None]:
-    """``("none"|"rrf"|"linear", weight)`` from a fusion spec.
-
-    Raises:
-        UsageError: an unknown fusion or a weight outside [0, 1].
-    """
-    text = (spec or "").strip().lower()
-    if text in ("none", "rrf"):
-        return text, None
-    if text.startswith("linear:"):
-        try:
-            weight = float(text[7:])
-        except ValueError:
-            weight = math.nan
-        if not 0.0 <= weight <= 1.0:
-            raise UsageError(f"fusion {spec!r}: the weight of linear:W must be in [0, 1]")
-        return "linear", weight
-    raise UsageError(f"unknown fusion {spec!r}: choose none, rrf or linear:W")
 
 
 def effective_fusion(fusion: str | None, reranker: object | None) -> str:
