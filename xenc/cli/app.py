@@ -184,9 +184,9 @@ def search_cmd(
                           fusion=fusion)
     todo = _queries(query, queries)
     reranker = model()
-    reranking_note(reranker, fusion)
     index = open_index(index_dir, device=device)
     write_results(search(index, todo, params, reranker, with_text=with_text), fmt, output)
+    reranking_note(reranker, fusion)
 
 
 @app.command("score")
@@ -277,12 +277,12 @@ def eval_cmd(
                           fusion=fusion)
     depths = _depths(sweep)
     reranker = model()
-    reranking_note(reranker, fusion)
     index = open_index(index_dir, device=device)
     with bar("evaluating", None, wants_progress(progress)) as callback:
         report = evaluate(index, queries, qrels, params, reranker, sweep=depths,
                           progress=callback)
     write_report(report, output)
+    reranking_note(reranker, fusion)
 
 
 @app.command("convert")

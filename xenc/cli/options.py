@@ -135,7 +135,7 @@ Fusion = Annotated[str | None, typer.Option(
 
 
 def reranking_note(reranker: object | None, fusion: str | None) -> None:
-    """One stderr line saying which model reranks, and with which fusion."""
+    """One stderr line saying which model reranked, and with which fusion (after the data)."""
     if reranker is None:
         return
     from xenc.fusion import effective_fusion
@@ -148,7 +148,7 @@ def reranking_note(reranker: object | None, fusion: str | None) -> None:
     resolved = getattr(reranker, "resolved", None)
     name = getattr(resolved, "name", "the reranker")
     source = getattr(resolved, "source", "")
-    note(f"reranking with {name}{f' ({source})' if source else ''}, fusion {chosen}{why}")
+    note(f"reranked with {name}{f' ({source})' if source else ''}, fusion {chosen}{why}")
 Output = Annotated[
     Path | None,
     typer.Option(

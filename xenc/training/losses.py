@@ -96,13 +96,18 @@ def plan_epoch(
     ]
 
 
-def check_teacher(pairs: Sequence[Pair], loss: str, role: str) -> None:
+def distills(task: str, loss: str | None) -> bool:
+    """Whether ``loss`` learns ``teacher_score`` (relevance ``margin-mse`` or ``mse``)."""
+    return task == "relevance" and loss in DISTILL
+
+
+def check_teacher(pairs: Sequence[Pair], task: str, loss: str, role: str) -> None:
     """Distillation losses need ``teacher_score`` on every pair.
 
     Raises:
         UsageError: a distillation loss and pairs without a teacher score.
     """
-    if loss not in DISTILL:
+    if not distills(task, loss):
         return
     missing = sum(p.teacher is None for p in pairs)
     if missing:
@@ -118,7 +123,7 @@ def targets(
     """The loss targets of a batch: scaled floats, teacher scores, or class ids for nli."""
     import torch
 
-    if loss in DISTILL:
+    if distills(task, loss):
         return torch.tensor([float(p.teacher) for p in pairs], dtype=torch.float32)
     values = [p.label for p in pairs]
     if task == "nli":

@@ -188,7 +188,7 @@ def _setup(config: TrainConfig) -> tuple[_Ctx, dict[str, Any] | None]:
     saved = ckpt.check_output(Path(config.output), config.resume)
     device = select_device(config.device)
     data = load_data(config)
-    check_teacher(data.train, loss, "training")
+    check_teacher(data.train, config.task, loss, "training")
     torch.manual_seed(config.seed)
     model, tokenizer, resolved = load_base(config.base, config.task, data.labels, config.layers)
     check_max_length(model, config.max_length)
