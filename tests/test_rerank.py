@@ -206,4 +206,5 @@ def test_info(reranker: CrossEncoder, ce_dir: Path) -> None:
         "labels": ["LABEL_0"],
         "activation": "sigmoid",
         "max_length": 512,
+        "fusion": None,
     }

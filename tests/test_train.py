@@ -227,7 +227,7 @@ def test_empty_data(tmp_path):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--loss", "mse"], "does not fit --task relevance"),
+        (["--loss", "ce"], "does not fit --task relevance"),
         (["--index-dir", "idx"], "not both"),
         (["--dev-fraction", "1.5"], "between 0 and 1"),
         (["--dev-fraction", "0.5", "--dev", "x.jsonl"], "choose one of"),

@@ -7,6 +7,7 @@ arguments and falls back to these defaults.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -58,8 +59,12 @@ class SearchParams:
     ``candidates`` below ``k`` is raised to ``k`` (the first stage must find at least the
     ``k`` results asked for), from Python as on the command line.
 
+    ``fusion`` (``none``, ``rrf`` or ``linear:W``, see :mod:`xenc.fusion`) combines the
+    reranker's scores with the first-stage ranking; ``None`` means the reranker's own default
+    (``xenc_fusion`` in its config), else ``none``.
+
     Raises:
-        UsageError: An unknown ``retriever`` or ``aggregate``.
+        UsageError: An unknown ``retriever``, ``aggregate`` or ``fusion``.
     """
 
     retriever: str = "hybrid"
@@ -70,9 +75,12 @@ class SearchParams:
     passages_per_doc: int = 3
     exact: bool = False
     budget_ms: float | None = None
+    fusion: str | None = None
 
     def __post_init__(self) -> None:
         _check_choice("retriever", self.retriever, RETRIEVERS)
+        if self.fusion is not None:
+            parse_fusion(self.fusion)
         _check_choice("aggregate", self.aggregate, AGGREGATES)
         if self.candidates < self.k:
             object.__setattr__(self, "candidates", self.k)
@@ -81,3 +89,23 @@ class SearchParams:
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise UsageError(f"{param(name)} must be one of {', '.join(choices)}, not {value!r}")
+
+
+def parse_fusion(spec: str) -> tuple[str, float | None]:
+    """``("none"|"rrf"|"linear", weight)`` from a fusion spec.
+
+    Raises:
+        UsageError: an unknown fusion or a weight outside [0, 1].
+    """
+    text = (spec or "").strip().lower()
+    if text in ("none", "rrf"):
+        return text, None
+    if text.startswith("linear:"):
+        try:
+            weight = float(text[7:])
+        except ValueError:
+            weight = math.nan
+        if not 0.0 <= weight <= 1.0:
+            raise UsageError(f"fusion {spec!r}: the weight of linear:W must be in [0, 1]")
+        return "linear", weight
+    raise UsageError(f"unknown fusion {spec!r}: choose none, rrf or linear:W")

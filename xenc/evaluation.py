@@ -17,6 +17,7 @@ from xenc import metrics
 from xenc.config import SearchParams
 from xenc.corpus import read_queries
 from xenc.errors import UsageError, param
+from xenc.fusion import effective_fusion
 from xenc.index.reader import Index
 from xenc.pipeline import QueryRun, run_queries
 from xenc.qrels import Qrels, read_qrels
@@ -127,6 +128,7 @@ def evaluate(
     if reranker is not None:
         ranked = {r.query.id: [s.candidate.doc_id for s in r.ranked] for r in runs}
         report["reranked"] = _quality(ranked, qrels, params.candidates)
+        report["fusion"] = effective_fusion(params.fusion, reranker)
         report["latency_ms"]["rerank"] = metrics.latency_summary([r.rerank_ms for r in runs])
         if params.budget_ms is not None:
             report["budget"] = _budget_summary(params.budget_ms, runs)

@@ -16,6 +16,7 @@ from typing import Any
 from xenc.config import ChunkParams, HNSWParams, SearchParams
 from xenc.corpus import CorpusFields, CorpusSkips
 from xenc.errors import UsageError, param
+from xenc.fusion import effective_fusion
 from xenc.index import chunking, store
 from xenc.index.bm25 import BM25Params
 from xenc.index.reader import Index
@@ -127,6 +128,7 @@ def run_queries(
     """
     check_reranker(reranker)
     warm_up(index, params)
+    fusion = effective_fusion(params.fusion, reranker)
     budget = Budget(params.budget_ms) if params.budget_ms is not None and reranker else None
     for query in queries:
         t0 = time.perf_counter()
@@ -138,16 +140,19 @@ def run_queries(
             ranked = rerank(
                 index.docstore, reranker, query.text, cands, aggregate=params.aggregate,
                 passages_per_doc=params.passages_per_doc, limit=rerank_depth,
-                budget=budget,
+                budget=budget, fusion=fusion,
             )
         t2 = time.perf_counter()
         yield QueryRun(query, cands, ranked, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
 
 
 def first_stage_lists(
-    index: Index, queries: Sequence[Query], params: SearchParams, *, batch_size: int = 64
-) -> Iterator[tuple[Query, list[Candidate]]]:
-    """First-stage candidates of many queries (no rerank, no timing), in query order.
+    index: Index, queries: Sequence[Query], params: SearchParams, *, batch_size: int = 64,
+    with_vectors: bool = False,
+) -> Iterator[Any]:
+    """First-stage candidates of many queries (no rerank, no timing), in query order:
+    ``(query, candidates)``, or ``(query, candidates, embedding or None)`` with
+    ``with_vectors`` (a distillation teacher reuses the query's embedding).
 
     Query embeddings are computed ``batch_size`` queries at a time, which is what a bulk job
     such as mining training pairs wants; :func:`run_queries` embeds one query at a time so
@@ -160,7 +165,8 @@ def first_stage_lists(
             vectors = encode_queries(index, [q.text for q in batch])
         for i, query in enumerate(batch):
             vector = None if vectors is None else vectors[i]
-            yield query, first_stage(index, query.text, params, vector)
+            cands = first_stage(index, query.text, params, vector)
+            yield (query, cands, vector) if with_vectors else (query, cands)
 
 
 def as_queries(queries: str | Query | Iterable[str | Query]) -> Iterator[Query]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from xenc.errors import UsageError, param
+from xenc.fusion import fuse_scores
 from xenc.records import Candidate, Chunk, trec_order
 
 
@@ -112,6 +113,7 @@ def rerank(
     passages_per_doc: int = 3,
     limit: int | None = None,
     budget: Budget | None = None,
+    fusion: str = "none",
 ) -> list[Scored]:
     """Rerank ``candidates`` (all, or the first ``limit``) with a cross-encoder.
 
@@ -124,6 +126,8 @@ def rerank(
         passages_per_doc: At most this many passages per document for ``max``/``sum``.
         limit: Rerank only this many leading candidates; the rest follow in first-stage order.
         budget: Rerank, in first-stage order, only what fits in this time budget.
+        fusion: ``none``, ``rrf`` or ``linear:W``: combine the reranker's scores with the
+            first-stage ranks of the reranked candidates (:mod:`xenc.fusion`).
 
     Returns:
         Every candidate once, best first.
@@ -140,11 +144,12 @@ def rerank(
         done = next((i for i, group in enumerate(rows) if group[0] not in by_row), len(rows))
         head, rows = head[:done], rows[:done]
     tail = list(candidates[len(head) :])
-    scored = []
-    for cand, group in zip(head, rows, strict=True):
-        values = [by_row[r] for r in group]
-        value = sum(values) if aggregate == "sum" else max(values)
-        scored.append(Scored(cand, value, True))
+    values = []
+    for group in rows:
+        parts = [by_row[r] for r in group]
+        values.append(sum(parts) if aggregate == "sum" else max(parts))
+    values = fuse_scores(values, [c.rank for c in head], fusion)
+    scored = [Scored(c, v, True) for c, v in zip(head, values, strict=True)]
     scored = trec_order(scored, lambda s: s.score, lambda s: s.candidate.doc_id)
     if tail:
         floor = min((s.score for s in scored), default=0.0)

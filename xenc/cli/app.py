@@ -24,6 +24,7 @@ from xenc.cli.options import (
     Candidates,
     Device,
     Exact,
+    Fusion,
     IndexDir,
     LoadReranker,
     Output,
@@ -35,6 +36,7 @@ from xenc.cli.options import (
     Wait,
     handle_errors,
     reranker_options,
+    reranking_note,
 )
 from xenc.config import ENV_BATCH_SIZE, ENV_ENCODER, SearchParams
 from xenc.errors import UsageError, XencError
@@ -180,6 +182,7 @@ def search_cmd(
     fmt: Annotated[str, typer.Option("--format", help="jsonl, trec or table.")] = "jsonl",
     with_text: Annotated[bool, typer.Option("--with-text", help="Include document text.")] = False,
     budget_ms: BudgetMs = None,
+    fusion: Fusion = None,
     exact: Exact = False,
     rrf_k: RrfK = 60,
     run_tag: Annotated[str, typer.Option(
@@ -207,7 +210,7 @@ def search_cmd(
         raise UsageError(f"--run-tag must be one word (no spaces), not {run_tag!r}")
     params = SearchParams(retriever=retriever, candidates=candidates, k=k, aggregate=aggregate,
                           passages_per_doc=passages_per_doc, exact=exact, budget_ms=budget_ms,
-                          rrf_k=rrf_k)
+                          rrf_k=rrf_k, fusion=fusion)
     todo = _queries(query, queries, queries_format)
     reranker = model()
     index = open_index(index_dir, device=device, backend=model.backend)
@@ -217,6 +220,7 @@ def search_cmd(
     with bar("searching", count_lines(queries) if shown else None, shown) as callback:
         results = search(index, tracked(todo, callback), params, reranker, with_text=with_text)
         write_results(results, fmt, output, tag=run_tag)
+    reranking_note(reranker, fusion)
 
 
 def _note_unmatched(index, queries):  # noqa: ANN001, ANN202 - CLI glue
@@ -300,6 +304,7 @@ def eval_cmd(
     sweep: Annotated[str | None, typer.Option(
         help="Rerank at each depth, e.g. 10,20,50,100.")] = None,
     budget_ms: BudgetMs = None,
+    fusion: Fusion = None,
     exact: Exact = False,
     rrf_k: RrfK = 60,
     device: Device = None,
@@ -324,7 +329,7 @@ def eval_cmd(
 
     params = SearchParams(retriever=retriever, candidates=candidates, aggregate=aggregate,
                           passages_per_doc=passages_per_doc, exact=exact, budget_ms=budget_ms,
-                          rrf_k=rrf_k)
+                          rrf_k=rrf_k, fusion=fusion)
     depths = _depths(sweep)
     if plot:  # checked before any work: a missing matplotlib is known now, not after the eval
         from xenc.plot import check_plot_path
@@ -343,6 +348,7 @@ def eval_cmd(
         from xenc.progress import note
 
         note(f"plot written to {plot_sweep(report, plot)}")
+    reranking_note(reranker, fusion)
 
 
 @app.command("convert")

@@ -29,7 +29,8 @@ from xenc.errors import UsageError, XencError, spelled
 
 # Library parameters whose flag is not ``--`` + the name with dashes.
 FLAGS = {"stride": "--chunk-stride"}
-MINE_FLAGS = {"retriever": "--mine-retriever", "depth": "--mine-depth"}
+MINE_FLAGS = {"retriever": "--mine-retriever", "depth": "--mine-depth",
+              "positives": "--max-positives"}
 
 
 def flag(name: str) -> str:
@@ -133,6 +134,26 @@ QueriesFormat = Annotated[str, typer.Option(
     "--queries-format", help="auto, jsonl, tsv (id<TAB>text) or text (one query a line).")]
 RrfK = Annotated[int, typer.Option(
     "--rrf-k", min=1, help="Reciprocal rank fusion constant k (hybrid): 1/(k + rank).")]
+Fusion = Annotated[str | None, typer.Option(
+    "--fusion", help="none, rrf or linear:W: combine reranker scores with first-stage ranks "
+    "(default: the model's own, else none).")]
+
+
+def reranking_note(reranker: object | None, fusion: str | None) -> None:
+    """One stderr line saying which model reranked, and with which fusion (after the data)."""
+    if reranker is None:
+        return
+    from xenc.fusion import effective_fusion
+    from xenc.progress import note
+
+    chosen = effective_fusion(fusion, reranker)
+    why = ""
+    if fusion is None and chosen != "none":
+        why = " (the model's default; --fusion none to turn it off)"
+    resolved = getattr(reranker, "resolved", None)
+    name = getattr(resolved, "name", "the reranker")
+    source = getattr(resolved, "source", "")
+    note(f"reranked with {name}{f' ({source})' if source else ''}, fusion {chosen}{why}")
 Output = Annotated[
     Path | None,
     typer.Option(
@@ -160,6 +181,11 @@ RandomNegatives = Annotated[int, typer.Option(
     "--random-negatives", help="Random negatives/positive.")]
 SkipTop = Annotated[int, typer.Option("--skip-top", help="Candidates skipped before mining.")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed for every random choice.")]
+Teacher = Annotated[str | None, typer.Option(
+    "--teacher", help="Write teacher_score: a cross-encoder, splade:DIR, bm25, dense, or a "
+    "weighted sum such as 0.7*splade:DIR+0.3*bm25 (each standardised per query).")]
+MaxPositives = Annotated[int | None, typer.Option(
+    "--max-positives", help="At most N positives per query (highest grades first).")]
 ShowProgress = Annotated[
     bool | None,
     typer.Option(
@@ -242,6 +268,8 @@ def mining_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         _param("negatives", Negatives, 4),
         _param("random_negatives", RandomNegatives, 1),
         _param("skip_top", SkipTop, 0),
+        _param("teacher", Teacher, None),
+        _param("positives", MaxPositives, None),
     ]
 
     def call(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -249,7 +277,9 @@ def mining_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
         opts = [kwargs.pop(p.name) for p in block]
         with spelled(lambda name: MINE_FLAGS.get(name) or flag(name)):
-            kwargs["mine"] = MineParams(*opts, seed=kwargs["seed"]).check()
+            retriever, depth, negatives, randoms, skip, teacher, positives = opts
+            kwargs["mine"] = MineParams(retriever, depth, negatives, randoms, skip,
+                                        kwargs["seed"], teacher, positives).check()
         return kwargs
 
     return _replace_param(fn, "mine", block, call)

@@ -46,11 +46,14 @@ def mine_cmd(
     """Mine training pairs: qrels positives plus first-stage hard and random negatives.
 
     Each line: query, document (the best passage), label (1/0), qid, doc_id, kind
-    (positive, hard or random) and first_stage_rank. `xenc train FILE` reads it back.
+    (positive, hard or random) and first_stage_rank; with --teacher also teacher_score.
+    `xenc train FILE` reads it back (--loss margin-mse or mse learn the teacher's scores).
 
     \b
-    Example:
+    Examples:
       xenc mine --index-dir idx --queries q.jsonl --qrels qrels.tsv -o pairs.jsonl
+      xenc mine --index-dir idx --queries q.jsonl --qrels qrels.tsv \\
+          --teacher '0.7*splade:models/splade+0.3*bm25' -o distill.jsonl
     """
     from xenc.formats import JsonlWriter, atomic_output
     from xenc.progress import note
@@ -73,7 +76,9 @@ def train_cmd(
     queries: Annotated[OptPath, typer.Option(help="JSONL queries (with --index-dir).")] = None,
     qrels: Annotated[OptPath, typer.Option(help="TREC or BEIR TSV judgments.")] = None,
     task: Annotated[str, typer.Option(help="relevance, similarity or nli.")] = "relevance",
-    loss: Annotated[str | None, typer.Option(help="relevance: bce or listwise.")] = None,
+    loss: Annotated[str | None, typer.Option(
+        help="relevance: bce, listwise, margin-mse or mse (the last two distil teacher_score)."
+    )] = None,
     base: Annotated[str | None, typer.Option(help="Encoder or cross-encoder to tune.")] = None,
     layers: Annotated[int | None, typer.Option(help="Keep the first N layers.")] = None,
     labels: Annotated[str | None, typer.Option(help="nli label names, comma-separated.")] = None,

@@ -77,6 +77,24 @@ def _check_activation(name: str, where: str, error: type[Exception]) -> str:
     return value
 
 
+def model_fusion(config: Any, name: str) -> str | None:
+    """The fusion the model was validated with (``xenc_fusion`` in its config), if any.
+
+    Raises:
+        ModelError: a fusion xenc does not know.
+    """
+    own = getattr(config, "xenc_fusion", None)
+    if own is None:
+        return None
+    from xenc.fusion import parse_fusion
+
+    try:
+        parse_fusion(str(own))
+    except UsageError as exc:
+        raise ModelError(f"{name}: config.json xenc_fusion: {exc}") from None
+    return str(own)
+
+
 def model_activation(config: Any, num_labels: int) -> str:
     """The activation a model asks for in its config, else sigmoid (1 label) or softmax.
 
@@ -177,6 +195,7 @@ class CrossEncoder:
         id2label = getattr(config, "id2label", None) or {}
         self.labels = [str(id2label.get(i, f"LABEL_{i}")) for i in range(self.num_labels)]
         self.activation = activation or model_activation(config, self.num_labels)
+        self.fusion = model_fusion(config, self.resolved.name)
         self.max_length = default_max_length(self._tokenizer, config, max_length)
         self.truncated = 0
         self._specials = int(self._tokenizer.num_special_tokens_to_add(pair=True))
@@ -201,6 +220,7 @@ class CrossEncoder:
             "labels": list(self.labels),
             "activation": self.activation,
             "max_length": self.max_length,
+            "fusion": self.fusion,
         }
 
     def _lengths(self, texts: list[str]) -> np.ndarray:

@@ -7,8 +7,10 @@ A pair file holds one JSON object per line with two texts (``query``/``document`
 * ``similarity``: a number, scaled to [0, 1] by the largest label seen (or ``label_max``);
 * ``nli``: a label name (``"entailment"``) or an integer id into the label list.
 
-Optional ``qid`` groups the pairs of one query (default: the query text); mined files also
-carry ``doc_id``, ``kind`` and ``first_stage_rank``, kept for provenance only.
+Optional ``qid`` groups the pairs of one query (default: the query text); optional
+``teacher_score`` (a finite number, written by ``xenc mine --teacher``) is what the
+distillation losses (``mse``, ``margin-mse``) learn. Mined files also carry ``doc_id``,
+``kind`` and ``first_stage_rank``, kept for provenance only.
 """
 
 from __future__ import annotations
@@ -39,12 +41,14 @@ class Pair:
         document: Second text.
         label: The raw label: int grade (relevance), float (similarity), int id (nli).
         group: Pairs of one query share a group (``qid`` or the query text).
+        teacher: The teacher's score (``teacher_score``), for distillation; else ``None``.
     """
 
     query: str
     document: str
     label: float
     group: str
+    teacher: float | None = None
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -93,10 +97,24 @@ def parse_label(
     raise InputError(*where, f'"label" must be a label name or an integer id, got {value!r}')
 
 
+Row = tuple[str, str, float | str, str, float | None]
+
+
+def _teacher(obj: dict[str, Any], where: tuple[str, int]) -> float | None:
+    value = obj.get("teacher_score")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(*where, f'"teacher_score" must be a number, got {value!r}')
+    if not math.isfinite(float(value)):
+        raise InputError(*where, f'"teacher_score" must be a finite number, got {value!r}')
+    return float(value)
+
+
 def read_pairs(
     source: str | os.PathLike[str], task: str, labels: Sequence[str] | None = None
-) -> list[tuple[str, str, float | str, str]]:
-    """Read and check a pair file: ``(query, document, label, group)`` tuples.
+) -> list[Row]:
+    """Read and check a pair file: ``(query, document, label, group, teacher)`` tuples.
 
     Raises:
         InputError: a missing file, bad JSON, missing texts or label, a bad label, no pairs.
@@ -105,7 +123,7 @@ def read_pairs(
     if task not in TASKS:
         raise UsageError(f"--task must be one of {', '.join(TASKS)}, not {task!r}")
     name = source_name(source)
-    rows: list[tuple[str, str, float | str, str]] = []
+    rows: list[Row] = []
     for line_no, obj in read_jsonl(source):
         where = (name, line_no)
         query, document = pair_of(obj, where)
@@ -113,13 +131,13 @@ def read_pairs(
             raise InputError(*where, 'missing field "label"')
         label = parse_label(obj["label"], task, where, labels)
         group = obj.get("qid", query)
-        rows.append((query, document, label, str(group)))
+        rows.append((query, document, label, str(group), _teacher(obj, where)))
     if not rows:
         raise InputError(name, None, "no training pairs")
     return rows
 
 
-def nli_labels(rows: Iterable[tuple[Any, Any, Any, Any]], given: Sequence[str] | None) -> list[str]:
+def nli_labels(rows: Iterable[tuple[Any, ...]], given: Sequence[str] | None) -> list[str]:
     """The nli label names: ``given``, else the names seen, sorted.
 
     Raises:
@@ -133,15 +151,13 @@ def nli_labels(rows: Iterable[tuple[Any, Any, Any, Any]], given: Sequence[str] |
     return sorted(names)
 
 
-def to_pairs(
-    rows: Iterable[tuple[str, str, float | str, str]], labels: Sequence[str] | None = None
-) -> list[Pair]:
+def to_pairs(rows: Iterable[Row], labels: Sequence[str] | None = None) -> list[Pair]:
     """Turn checked rows into :class:`Pair` records (nli names become ids)."""
     index = {name: i for i, name in enumerate(labels or ())}
     out = []
-    for query, document, label, group in rows:
+    for query, document, label, group, teacher in rows:
         value = float(index[label]) if isinstance(label, str) else float(label)
-        out.append(Pair(query, document, value, group))
+        out.append(Pair(query, document, value, group, teacher))
     return out
 
 

@@ -4,6 +4,11 @@
   label (graded labels become soft targets in [0, 1]).
 * ``relevance`` + ``listwise``: softmax cross-entropy over groups of one positive and ``n``
   negatives of the same query (the positive first in each group).
+* ``relevance`` + ``margin-mse`` (distillation, Hofstätter et al. 2020): in the same groups,
+  mean squared error between the student's margins ``s(pos) - s(neg)`` and the teacher's
+  ``t(pos) - t(neg)`` (``teacher_score``); the student's logits learn the teacher's scale.
+* ``relevance`` + ``mse`` (distillation, pointwise): mean squared error between the logit and
+  ``teacher_score``.
 * ``similarity``: mean squared error between sigmoid(logit) and label / ``label_max``.
 * ``nli``: cross-entropy over the label logits.
 
@@ -24,7 +29,10 @@ from xenc.training.data import Pair
 if TYPE_CHECKING:
     import torch
 
-LOSSES = {"relevance": ("bce", "listwise"), "similarity": ("mse",), "nli": ("ce",)}
+LOSSES = {"relevance": ("bce", "listwise", "margin-mse", "mse"), "similarity": ("mse",),
+          "nli": ("ce",)}
+GROUPED = ("listwise", "margin-mse")
+DISTILL = ("margin-mse", "mse")
 
 
 def check_loss(task: str, loss: str | None) -> str:
@@ -72,14 +80,14 @@ def plan_epoch(
         UsageError: listwise training data with no query that has both labels.
     """
     rng = np.random.default_rng([seed, epoch])
-    if loss != "listwise":
+    if loss not in GROUPED:
         order = rng.permutation(len(pairs)).tolist()
         return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     if negatives < 1:
-        raise UsageError("--loss listwise needs --negatives of at least 1")
+        raise UsageError(f"--loss {loss} needs --negatives of at least 1")
     groups = _listwise_groups(pairs, negatives, rng)
     if not groups:
-        raise UsageError("--loss listwise needs queries with both positive and negative pairs")
+        raise UsageError(f"--loss {loss} needs queries with both positive and negative pairs")
     per_batch = max(1, batch_size // (negatives + 1))
     order = rng.permutation(len(groups)).tolist()
     return [
@@ -88,10 +96,35 @@ def plan_epoch(
     ]
 
 
-def targets(pairs: Sequence[Pair], task: str, label_max: float) -> torch.Tensor:
-    """The loss targets of a batch: scaled floats, or class ids for nli."""
+def distills(task: str, loss: str | None) -> bool:
+    """Whether ``loss`` learns ``teacher_score`` (relevance ``margin-mse`` or ``mse``)."""
+    return task == "relevance" and loss in DISTILL
+
+
+def check_teacher(pairs: Sequence[Pair], task: str, loss: str, role: str) -> None:
+    """Distillation losses need ``teacher_score`` on every pair.
+
+    Raises:
+        UsageError: a distillation loss and pairs without a teacher score.
+    """
+    if not distills(task, loss):
+        return
+    missing = sum(p.teacher is None for p in pairs)
+    if missing:
+        raise UsageError(
+            f"--loss {loss} needs \"teacher_score\" on every pair: {missing} of the {len(pairs)} "
+            f"{role} pairs have none (write them with xenc mine --teacher SPEC)"
+        )
+
+
+def targets(
+    pairs: Sequence[Pair], task: str, label_max: float, loss: str | None = None
+) -> torch.Tensor:
+    """The loss targets of a batch: scaled floats, teacher scores, or class ids for nli."""
     import torch
 
+    if distills(task, loss):
+        return torch.tensor([float(p.teacher) for p in pairs], dtype=torch.float32)
     values = [p.label for p in pairs]
     if task == "nli":
         return torch.tensor(values, dtype=torch.long)
@@ -115,6 +148,11 @@ def compute_loss(
         grouped = scores.view(-1, group)
         first = torch.zeros(grouped.shape[0], dtype=torch.long, device=grouped.device)
         return F.cross_entropy(grouped, first)
+    if loss == "margin-mse":
+        student, teacher = scores.view(-1, group), target.view(-1, group)
+        return F.mse_loss(student[:, :1] - student[:, 1:], teacher[:, :1] - teacher[:, 1:])
+    if loss == "mse":
+        return F.mse_loss(scores, target)
     return F.binary_cross_entropy_with_logits(scores, target)
 
 

@@ -2,7 +2,8 @@
 
 For each query with at least one judged-relevant document (grade >= 1):
 
-* every relevant document is a positive (label 1);
+* every relevant document is a positive (label 1), or with ``positives`` at most that many
+  per query, the highest grades first (a seeded draw among equal grades);
 * per positive, ``negatives`` hard negatives are drawn from the first stage's top ``depth``
   candidates, after skipping the top ``skip_top`` and removing every judged-relevant document
   (documents judged 0 stay: they are known negatives);
@@ -12,6 +13,11 @@ The text of a document is its best passage for the query (``Chunk.passage()``: t
 the passage): the first stage's best-matching passage for candidates, else the first passage.
 Draws use a generator seeded by ``seed`` and the query id, so a run is reproducible query by
 query whatever the query order.
+
+With ``teacher`` (a SPEC, see :mod:`xenc.training.teachers`) each pair also gets a
+``teacher_score``: the teacher's score of that passage, standardised over the query's mined
+passages, for ``xenc train --loss margin-mse`` or ``--loss mse``; a teacher of several
+components also writes each one's standardised score in ``teacher_components``.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ class MineParams:
     random_negatives: int = 1
     skip_top: int = 0
     seed: int = 42
+    teacher: str | None = None
+    positives: int | None = None
 
     def check(self) -> MineParams:
         """Return self, or raise UsageError for a bad value."""
@@ -57,6 +65,12 @@ class MineParams:
                 raise UsageError(f"--{flag} must be 0 or more, got {getattr(self, name)}")
         if self.skip_top >= self.depth:
             raise UsageError("--skip-top must be smaller than --mine-depth")
+        if self.positives is not None and self.positives < 1:
+            raise UsageError(f"--max-positives must be at least 1, got {self.positives}")
+        if self.teacher is not None:
+            from xenc.training.teachers import parse_spec
+
+            parse_spec(self.teacher)
         return self
 
     def search_params(self) -> SearchParams:
@@ -81,8 +95,9 @@ def _draw(rng: np.random.Generator, pool: list[Any], n: int) -> list[Any]:
 
 def _candidate_lists(
     index: Index, queries: list[Query], params: MineParams
-) -> Iterator[tuple[Query, list[Candidate]]]:
-    return first_stage_lists(index, queries, params.search_params(), batch_size=ENCODE_BATCH)
+) -> Iterator[tuple[Query, list[Candidate], np.ndarray | None]]:
+    return first_stage_lists(index, queries, params.search_params(), batch_size=ENCODE_BATCH,
+                             with_vectors=True)
 
 
 def _passages(index: Index, doc_rows: dict[str, int]) -> dict[str, str]:
@@ -90,16 +105,29 @@ def _passages(index: Index, doc_rows: dict[str, int]) -> dict[str, str]:
     return {doc_id: chunks[row].passage() for doc_id, row in doc_rows.items()}
 
 
-def _query_pairs(
-    index: Index, query: Query, cands: list[Candidate], judged: dict[str, int], params: MineParams
-) -> list[dict[str, Any]]:
-    known = index.docstore.seq_of
+def _positives(
+    judged: dict[str, int], known: Any, params: MineParams, rng: np.random.Generator
+) -> list[str]:
+    """The query's indexed relevant documents; at most ``params.positives`` of them, the
+    highest grades first (a seeded draw among equal grades)."""
     positives = sorted(d for d, g in judged.items() if g >= 1 and d in known)
+    if params.positives is None or len(positives) <= params.positives:
+        return positives
+    order = rng.permutation(len(positives))
+    ranked = sorted(range(len(positives)), key=lambda i: (-judged[positives[i]], order[i]))
+    return sorted(positives[i] for i in ranked[: params.positives])
+
+
+def _query_pairs(
+    index: Index, query: Query, cands: list[Candidate], judged: dict[str, int],
+    params: MineParams, teacher: Any = None, vector: np.ndarray | None = None,
+) -> list[dict[str, Any]]:
+    rng = _rng(params.seed, query.id)
+    positives = _positives(judged, index.docstore.seq_of, params, rng)
     relevant = {d for d, g in judged.items() if g >= 1}
     ranks = {c.doc_id: c.rank for c in cands}
     best_row = {c.doc_id: c.rows[0] for c in cands if c.rows}
     pool = [c.doc_id for c in cands[params.skip_top :] if c.doc_id not in relevant]
-    rng = _rng(params.seed, query.id)
     plan: list[tuple[str, str]] = []
     for pos in positives:
         plan.append((pos, "positive"))
@@ -110,7 +138,7 @@ def _query_pairs(
     rows = {d: best_row[d] for d, _ in plan if d in best_row}
     rows.update(index.docstore.first_rows(d for d, _ in plan if d not in best_row))
     texts = _passages(index, rows)
-    return [
+    records = [
         {
             "query": query.text,
             "document": texts[doc_id],
@@ -122,6 +150,26 @@ def _query_pairs(
         }
         for doc_id, kind in plan
     ]
+    if teacher is not None and records:
+        _add_teacher_scores(records, teacher, query, texts, rows, vector)
+    return records
+
+
+def _add_teacher_scores(
+    records: list[dict[str, Any]], teacher: Any, query: Query, texts: dict[str, str],
+    rows: dict[str, int], vector: np.ndarray | None,
+) -> None:
+    """``teacher_score`` (and ``teacher_components``) of each record, scored once per passage."""
+    distinct = sorted(rows)
+    parts = teacher.components_scores(query.text, [texts[d] for d in distinct],
+                                      [rows[d] for d in distinct], vector)
+    total = sum(c.weight * s for c, s in zip(teacher.components, parts.values(), strict=True))
+    position = {d: i for i, d in enumerate(distinct)}
+    for record in records:
+        i = position[record["doc_id"]]
+        record["teacher_score"] = round(float(total[i]), 6)
+        if len(parts) > 1:
+            record["teacher_components"] = {k: round(float(v[i]), 6) for k, v in parts.items()}
 
 
 def _random_pool(
@@ -147,17 +195,23 @@ def mine(
     """Yield mined pairs, query by query (in input order), each positive then its negatives.
 
     Records: ``query``, ``document``, ``label`` (1 or 0), ``qid``, ``doc_id``, ``kind``
-    (``"positive"``, ``"hard"`` or ``"random"``) and ``first_stage_rank`` (``None`` when the
-    document is not among the first stage's top ``depth``).
+    (``"positive"``, ``"hard"`` or ``"random"``), ``first_stage_rank`` (``None`` when the
+    document is not among the first stage's top ``depth``) and, with ``params.teacher``,
+    ``teacher_score`` (and ``teacher_components`` for a teacher of several components).
 
     Raises:
         UsageError: bad parameters.
     """
     params.check()
+    teacher = None
+    if params.teacher is not None:
+        from xenc.training.teachers import Teacher
+
+        teacher = Teacher(params.teacher, index)
     todo = [q for q in queries if any(g >= 1 for g in qrels.get(q.id, {}).values())]
     skipped = 0
-    for query, cands in _candidate_lists(index, todo, params):
-        records = _query_pairs(index, query, cands, qrels[query.id], params)
+    for query, cands, vector in _candidate_lists(index, todo, params):
+        records = _query_pairs(index, query, cands, qrels[query.id], params, teacher, vector)
         if not records:
             skipped += 1
         yield from records

@@ -20,7 +20,15 @@ from xenc.training import checkpoint as ckpt
 from xenc.training.card import render
 from xenc.training.config import TrainConfig, TrainResult
 from xenc.training.dev import METRICS, dev_metric
-from xenc.training.losses import check_loss, compute_loss, label_max, plan_epoch, summary, targets
+from xenc.training.losses import (
+    check_loss,
+    check_teacher,
+    compute_loss,
+    label_max,
+    plan_epoch,
+    summary,
+    targets,
+)
 from xenc.training.model import check_max_length, encode, load_base, predict, save_model_dir
 from xenc.training.sources import Data, load_data
 
@@ -82,7 +90,7 @@ def _train_step(ctx: _Ctx, run: _Run, batch: list[int]) -> None:
     inputs = encode(ctx.tokenizer, pairs, cfg.max_length, ctx.device)
     with ctx.amp():
         logits = ctx.model(**inputs).logits
-    target = targets(pairs, cfg.task, ctx.label_max).to(ctx.device)
+    target = targets(pairs, cfg.task, ctx.label_max, ctx.loss).to(ctx.device)
     group = cfg.mine.negatives + 1
     loss = compute_loss(logits, target, task=cfg.task, loss=ctx.loss, group=group)
     loss.backward()
@@ -180,6 +188,7 @@ def _setup(config: TrainConfig) -> tuple[_Ctx, dict[str, Any] | None]:
     saved = ckpt.check_output(Path(config.output), config.resume)
     device = select_device(config.device)
     data = load_data(config)
+    check_teacher(data.train, config.task, loss, "training")
     torch.manual_seed(config.seed)
     model, tokenizer, resolved = load_base(config.base, config.task, data.labels, config.layers)
     check_max_length(model, config.max_length)
