@@ -58,7 +58,7 @@ def words(n: int, word: str = "water") -> str:
 def test_predict_order_equals_each_alone(reranker: CrossEncoder) -> None:
     together = reranker.predict(PAIRS)
     alone = np.concatenate([reranker.predict([p]) for p in PAIRS])
-    assert together.shape == (len(PAIRS), 1) and together.dtype == np.float32
+    assert together.shape == (len(PAIRS),) and together.dtype == np.float32  # as sentence-transformers
     np.testing.assert_allclose(together, alone, atol=1e-5)
     np.testing.assert_allclose(reranker.predict(PAIRS[::-1]), together[::-1], atol=1e-5)
     np.testing.assert_allclose(reranker.predict(PAIRS, batch_size=1), together, atol=1e-5)
@@ -67,13 +67,13 @@ def test_predict_order_equals_each_alone(reranker: CrossEncoder) -> None:
 def test_default_sigmoid_matches_raw_logits(reranker: CrossEncoder, ce_dir: Path) -> None:
     assert reranker.activation == "sigmoid"
     logits = raw_logits(ce_dir, PAIRS)
-    np.testing.assert_allclose(reranker.predict(PAIRS), 1 / (1 + np.exp(-logits)), atol=1e-6)
+    np.testing.assert_allclose(reranker.predict(PAIRS), 1 / (1 + np.exp(-logits[:, 0])), atol=1e-6)
 
 
 def test_activation_argument(ce_dir: Path) -> None:
     logits = raw_logits(ce_dir, PAIRS)
     plain = CrossEncoder(str(ce_dir), activation="none")
-    np.testing.assert_allclose(plain.predict(PAIRS), logits, atol=1e-5)
+    np.testing.assert_allclose(plain.predict(PAIRS), logits[:, 0], atol=1e-5)
     sig = CrossEncoder(str(ce_dir), activation="Sigmoid")
     assert sig.activation == "sigmoid"
 
@@ -99,7 +99,7 @@ def test_legacy_activation_key(ce_dir: Path, tmp_path: Path) -> None:
     (copy / "config.json").write_text(json.dumps(config))
     ce = CrossEncoder(str(copy))
     assert ce.activation == "none"
-    np.testing.assert_allclose(ce.predict(PAIRS), raw_logits(ce_dir, PAIRS), atol=1e-5)
+    np.testing.assert_allclose(ce.predict(PAIRS), raw_logits(ce_dir, PAIRS)[:, 0], atol=1e-5)
 
 
 def test_unsupported_config_activation(tmp_path: Path) -> None:
@@ -125,7 +125,7 @@ def test_softmax_three_labels(ce3_dir: Path) -> None:
 def test_score_pairs(reranker: CrossEncoder, ce3_dir: Path) -> None:
     scores = reranker.score_pairs(PAIRS)
     assert all(type(s) is float for s in scores)
-    np.testing.assert_allclose(scores, reranker.predict(PAIRS)[:, 0], atol=1e-7)
+    np.testing.assert_allclose(scores, reranker.predict(PAIRS), atol=1e-7)
     with pytest.raises(UsageError, match="predict"):
         CrossEncoder(str(ce3_dir)).score_pairs(PAIRS)
 
@@ -146,7 +146,7 @@ def test_bad_pairs_and_empty(reranker: CrossEncoder) -> None:
     with pytest.raises(UsageError):
         reranker.predict(["not a pair"])  # type: ignore[list-item]
     empty = reranker.predict([])
-    assert empty.shape == (0, 1) and empty.dtype == np.float32
+    assert empty.shape == (0,) and empty.dtype == np.float32
     assert reranker.score_pairs([]) == []
 
 

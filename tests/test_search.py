@@ -102,7 +102,7 @@ def test_rerank_orders_by_cross_encoder_scores(small_index, tiny_reranker):
     cands = first_stage(small_index, query, SearchParams(retriever="bm25", candidates=8, k=8))
     ranked = rerank(small_index.docstore, tiny_reranker, query, cands)
     texts = dict(zip([d[0] for d in DOCS], passages(), strict=True))
-    direct = tiny_reranker.predict([(query, texts[c.doc_id]) for c in cands])[:, 0]
+    direct = tiny_reranker.predict([(query, texts[c.doc_id]) for c in cands])
     pairs = dict(zip([c.doc_id for c in cands], direct, strict=True))
     expected = [(d, pairs[d]) for d in trec_sorted(pairs, pairs.__getitem__)]
     assert [s.candidate.doc_id for s in ranked] == [d for d, _ in expected]
@@ -160,7 +160,7 @@ def test_aggregates_over_passages(opened, tiny_reranker, aggregate):
         else:
             rows = list(cand.rows[:2])
         chunks = opened.docstore.chunks(rows)
-        scores = tiny_reranker.predict([(query, chunks[r].passage()) for r in rows])[:, 0]
+        scores = tiny_reranker.predict([(query, chunks[r].passage()) for r in rows])
         value = scores.sum() if aggregate == "sum" else scores.max()
         assert by_doc[cand.doc_id] == pytest.approx(float(value), abs=1e-6)
 

@@ -137,8 +137,8 @@ def rerank(
     chunks = passages.chunks(r for group in rows for r in group)
     if budget is None:
         flat = [r for group in rows for r in group]
-        scores = model.predict([(query, chunks[r].passage()) for r in flat]) if flat else []
-        by_row = {r: float(s[0]) for r, s in zip(flat, scores, strict=True)}
+        scores = _first_scores(model, [(query, chunks[r].passage()) for r in flat])
+        by_row = {r: float(s) for r, s in zip(flat, scores, strict=True)}
     else:
         by_row = _within_budget(model, query, rows, chunks, budget)
         done = next((i for i, group in enumerate(rows) if group[0] not in by_row), len(rows))
@@ -159,6 +159,17 @@ def rerank(
     return scored
 
 
+def first_score(score: Any) -> float:
+    """The first score of one ``predict`` row: a number, or a row of per-label numbers."""
+    return float(score[0] if getattr(score, "ndim", 0) or isinstance(score, list | tuple)
+                 else score)
+
+
+def _first_scores(model: Any, pairs: list[tuple[str, str]]) -> list[float]:
+    """The reranker's (first) score of each pair: ``predict`` gives ``(n,)`` or ``(n, labels)``."""
+    return [first_score(s) for s in model.predict(pairs)] if pairs else []
+
+
 def _within_budget(model: Any, query: str, rows: list, chunks: dict, budget: Budget) -> dict:
     """Scores of the leading documents' passages, batch by batch, while they fit in time."""
     size = int(getattr(model, "batch_size", 32) or 32)
@@ -177,9 +188,9 @@ def _within_budget(model: Any, query: str, rows: list, chunks: dict, budget: Bud
         if not flat:
             break
         before = budget.clock()
-        scores = model.predict([(query, chunks[r].passage()) for r in flat])
+        scores = _first_scores(model, [(query, chunks[r].passage()) for r in flat])
         budget.record(len(flat), (budget.clock() - before) * 1e3)
         probing = False
-        by_row.update((r, float(s[0])) for r, s in zip(flat, scores, strict=True))
+        by_row.update((r, float(s)) for r, s in zip(flat, scores, strict=True))
         i = j
     return by_row

@@ -15,6 +15,7 @@ from typing import Any
 
 from xenc.errors import InputError
 from xenc.formats import read_jsonl, source_name
+from xenc.rerank import first_score
 
 PAIR_FIELDS = (("query", "document"), ("text_a", "text_b"), ("sentence1", "sentence2"))
 
@@ -35,7 +36,7 @@ def pair_of(obj: dict[str, Any], where: tuple[str, int]) -> tuple[str, str]:
 
 def _annotate(obj: dict[str, Any], row: Any, labels: list[str]) -> dict[str, Any]:
     if len(labels) <= 1:
-        obj["score"] = float(row[0])
+        obj["score"] = first_score(row)
         return obj
     best = max(range(len(labels)), key=lambda i: (float(row[i]), -i))
     obj["label"] = labels[best]

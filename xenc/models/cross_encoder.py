@@ -314,8 +314,21 @@ class CrossEncoder:
             progress: Called with the number of pairs done after each batch.
 
         Returns:
-            ``(len(pairs), num_labels)`` float32 array, after the activation.
+            float32 scores after the activation: shape ``(len(pairs),)`` for a one-score
+            model (as sentence-transformers' ``CrossEncoder.predict``), ``(len(pairs),
+            num_labels)`` for a model with several labels.
         """
+        out = self._predict_matrix(pairs, batch_size=batch_size, progress=progress)
+        return out[:, 0] if self.num_labels == 1 else out
+
+    def _predict_matrix(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        *,
+        batch_size: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """:meth:`predict` as a ``(len(pairs), num_labels)`` array, whatever the labels."""
         checked = _check_pairs(pairs)
         out = np.zeros((len(checked), self.num_labels), dtype=np.float32)
         if not checked:
@@ -347,7 +360,7 @@ class CrossEncoder:
                 "use predict() for multi-label scores"
             )
         scores = self.predict(pairs, batch_size=batch_size, progress=progress)
-        return [float(s) for s in scores[:, 0]]
+        return [float(s) for s in scores]
 
     def rank(
         self,
