@@ -58,7 +58,7 @@ def words(n: int, word: str = "water") -> str:
 def test_predict_order_equals_each_alone(reranker: CrossEncoder) -> None:
     together = reranker.predict(PAIRS)
     alone = np.concatenate([reranker.predict([p]) for p in PAIRS])
-    assert together.shape == (len(PAIRS),) and together.dtype == np.float32  # as sentence-transformers
+    assert together.shape == (len(PAIRS),) and together.dtype == np.float32
     np.testing.assert_allclose(together, alone, atol=1e-5)
     np.testing.assert_allclose(reranker.predict(PAIRS[::-1]), together[::-1], atol=1e-5)
     np.testing.assert_allclose(reranker.predict(PAIRS, batch_size=1), together, atol=1e-5)

@@ -43,6 +43,9 @@ _TRUE = {"1", "true", "yes", "on"}
 _PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 _SAFE_FILES = ("model.safetensors", "model.safetensors.index.json")
 _HASHES: dict[tuple[str, int, int], str] = {}
+HUB_PROBE_SECONDS = 3.0
+_REACHABLE: set[str] = set()
+_UNREACHABLE: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -95,11 +98,58 @@ def default_reranker_dir() -> Path | None:
 
 
 def hub_offline() -> bool:
-    """Whether the Hugging Face hub must not be contacted (``HF_HUB_OFFLINE`` and friends)."""
+    """Whether the Hugging Face hub must not be contacted: ``HF_HUB_OFFLINE`` (or
+    ``TRANSFORMERS_OFFLINE``) is set, or this process already found the hub unreachable."""
     for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
         if os.environ.get(var, "").strip().lower() in _TRUE:
             return True
-    return False
+    return hub_endpoint() in _UNREACHABLE
+
+
+def hub_endpoint() -> str:
+    """The hub's address (``HF_ENDPOINT``, by default https://huggingface.co)."""
+    return os.environ.get("HF_ENDPOINT", "").strip().rstrip("/") or "https://huggingface.co"
+
+
+def hub_reachable(timeout: float = HUB_PROBE_SECONDS) -> bool:
+    """Whether a TCP connection to the hub (or to the proxy that reaches it) opens within
+    ``timeout`` seconds. Checked once per endpoint and process; an unreachable hub then counts
+    as offline (:func:`hub_offline`), so nothing retries it.
+
+    huggingface_hub itself retries an unreachable hub for about a minute before giving up;
+    this probe is what lets xenc fail (or fall back to the cache) in seconds instead.
+    """
+    endpoint = hub_endpoint()
+    if endpoint in _UNREACHABLE:
+        return False
+    if endpoint in _REACHABLE:
+        return True
+    import socket
+    import threading
+    import urllib.parse
+    import urllib.request
+
+    url = urllib.parse.urlsplit(endpoint)
+    proxy = urllib.request.getproxies().get(url.scheme or "https")
+    if proxy and not urllib.request.proxy_bypass(url.hostname or ""):
+        url = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    host = url.hostname or ""
+    port = url.port or (443 if url.scheme == "https" else 80)
+    result: list[bool] = []
+
+    def probe() -> None:  # in a thread: name resolution ignores socket timeouts
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    ok = bool(result and result[0])
+    (_REACHABLE if ok else _UNREACHABLE).add(endpoint)
+    return ok
 
 
 def _looks_like_path(name: str) -> bool:
@@ -150,16 +200,29 @@ def resolve_model(name: str | None, *, kind: str) -> ResolvedModel:
         if not any((local / f).is_file() for f in ("config.json", "modules.json")):
             raise ModelError(f"{name} is not a model directory (no config.json)")
         return ResolvedModel(name=name, path=str(local.resolve()), source="local")
-    if hub_offline() and _hub_cached_file(name, "config.json") is None:
-        raise ModelError(_not_cached(name, "HF_HUB_OFFLINE is set"))
+    cached = _hub_cached_file(name, "config.json") is not None
+    if not hub_offline() and not hub_reachable():
+        if cached:
+            log.warning("note: the hub (%s) cannot be reached: using the cached %s",
+                        hub_endpoint(), name)
+    if hub_offline() and not cached:
+        raise ModelError(_not_cached(name, _offline_reason()))
     return ResolvedModel(name=name, path=name, source="hub")
+
+
+def _offline_reason() -> str:
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if os.environ.get(var, "").strip().lower() in _TRUE:
+            return f"{var} is set"
+    return f"the hub ({hub_endpoint()}) cannot be reached"
 
 
 def _not_cached(name: str, why: str) -> str:
     return (
         f"model {name} is not in the local Hugging Face cache and {why} (nor is it a local "
-        "directory): pass a local model directory, or set HF_HUB_OFFLINE=0 on a machine "
-        "with network access to download it"
+        f"directory): download it on a connected machine (`hf download {name}`) and copy "
+        "the cache (~/.cache/huggingface, or $HF_HOME) here, or pass a local model directory"
+        + ("" if "cannot be reached" not in why else "; HF_HUB_OFFLINE=1 skips the hub check")
     )
 
 
@@ -248,7 +311,7 @@ def _load_error(model: ResolvedModel, exc: Exception, trust_pickle_weights: bool
     if model.is_hub:
         low = text.lower()
         if hub_offline() or "couldn't connect" in low or "offline" in low:
-            why = "HF_HUB_OFFLINE is set" if hub_offline() else "the hub cannot be reached"
+            why = _offline_reason() if hub_offline() else "the hub cannot be reached"
             return ModelError(_not_cached(model.name, why))
         if not trust_pickle_weights and "safetensors" in low:
             return ModelError(_pickle_only(model.name))
