@@ -262,3 +262,43 @@ def test_exported_dir_copies_no_weights(exported, tmp_path):
         # the torch backend needs the original directory
         CrossEncoder(str(copy), backend="torch")
     assert CrossEncoder(str(copy)).backend == "onnx"  # auto: the checked export (issue 12)
+
+
+def test_half_weights_halve_the_file_and_change_no_score(spread_dir, tmp_path):
+    """A model saved in float16 (as the shipped reranker): float16 ONNX weights are lossless."""
+    import onnx
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    half = tmp_path / "half"
+    shutil.copytree(spread_dir, half, ignore=shutil.ignore_patterns("*.onnx", "onnx-export.json"))
+    model = AutoModelForSequenceClassification.from_pretrained(spread_dir, dtype=torch.float32)
+    model.half().save_pretrained(half)
+    full_out, half_out = tmp_path / "full-onnx", tmp_path / "half-onnx"
+    export_onnx(str(half), full_out, quantize=False)
+    summary = export_onnx(str(half), half_out, quantize=False, half_weights=True)
+    assert summary["checked"] and set(summary["files"]) == {"onnx"}
+    full_size, half_size = (p.stat().st_size for p in (full_out / "model.onnx",
+                                                        half_out / "model.onnx"))
+    assert half_size < 0.65 * full_size  # tiny model: many tensors too small to halve
+    graph = onnx.load(str(half_out / "model.onnx")).graph
+    assert any(n.op_type == "Cast" for n in graph.node)
+    assert {i.data_type for i in graph.initializer if np.prod(i.dims) >= 1024} == {
+        onnx.TensorProto.FLOAT16}
+    pairs = varied_pairs()
+    want = CrossEncoder(str(half), activation="none").predict(pairs)
+    got = CrossEncoder(str(half_out), activation="none", backend="onnx").predict(pairs)
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+def test_cli_half_weights(runner, spread_dir, tmp_path):
+    out = tmp_path / "cli-half"
+    result = runner.invoke(app, ["export", str(spread_dir), "-o", str(out), "--half-weights",
+                                 "--no-int8"])
+    # spread_dir is float32: float16 weights move the logits by more than 1e-4 or not at all;
+    # either way the check decides, and nothing half-done is left behind
+    if result.exit_code == 0:
+        assert (out / "model.onnx").is_file() and not (out / "model-int8.onnx").exists()
+    else:
+        assert result.exit_code == 1 and "differs from torch" in result.stderr
+        assert not (out / "model.onnx").exists()

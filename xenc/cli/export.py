@@ -29,6 +29,9 @@ def export_cmd(
         "model directory).", show_default=False)] = None,
     quantize: Annotated[bool, typer.Option(
         "--int8/--no-int8", help="Also write model-int8.onnx (dynamic int8 weights).")] = True,
+    half_weights: Annotated[bool, typer.Option(
+        "--half-weights", help="Store model.onnx's weights in float16 (half the file; it "
+        "still computes in float32). Lossless for a model saved in float16.")] = False,
     trust_pickle_weights: TrustPickle = False,
 ) -> None:
     """Export a cross-encoder to ONNX: model.onnx (fp32) and model-int8.onnx (int8).
@@ -45,7 +48,7 @@ def export_cmd(
     from xenc.models.export import export_onnx
     from xenc.progress import note
 
-    summary = export_onnx(model, out_dir, quantize=quantize,
+    summary = export_onnx(model, out_dir, quantize=quantize, half_weights=half_weights,
                           trust_pickle_weights=trust_pickle_weights)
     kinds = {"onnx": "fp32", "onnx-int8": "int8"}
     parts = [

@@ -65,6 +65,7 @@ def export_onnx(
     per_channel: bool = False,
     atol: float = 1e-4,
     trust_pickle_weights: bool = False,
+    half_weights: bool = False,
 ) -> dict[str, Any]:
     """Write ``model.onnx`` and ``model-int8.onnx`` for a sequence-classification model.
 
@@ -78,6 +79,10 @@ def export_onnx(
             :func:`_quantize`).
         atol: Largest allowed absolute difference between fp32 ONNX and torch logits.
         trust_pickle_weights: Allow ``pytorch_model.bin`` weights (pickle can run code).
+        half_weights: Store ``model.onnx``'s weight matrices in float16, each read through a
+            Cast to float32 (:func:`_halve_weights`): half the file, the same fp32 arithmetic.
+            Lossless for a model saved in float16 (as xenc's shipped reranker); for other
+            models the usual check against torch (``atol``) decides.
 
     Returns:
         ``out_dir``, ``files`` (backend → path), ``bytes`` (backend → size), ``inputs``,
@@ -104,6 +109,10 @@ def export_onnx(
     temps = {b: _temp_file(target, ONNX_FILES[b]) for b, on in wanted.items() if on}
     try:
         _trace(ce.model, {n: batch[n] for n in names}, temps["onnx"])
+        if quantize:  # from the float32 trace: the quantizer reads weights, not Casts
+            _quantize(temps["onnx"], temps["onnx-int8"], per_channel)
+        if half_weights:
+            _halve_weights(temps["onnx"])
         expected = _torch_logits(ce.model, batch, names)
         diffs = {"onnx": _max_diff(temps["onnx"], batch, expected)}
         if diffs["onnx"] > atol:
@@ -112,7 +121,6 @@ def export_onnx(
                 f"(more than {atol:g}): not written"
             )
         if quantize:
-            _quantize(temps["onnx"], temps["onnx-int8"], per_channel)
             diffs["onnx-int8"] = _max_diff(temps["onnx-int8"], batch, expected)
         files = {b: target / ONNX_FILES[b] for b in temps}
         record = target / EXPORT_RECORD
@@ -291,6 +299,32 @@ def _max_diff(path: Path, batch: dict[str, np.ndarray], expected: np.ndarray) ->
         single = {k: v[row : row + 1, keep] for k, v in batch.items()}
         worst = max(worst, float(np.abs(session(single)[0] - expected[row]).max()))
     return worst
+
+
+def _halve_weights(path: Path, min_size: int = 1024) -> None:
+    """Rewrite the float32 initializers of ``min_size`` elements or more as float16, each
+    behind a ``Cast`` to float32 under its old name: the graph computes in float32 as before,
+    and onnxruntime folds the casts into constants when the session starts."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    casts, kept, halves = [], [], []
+    for init in graph.initializer:
+        if init.data_type != TensorProto.FLOAT or int(np.prod(init.dims)) < min_size:
+            kept.append(init)
+            continue
+        half = numpy_helper.to_array(init).astype(np.float16)
+        halves.append(numpy_helper.from_array(half, f"{init.name}.fp16"))
+        casts.append(helper.make_node("Cast", [f"{init.name}.fp16"], [init.name],
+                                      to=TensorProto.FLOAT, name=f"{init.name}.to_fp32"))
+    del graph.initializer[:]
+    graph.initializer.extend(kept + halves)
+    nodes = casts + list(graph.node)  # casts first: the graph stays topologically sorted
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.save(model, str(path))
 
 
 @contextlib.contextmanager
