@@ -383,6 +383,13 @@ def ship(model: Path, target: Path, fusion: str, results: dict) -> None:
     config["xenc_fusion"] = fusion
     (staged / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     shutil.copy2(model / "training_state.json", staged / "training_state.json")
+    from xenc.models.export import export_onnx
+
+    # model.onnx for --backend auto (a search that reranks without importing torch): float16
+    # weights behind Casts, checked against torch (loaded from the same float16 file) to 1e-4
+    export = export_onnx(str(staged), quantize=False, half_weights=True)
+    log.info("ONNX: %s bytes, max diff from torch %.1e", export["bytes"]["onnx"],
+             export["max_diff"]["onnx"])
     card = (model / "README.md").read_text(encoding="utf-8")
     head, _, body = card.partition("\n# ")
     (staged / "README.md").write_text(

