@@ -43,6 +43,7 @@ def _config(model: ResolvedModel) -> dict[str, Any]:
         "labels": [id2label[k] for k in sorted(id2label, key=int)] if id2label else None,
         "activation": config.get("xenc_activation")
         or (config.get("sentence_transformers") or {}).get("activation_fn"),
+        "fusion": config.get("xenc_fusion"),
     }
     return {k: v for k, v in out.items() if v is not None}
 
