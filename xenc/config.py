@@ -8,10 +8,11 @@ arguments and falls back to these defaults.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from xenc.errors import UsageError, param
+from xenc.errors import UsageError, param, setting
 
 ENV_ENCODER = "XENC_ENCODER"
 ENV_RERANKER = "XENC_RERANKER"
@@ -21,6 +22,10 @@ ENV_BATCH_SIZE = "XENC_BATCH_SIZE"
 ENV_BACKEND = "XENC_BACKEND"
 
 RETRIEVERS = ("bm25", "dense", "hybrid")
+# What an index can hold (``xenc index --retrievers``); an index made before the manifest
+# recorded it holds both. ``hybrid`` is searched from both, so each retriever needs these:
+INDEX_RETRIEVERS = ("bm25", "dense")
+NEEDS = {"bm25": ("bm25",), "dense": ("dense",), "hybrid": ("bm25", "dense")}
 AGGREGATES = ("max", "first", "sum")
 ACTIVATIONS = ("none", "sigmoid", "softmax")
 OUTPUT_FORMATS = ("jsonl", "trec", "table")
@@ -56,6 +61,10 @@ class HNSWParams:
 class SearchParams:
     """What ``search`` and ``eval`` do with one query; the one place these are validated.
 
+    ``retriever`` ``None`` (the default) means: what the index holds, ``hybrid`` where it
+    has both BM25 and dense, else ``bm25`` (see :meth:`for_index`, which every search calls
+    with the opened index, so Python and the shell decide alike).
+
     ``candidates`` below ``k`` is raised to ``k`` (the first stage must find at least the
     ``k`` results asked for), from Python as on the command line.
 
@@ -67,7 +76,7 @@ class SearchParams:
         UsageError: An unknown ``retriever``, ``aggregate`` or ``fusion``.
     """
 
-    retriever: str = "hybrid"
+    retriever: str | None = None
     candidates: int = 100
     k: int = 10
     rrf_k: int = 60
@@ -78,12 +87,71 @@ class SearchParams:
     fusion: str | None = None
 
     def __post_init__(self) -> None:
-        _check_choice("retriever", self.retriever, RETRIEVERS)
+        if self.retriever is not None:
+            _check_choice("retriever", self.retriever, RETRIEVERS)
         if self.fusion is not None:
             parse_fusion(self.fusion)
         _check_choice("aggregate", self.aggregate, AGGREGATES)
         if self.candidates < self.k:
             object.__setattr__(self, "candidates", self.k)
+
+    def for_index(self, built: Sequence[str], where: object) -> SearchParams:
+        """These parameters with the retriever decided for an index built with ``built``
+        (its manifest's ``retrievers``): the one asked for, else :func:`default_retriever`.
+
+        Raises:
+            UsageError: The index lacks what the retriever needs (``where`` names it).
+        """
+        retriever = self.retriever or default_retriever(built)
+        missing = [kind for kind in NEEDS[retriever] if kind not in built]
+        if missing:
+            raise UsageError(missing_retriever(where, missing[0], built, retriever))
+        return self if retriever == self.retriever else replace(self, retriever=retriever)
+
+
+def default_retriever(built: Sequence[str]) -> str:
+    """The retriever a search uses unless told: hybrid where the index has both kinds."""
+    return "hybrid" if all(k in built for k in INDEX_RETRIEVERS) else built[0]
+
+
+def missing_retriever(
+    where: object, kind: str, built: Sequence[str], retriever: str | None = None
+) -> str:
+    """The message for an index without the ``kind`` retriever: what it has, and the fix."""
+    needs = f", which {setting('retriever', retriever)} needs" if (
+        retriever and retriever != kind) else ""
+    use = f"use {setting('retriever', default_retriever(built))}, or " if retriever else ""
+    return (f"index {where} has no {kind} retriever{needs} (built with "
+            f"{setting('retrievers', ','.join(built))}): {use}rebuild it with "
+            f"{setting('retrievers', ','.join(INDEX_RETRIEVERS))}")
+
+
+def parse_retrievers(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    """What an index is built with, in canonical order, from ``"bm25,dense"`` or
+    ``("bm25",)``; ``None``: both.
+
+    Raises:
+        UsageError: An empty list, an unknown kind, or a list without ``bm25`` (every index
+            holds BM25 postings; more kinds may come).
+    """
+    if value is None:
+        return INDEX_RETRIEVERS
+    items = value.split(",") if isinstance(value, str) else list(value)
+    if not all(isinstance(item, str) for item in items):
+        raise UsageError(f"{param('retrievers')} must be names such as bm25 or dense")
+    names = [item.strip() for item in items if item.strip()]
+    choices = "bm25 or bm25,dense"
+    if not names:
+        raise UsageError(f"{param('retrievers')} is empty: give {choices}")
+    for name in names:
+        if name not in INDEX_RETRIEVERS:
+            hint = "; hybrid is searched on an index built with bm25,dense" if (
+                name == "hybrid") else ""
+            raise UsageError(f"{param('retrievers')}: unknown retriever {name!r}: give "
+                             f"{choices}{hint}")
+    if "bm25" not in names:
+        raise UsageError(f"{param('retrievers')} must include bm25: give {choices}")
+    return tuple(kind for kind in INDEX_RETRIEVERS if kind in names)
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

@@ -30,6 +30,13 @@ def param(name: str, python: str | None = None) -> str:
     return spell(name) if spell is not None else (python or name)
 
 
+def setting(name: str, value: str) -> str:
+    """How an error message names the parameter ``name`` set to ``value``: ``--retrievers
+    bm25`` on the CLI (:func:`spelled`), ``retrievers='bm25'`` in Python."""
+    spell = _SPELLING.get()
+    return f"{spell(name)} {value}" if spell is not None else f"{name}={value!r}"
+
+
 @contextmanager
 def spelled(spell: Callable[[str], str]) -> Iterator[None]:
     """Within the block, messages name parameters as ``spell(name)`` (the CLI: its flags)."""

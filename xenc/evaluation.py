@@ -22,6 +22,7 @@ from xenc.index.reader import Index
 from xenc.pipeline import QueryRun, run_queries
 from xenc.qrels import Qrels, read_qrels
 from xenc.records import Query
+from xenc.retrieve import resolve_params
 
 Progress = Callable[[int], None]
 
@@ -97,8 +98,13 @@ def evaluate(
 
     Returns:
         ``{"first_stage": {...}, "reranked": {...} | None, "latency_ms": {...},
-        "queries": N, "params": {...}, "sweep": [...]}`` (``sweep`` only when asked).
+        "queries": N, "params": {...}, "sweep": [...]}`` (``sweep`` only when asked);
+        ``params.retriever`` is the one used (decided by the index unless given).
+
+    Raises:
+        UsageError: Bad sweep depths, or a retriever the index was built without.
     """
+    params = resolve_params(index, params)
     bad = [d for d in sweep if d < 1 or d > params.candidates]
     if bad:
         raise UsageError(f"{param('sweep')} depths must be between 1 and "

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xenc.config import ChunkParams, HNSWParams, SearchParams
+from xenc.config import INDEX_RETRIEVERS, ChunkParams, HNSWParams, SearchParams, parse_retrievers
 from xenc.corpus import CorpusFields, CorpusSkips
 from xenc.errors import UsageError, param
 from xenc.fusion import effective_fusion
@@ -24,7 +24,7 @@ from xenc.index.tokenize import TokenizerSpec
 from xenc.progress import Callback
 from xenc.records import Candidate, Query, Result
 from xenc.rerank import Budget, Scored, rerank
-from xenc.retrieve import encode_queries, first_stage
+from xenc.retrieve import encode_queries, first_stage, resolve_params
 
 
 def build_index(
@@ -45,8 +45,15 @@ def build_index(
     delete_missing: bool = False,
     wait: float = 0.0,
     skips: CorpusSkips | None = None,
+    retrievers: str | Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Build an index directory from a JSONL corpus (a path or ``-``); return its manifest.
+
+    ``retrievers`` says what the index holds: ``("bm25", "dense")`` (``None``, the default)
+    or ``("bm25",)`` (also ``"bm25"`` or ``"bm25,dense"``). A BM25-only index has no
+    embeddings, graph or query encoder, and its build never loads the bi-encoder (nor
+    imports torch): ``encoder`` then only names whose tokenizer cuts the passages, so they
+    are the passages a full build would make.
 
     The index is written as a new generation and published atomically when complete; on any
     error an existing index at ``index_dir`` is untouched (see :mod:`xenc.index.store`).
@@ -55,29 +62,33 @@ def build_index(
     (:func:`xenc.index.update.update_index`): chunking, tokenizer, BM25, HNSW and encoder
     settings come from its manifest and ``chunk``, ``tokenizer``, ``bm25`` and ``hnsw_params`` are
     ignored; ``fields`` are used unless left at their defaults. Where there is no index yet,
-    ``update`` builds one. ``wait`` is how long to wait for another writer's lock.
+    ``update`` builds one; an update keeps the index's retrievers (``retrievers``, if given,
+    must be the same). ``wait`` is how long to wait for another writer's lock.
     ``skips`` (a :class:`xenc.corpus.CorpusSkips`) chooses whether invalid records are skipped
     and collects what was; records with neither title nor text are always skipped.
     """
     from xenc.index.build import Params, build
     from xenc.index.update import update_index
-    from xenc.models.encoder import Encoder
+    from xenc.models.encoder import Encoder, chunk_tokenizer
 
     if delete_missing and not update:
         raise UsageError(f"{param('delete_missing')} only works with {param('update')}")
+    chosen = None if retrievers is None else parse_retrievers(retrievers)
     target = Path(index_dir)
     if update and target.is_dir() and store.live_generation(target) is not None:
         return update_index(
             corpus, target, delete_missing=delete_missing,
             fields=None if fields == CorpusFields() else fields, encoder=encoder,
             batch_size=batch_size, device=device, limit=limit, wait=wait, progress=progress,
-            skips=skips,
+            skips=skips, retrievers=chosen,
         )
     chunking.validate(chunk)
+    params = Params(chunk, tokenizer, bm25, hnsw_params, chosen or INDEX_RETRIEVERS)
+    run = {"fields": fields, "limit": limit, "wait": wait, "progress": progress, "skips": skips}
+    if not params.dense:
+        return build(corpus, target, params, None, chunker=chunk_tokenizer(encoder), **run)
     model = Encoder(encoder, device=device, batch_size=batch_size)
-    params = Params(chunk, tokenizer, bm25, hnsw_params)
-    return build(corpus, target, params, model, fields=fields, limit=limit,
-                 wait=wait, progress=progress, skips=skips)
+    return build(corpus, target, params, model, **run)
 
 
 @dataclass(frozen=True)
@@ -104,7 +115,8 @@ def check_reranker(model: Any) -> None:
 
 
 def warm_up(index: Index, params: SearchParams) -> None:
-    """Load what the first stage needs before any query is timed (parts load lazily)."""
+    """Load what the first stage needs before any query is timed (parts load lazily).
+    ``params`` are resolved (:func:`xenc.retrieve.resolve_params`)."""
     if params.retriever in ("bm25", "hybrid"):
         _ = index.bm25
     if params.retriever in ("dense", "hybrid"):
@@ -127,6 +139,7 @@ def run_queries(
     (see :class:`xenc.rerank.Budget`; the cost estimate is carried from query to query).
     """
     check_reranker(reranker)
+    params = resolve_params(index, params)
     warm_up(index, params)
     fusion = effective_fusion(params.fusion, reranker)
     budget = Budget(params.budget_ms) if params.budget_ms is not None and reranker else None
@@ -158,6 +171,7 @@ def first_stage_lists(
     such as mining training pairs wants; :func:`run_queries` embeds one query at a time so
     that each query's first-stage latency is its own.
     """
+    params = resolve_params(index, params)
     for start in range(0, len(queries), batch_size):
         batch = queries[start : start + batch_size]
         vectors = None

@@ -89,14 +89,25 @@ def encode_queries(index: Index, texts: list[str]) -> np.ndarray:
     return index.encoder.encode(texts)
 
 
+def resolve_params(index: Index, params: SearchParams) -> SearchParams:
+    """``params`` with the retriever decided for ``index`` (what it holds, unless told).
+
+    Raises:
+        UsageError: The retriever needs a part the index was built without.
+    """
+    return params.for_index(index.retrievers, index.directory)
+
+
 def first_stage(
     index: Index, text: str, params: SearchParams, vector: np.ndarray | None = None
 ) -> list[Candidate]:
     """Candidates for one query. ``vector`` (its embedding) is needed for dense and hybrid.
 
-    ``params`` were validated when made (:class:`xenc.config.SearchParams`): the retriever is
-    ``bm25``, ``dense`` or ``hybrid``.
+    ``params`` were validated when made (:class:`xenc.config.SearchParams`) and are resolved
+    against the index here (:func:`resolve_params`): the retriever is ``bm25``, ``dense`` or
+    ``hybrid``, and the index holds what it needs.
     """
+    params = resolve_params(index, params)
     n = params.candidates
     if params.retriever == "bm25":
         return bm25_candidates(index, text, n)

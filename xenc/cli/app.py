@@ -31,6 +31,7 @@ from xenc.cli.options import (
     PerDoc,
     QueriesFormat,
     Retriever,
+    Retrievers,
     RrfK,
     ShowProgress,
     Wait,
@@ -102,6 +103,7 @@ def index_cmd(
     progress: ShowProgress = None,
     skip_invalid: Annotated[bool, typer.Option(
         "--skip-invalid", help="Report invalid records on stderr and skip them.")] = False,
+    retrievers: Retrievers = None,
 ) -> None:
     """Build an index directory (BM25 + HNSW over passages) from a JSONL corpus.
 
@@ -114,6 +116,7 @@ def index_cmd(
     \b
     Examples:
       xenc index data/sample/corpus.jsonl --index-dir idx
+      xenc index data/sample/corpus.jsonl --index-dir idx-bm25 --retrievers bm25
       xenc index today.jsonl --index-dir idx --update --delete-missing --wait 600
     """
     from xenc.config import ChunkParams
@@ -132,7 +135,7 @@ def index_cmd(
             batch_size=batch_size, device=device, tokenizer=TokenizerSpec(stemmer=stemmer),
             bm25=BM25Params(k1=bm25_k1, b=bm25_b),
             limit=limit, progress=callback, update=update, delete_missing=delete_missing,
-            wait=wait, skips=skips,
+            wait=wait, skips=skips, retrievers=retrievers,
         )
     counts = manifest["counts"]
     if manifest.get("published") is False:
@@ -149,7 +152,8 @@ def index_cmd(
              f"{h['deleted']} deleted, {h['unchanged']} unchanged{skips.summary()} "
              f"({counts['documents']} documents) in {time.perf_counter() - t0:.1f}s")
         return
-    note(f"indexed {counts['documents']} documents ({counts['passages']} passages)"
+    only = "" if "encoder" in manifest else ", BM25 only"
+    note(f"indexed {counts['documents']} documents ({counts['passages']} passages{only})"
          f"{skips.summary()} into {index_dir} in {time.perf_counter() - t0:.1f}s")
 
 
@@ -173,7 +177,7 @@ def search_cmd(
     queries: Annotated[str | None, typer.Option(
         "--queries", help='Queries file (JSONL, TSV or text lines), or - for stdin.')] = None,
     queries_format: QueriesFormat = "auto",
-    retriever: Retriever = "hybrid",
+    retriever: Retriever = None,
     candidates: Candidates = 100,
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Results per query.")] = 10,
     model: LoadReranker = ...,  # the cross-encoder options (reranker_options)
@@ -201,7 +205,7 @@ def search_cmd(
     """
     from xenc.config import OUTPUT_FORMATS
     from xenc.output import write_results
-    from xenc.pipeline import open_index, search
+    from xenc.pipeline import open_index, resolve_params, search
     from xenc.progress import bar, count_lines, tracked, wants_progress
 
     if fmt not in OUTPUT_FORMATS:
@@ -212,8 +216,9 @@ def search_cmd(
                           passages_per_doc=passages_per_doc, exact=exact, budget_ms=budget_ms,
                           rrf_k=rrf_k, fusion=fusion)
     todo = _queries(query, queries, queries_format)
-    reranker = model()
     index = open_index(index_dir, device=device, backend=model.backend)
+    params = resolve_params(index, params)  # the retriever the index holds, unless given
+    reranker = model()
     if params.retriever == "bm25":
         todo = _note_unmatched(index, todo)
     shown = queries is not None and wants_progress(progress)  # one query needs no bar
@@ -228,10 +233,11 @@ def _note_unmatched(index, queries):  # noqa: ANN001, ANN202 - CLI glue
     from xenc.progress import note
     from xenc.retrieve import indexed_terms
 
+    hint = " (try --retriever hybrid or dense)" if "dense" in index.retrievers else ""
     for query in queries:
         if not indexed_terms(index, query.text):
             note(f"query {query.id}: no term of {query.text!r} is in the index; BM25 finds "
-                 "nothing (try --retriever hybrid or dense)")
+                 f"nothing{hint}")
         yield query
 
 
@@ -296,7 +302,7 @@ def eval_cmd(
     queries: Annotated[str, typer.Option("--queries", help="JSONL queries, or -.")],
     qrels: Annotated[str, typer.Option("--qrels", help="TREC or BEIR TSV judgments.")],
     queries_format: QueriesFormat = "auto",
-    retriever: Retriever = "hybrid",
+    retriever: Retriever = None,
     candidates: Candidates = 100,
     model: LoadReranker = ...,  # the cross-encoder options (reranker_options)
     aggregate: Aggregate = "max",

@@ -9,14 +9,16 @@ Exit codes come from :func:`xenc.cli.options.handle_errors`; ``verify`` raises a
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from xenc.cli.options import IndexDir, Reranker, Wait, handle_errors, make_subapp
-from xenc.config import ENV_ENCODER
+from xenc.config import ENV_ENCODER, ENV_INDEX_DIR
 from xenc.errors import InputError, XencError
 
 app = make_subapp()
@@ -93,19 +95,34 @@ def models_cmd(
     encoder: Annotated[str | None, typer.Option(
         envvar=ENV_ENCODER, help="Bi-encoder to describe (default: bundled).")] = None,
     reranker: Reranker = None,
+    index_dir: Annotated[Path | None, typer.Option(
+        "--index-dir", envvar=ENV_INDEX_DIR, show_default=False,
+        help="Describe the encoder of this index (none for a BM25-only one).")] = None,
 ) -> None:
     """Say which encoder and reranker commands would use, from where, and their card's metrics.
 
     One JSON record per model on stdout; nothing is loaded or downloaded except configs.
+    With --index-dir, the encoder record is the index's (and lists its retrievers).
 
     \b
     Examples:
       xenc models
       xenc models --reranker runs/my-reranker
+      xenc models --index-dir idx
     """
     from xenc.formats import JsonlWriter
+    from xenc.index.store import open_generation
     from xenc.models.info import describe_models
+    from xenc.progress import note
 
+    index = None
+    if index_dir is not None:
+        _, manifest, pinned = open_generation(index_dir)
+        pinned.close()
+        index = (str(index_dir), manifest)
+        if encoder and encoder != os.environ.get(ENV_ENCODER):
+            note("Warning: --encoder is ignored with --index-dir: an index is searched with "
+                 "the encoder it was built with")
     writer = JsonlWriter(sys.stdout.buffer, flush=True)
-    for record in describe_models(encoder, reranker):
+    for record in describe_models(encoder, reranker, index):
         writer.write(record)

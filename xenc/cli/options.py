@@ -116,7 +116,11 @@ RerankBatch = Annotated[
         "--batch-size", envvar=ENV_BATCH_SIZE, min=1, help="Pairs per cross-encoder batch."
     ),
 ]
-Retriever = Annotated[str, typer.Option("--retriever", help="bm25, dense or hybrid (RRF).")]
+Retriever = Annotated[str | None, typer.Option("--retriever", show_default=False, help=(
+    "bm25, dense or hybrid (RRF); default: hybrid, or bm25 on an index built without dense."))]
+Retrievers = Annotated[str | None, typer.Option(
+    "--retrievers", show_default=False, help="What the index holds: bm25,dense (the default) or "
+    "bm25 (no embeddings, the encoder never loaded). --update keeps the index's.")]
 Candidates = Annotated[int, typer.Option("--candidates", min=1, help="First-stage depth.")]
 Aggregate = Annotated[
     str, typer.Option("--aggregate", help="Passage scores → document score: max, first or sum.")
@@ -173,7 +177,8 @@ TrustPickle = Annotated[
 ]
 Activation = Annotated[str | None, typer.Option(
     "--activation", help="none, sigmoid or softmax (default: from the model config).")]
-MineRetriever = Annotated[str, typer.Option("--mine-retriever", help="bm25, dense or hybrid.")]
+MineRetriever = Annotated[str | None, typer.Option("--mine-retriever", show_default=False, help=(
+    "bm25, dense or hybrid; default: hybrid, or bm25 on an index built without dense."))]
 MineDepth = Annotated[int, typer.Option("--mine-depth", help="First-stage depth to mine.")]
 Negatives = Annotated[int, typer.Option(
     "--negatives", help="Hard negatives per positive (listwise: group size - 1).")]
@@ -263,7 +268,7 @@ def mining_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     ``retriever`` and ``depth`` are ``--mine-retriever`` and ``--mine-depth``.
     """
     block = [
-        _param("mine_retriever", MineRetriever, "hybrid"),
+        _param("mine_retriever", MineRetriever, None),
         _param("mine_depth", MineDepth, 50),
         _param("negatives", Negatives, 4),
         _param("random_negatives", RandomNegatives, 1),
@@ -275,14 +280,19 @@ def mining_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     def call(kwargs: dict[str, Any]) -> dict[str, Any]:
         from xenc.training import MineParams
 
-        opts = [kwargs.pop(p.name) for p in block]
-        with spelled(lambda name: MINE_FLAGS.get(name) or flag(name)):
-            retriever, depth, negatives, randoms, skip, teacher, positives = opts
-            kwargs["mine"] = MineParams(retriever, depth, negatives, randoms, skip,
-                                        kwargs["seed"], teacher, positives).check()
+        retriever, depth, negatives, randoms, skip, teacher, positives = (
+            kwargs.pop(p.name) for p in block)
+        kwargs["mine"] = MineParams(retriever, depth, negatives, randoms, skip,
+                                    kwargs["seed"], teacher, positives).check()
         return kwargs
 
-    return _replace_param(fn, "mine", block, call)
+    return _replace_param(fn, "mine", block, call, spelling=mine_flag)
+
+
+def mine_flag(name: str) -> str:
+    """The flag of a parameter in a mining command: MineParams' ``retriever`` and ``depth``
+    are ``--mine-retriever`` and ``--mine-depth`` there (no ``--retriever`` to confuse)."""
+    return MINE_FLAGS.get(name) or flag(name)
 
 
 def _param(name: str, annotation: Any, default: Any) -> inspect.Parameter:
@@ -298,10 +308,12 @@ def _replace_param(
     call: Callable[[dict[str, Any]], dict[str, Any]],
     *,
     after: dict[str, list[inspect.Parameter]] | None = None,
+    spelling: Callable[[str], str] | None = None,
 ) -> Callable[..., Any]:
     """``fn`` with its ``placeholder`` parameter replaced by ``block`` (for Typer), whose
     values ``call`` turns back into the placeholder's value. ``after`` places more parameters
-    after a named one of ``fn`` (``""``: at the end), so ``--help`` keeps its order."""
+    after a named one of ``fn`` (``""``: at the end), so ``--help`` keeps its order.
+    ``spelling``, if given, is how messages name parameters while ``fn`` runs."""
     after = after or {}
     params: list[inspect.Parameter] = []
     for p in inspect.signature(fn).parameters.values():
@@ -315,7 +327,10 @@ def _replace_param(
 
     @functools.wraps(fn)
     def wrapper(**kwargs: Any) -> Any:
-        return fn(**call(kwargs))
+        if spelling is None:
+            return fn(**call(kwargs))
+        with spelled(spelling):
+            return fn(**call(kwargs))
 
     wrapper.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]

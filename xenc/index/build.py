@@ -2,7 +2,10 @@
 
 Every write produces a complete new generation (see :mod:`xenc.index.store`) laid out exactly
 as a fresh build over the same final documents would be: documents in their final order,
-passage rows in document order, BM25 and the HNSW graph built over all rows.
+passage rows in document order, BM25 and the HNSW graph built over all rows. An index
+without the dense retriever (``retrievers`` without ``dense``) has no embeddings, graph or
+query encoder, and never loads the bi-encoder: its passages are cut by the encoder's
+tokenizer alone, kept in the index as ``chunk_tokenizer.json`` for later updates.
 :func:`assemble` writes those files from a stream of :class:`Entry`; :func:`build` feeds it a
 whole corpus, :mod:`xenc.index.update` a mix of reused and new documents.
 """
@@ -20,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xenc import __version__
-from xenc.config import ChunkParams, HNSWParams
+from xenc.config import INDEX_RETRIEVERS, ChunkParams, HNSWParams
 from xenc.corpus import CorpusFields, CorpusSkips, read_corpus
-from xenc.errors import InputError, XencError
+from xenc.errors import InputError, UsageError, XencError
 from xenc.formats import source_name
 from xenc.index import chunking, hnsw, store
 from xenc.index.bm25 import BM25Index, BM25Params
@@ -33,6 +36,7 @@ from xenc.records import Document
 
 if TYPE_CHECKING:
     from xenc.models.encoder import Encoder
+    from xenc.models.fast_tokenizer import FastTokenizer
 
 DOC_BATCH = 256
 
@@ -54,6 +58,12 @@ class Params:
     tokenizer: TokenizerSpec
     bm25: BM25Params
     hnsw: HNSWParams
+    retrievers: tuple[str, ...] = INDEX_RETRIEVERS
+
+    @property
+    def dense(self) -> bool:
+        """Whether the index holds embeddings and a graph (the ``dense`` retriever)."""
+        return "dense" in self.retrievers
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> Params:
@@ -61,22 +71,41 @@ class Params:
             ChunkParams(**manifest["chunking"]),
             TokenizerSpec.from_dict(manifest["tokenizer"]),
             BM25Params.from_dict(manifest["bm25"]),
-            HNSWParams(**manifest["hnsw"]),
+            HNSWParams(**manifest.get("hnsw", {})),
+            store.retrievers_of(manifest),
         )
 
 
 class LazyEncoder:
-    """Loads the encoder on first use, so updates without new text never load a model."""
+    """Loads the encoder on first use, so updates without new text never load a model.
 
-    def __init__(self, load: Callable[[], Encoder]) -> None:
+    Without ``load`` (an index without the dense retriever) nothing is embedded and passages
+    are cut by ``tokenizer`` alone.
+    """
+
+    def __init__(
+        self, load: Callable[[], Encoder] | None, tokenizer: FastTokenizer | None = None
+    ) -> None:
         self._load = load
         self._model: Encoder | None = None
+        self._tokenizer = tokenizer
+
+    @property
+    def embeds(self) -> bool:
+        return self._load is not None
 
     @property
     def model(self) -> Encoder:
+        if self._load is None:
+            raise AssertionError("an index without the dense retriever embeds nothing")
         if self._model is None:
             self._model = self._load()
         return self._model
+
+    @property
+    def tokenizer(self) -> Any:
+        """What cuts passages: the given tokenizer, else the encoder's."""
+        return self._tokenizer if self._tokenizer is not None else self.model.tokenizer
 
 
 def _add_batch(
@@ -85,7 +114,7 @@ def _add_batch(
     """Chunk, store and embed one batch; return its passage texts and their document seqs."""
     todo = [e for e in batch if e.spans is None]
     if todo:
-        spans = chunking.chunk_spans([e.doc for e in todo], encoder.model.tokenizer, chunk)
+        spans = chunking.chunk_spans([e.doc for e in todo], encoder.tokenizer, chunk)
         for entry, doc_spans in zip(todo, spans, strict=True):
             entry.spans = doc_spans
         store.kill_point("chunked")
@@ -94,7 +123,7 @@ def _add_batch(
     new: list[tuple[Entry, int, int]] = []
     for entry in batch:
         passages = [c.passage() for c in writer.add(entry.doc, entry.spans or [])]
-        if entry.vectors is None:
+        if entry.vectors is None and encoder.embeds:
             new.append((entry, len(texts), len(passages)))
         texts.extend(passages)
         seqs.extend([writer.docs - 1] * len(passages))
@@ -114,7 +143,8 @@ def assemble(
     dim: Callable[[], int],
     progress: Callback | None = None,
 ) -> tuple[store.DocStoreWriter, BM25Index]:
-    """Write every file of a generation into ``tmp`` (the manifest excepted)."""
+    """Write every file of a generation into ``tmp`` (the manifest and the query side
+    excepted); embeddings and the graph only when ``encoder`` embeds."""
     writer = store.DocStoreWriter(tmp)
     chunk_doc: list[int] = []
     vectors: list[np.ndarray] = []
@@ -124,20 +154,24 @@ def assemble(
         for batch in chunking.iter_batches(iter(entries), DOC_BATCH):
             texts, seqs = _add_batch(batch, writer, encoder, params.chunk)
             chunk_doc.extend(seqs)
-            vectors.extend(np.asarray(e.vectors, dtype=np.float32) for e in batch)
+            if encoder.embeds:
+                vectors.extend(np.asarray(e.vectors, dtype=np.float32) for e in batch)
             yield from tok.tokenize_many(texts)
             if progress:
                 progress(len(batch))
 
     lexical = BM25Index.build(tokens(), params.bm25)
     writer.close()
-    matrix = np.concatenate(vectors) if vectors else np.zeros((0, dim()), np.float32)
-    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
-    np.save(tmp / hnsw.EMBEDDINGS_FILE, matrix, allow_pickle=False)
-    store.kill_point("embedded")
+    matrix = None
+    if encoder.embeds:
+        matrix = np.concatenate(vectors) if vectors else np.zeros((0, dim()), np.float32)
+        matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        np.save(tmp / hnsw.EMBEDDINGS_FILE, matrix, allow_pickle=False)
+        store.kill_point("embedded")
     lexical.save(tmp)
     store.kill_point("bm25")
-    hnsw.save(hnsw.build(matrix, params.hnsw), tmp)
+    if matrix is not None:
+        hnsw.save(hnsw.build(matrix, params.hnsw), tmp)
     store.save_chunk_doc(tmp, np.asarray(chunk_doc, dtype=np.int32))
     return writer, lexical
 
@@ -150,6 +184,14 @@ def export_query_side(model: Encoder, tmp: Path) -> dict[str, Any]:
     return export_query_encoder(model, tmp)
 
 
+def link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link a file of the live generation into the next one (copy where links fail)."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
 def carry_query_encoder(
     live: Path, record: dict[str, Any] | None, tmp: Path, encoder: LazyEncoder | None
 ) -> dict[str, Any] | None:
@@ -159,10 +201,7 @@ def carry_query_encoder(
         names = [record["file"], record["tokenizer"]]
         try:
             for name in names:
-                try:
-                    os.link(live / name, tmp / name)
-                except OSError:
-                    shutil.copyfile(live / name, tmp / name)
+                link_or_copy(live / name, tmp / name)
             return record
         except OSError:
             for name in names:
@@ -183,23 +222,33 @@ def build(
     corpus: str | os.PathLike[str],
     index_dir: str | os.PathLike[str],
     params: Params,
-    model: Encoder,
+    model: Encoder | None,
     *,
+    chunker: tuple[FastTokenizer, dict[str, Any], Path] | None = None,
     fields: CorpusFields,
     limit: int | None = None,
     wait: float = 0.0,
     progress: Callback | None = None,
     skips: CorpusSkips | None = None,
 ) -> dict[str, Any]:
-    """A full build over ``corpus``, published as the next generation of ``index_dir``."""
+    """A full build over ``corpus``, published as the next generation of ``index_dir``.
+
+    ``model`` is the bi-encoder where ``params.retrievers`` has ``dense``; otherwise it is
+    ``None`` and ``chunker`` (:func:`xenc.models.encoder.chunk_tokenizer`) cuts passages.
+    """
+    if (model is None) == (chunker is None):
+        raise UsageError("a build takes the encoder or, without dense, its tokenizer alone")
     skips = skips if skips is not None else CorpusSkips()
     docs = read_corpus(corpus, limit=limit, skips=skips, **vars(fields))
     with index_writer(index_dir, wait=wait) as target:
         tmp = target.stage()
+        if model is not None:
+            encoder = LazyEncoder(lambda: model)
+        elif chunker is not None:
+            encoder = LazyEncoder(None, chunker[0])
+            shutil.copyfile(chunker[2], tmp / store.CHUNK_TOKENIZER)
         entries = (Entry(doc) for doc in docs)
-        writer, lexical = assemble(
-            entries, tmp, LazyEncoder(lambda: model), params, lambda: model.dim, progress
-        )
+        writer, lexical = assemble(entries, tmp, encoder, params, lambda: model.dim, progress)
         if writer.docs == 0:
             raise InputError(source_name(corpus), None, "no documents")
         manifest = {
@@ -207,6 +256,7 @@ def build(
             "format_version": store.FORMAT_VERSION,
             "xenc_version": __version__,
             "created_at": now(),
+            "retrievers": list(params.retrievers),
             "counts": {"documents": writer.docs, "passages": writer.rows},
             "skipped": skips.to_dict(),
             "corpus": {"source": source_name(corpus), "sha256": writer.corpus_hash(),
@@ -214,10 +264,12 @@ def build(
             "chunking": params.chunk.to_dict(),
             "tokenizer": params.tokenizer.to_dict(),
             "bm25": {**params.bm25.to_dict(), **lexical.to_dict()},
-            "hnsw": params.hnsw.to_dict(),
-            "encoder": model.info(),
-            "query_encoder": export_query_side(model, tmp),
             "history": [],
         }
+        if model is not None:
+            manifest.update(hnsw=params.hnsw.to_dict(), encoder=model.info(),
+                            query_encoder=export_query_side(model, tmp))
+        elif chunker is not None:
+            manifest["chunk_tokenizer"] = {"file": store.CHUNK_TOKENIZER, **chunker[1]}
         target.publish(tmp, manifest)
     return manifest

@@ -16,12 +16,12 @@ from typing import IO, Any
 
 import numpy as np
 
-from xenc.config import HNSWParams
-from xenc.errors import IndexFormatError, ModelError, param
+from xenc.config import HNSWParams, missing_retriever
+from xenc.errors import IndexFormatError, ModelError, UsageError, param
 from xenc.index import hnsw
 from xenc.index.bm25 import BM25Index, BM25Params
 from xenc.index.checks import CORRUPT, check_embeddings, maps_in_order
-from xenc.index.store import CHUNK_DOC, DocStore, load_array, open_generation
+from xenc.index.store import CHUNK_DOC, DocStore, load_array, open_generation, retrievers_of
 from xenc.index.tokenize import Tokenizer, TokenizerSpec
 from xenc.models.ort import check_backend, onnx_eligible
 
@@ -84,6 +84,20 @@ class Index:
     def _data(self) -> Path:
         return self.files if self.files is not None else self.directory
 
+    @property
+    def retrievers(self) -> tuple[str, ...]:
+        """What the index holds: ``("bm25", "dense")``, or ``("bm25",)`` for a BM25-only one."""
+        return retrievers_of(self.manifest)
+
+    def _dense(self) -> None:
+        """Refuse, in one line, to load a dense part of an index that has none.
+
+        Raises:
+            UsageError: The index was built without the dense retriever.
+        """
+        if "dense" not in self.retrievers:
+            raise UsageError(missing_retriever(self.directory, "dense", self.retrievers))
+
     @cached_property
     def tokenizer(self) -> Tokenizer:
         return Tokenizer(TokenizerSpec.from_dict(self.manifest["tokenizer"]))
@@ -94,16 +108,19 @@ class Index:
 
     @cached_property
     def hnsw_params(self) -> HNSWParams:
+        self._dense()
         return HNSWParams(**self.manifest["hnsw"])
 
     @cached_property
     def embeddings(self) -> np.ndarray:
+        self._dense()
         matrix = load_array(self._data, hnsw.EMBEDDINGS_FILE)
         check_embeddings(self._data / hnsw.EMBEDDINGS_FILE, matrix)
         return matrix
 
     @cached_property
     def graph(self) -> Any:
+        self._dense()
         dim = int(self.manifest["encoder"]["dim"])
         return hnsw.load(self._data, dim, self.num_passages, self.hnsw_params)
 
@@ -114,7 +131,9 @@ class Index:
 
         Raises:
             ModelError: ``backend`` is onnx but the index has no checked export.
+            UsageError: The index has no dense retriever (and so no encoder).
         """
+        self._dense()
         record = self.manifest.get("query_encoder") or {}
         usable = bool(record.get("check", {}).get("passed") and record.get("file"))
         if self.backend in ("onnx", "onnx-int8") and not usable:
@@ -174,8 +193,9 @@ def check_open(
     ):
         raise IndexFormatError(f"{generation / CHUNK_DOC}: does not map {rows} passages "
                                f"to {docs} documents; {bad}")
-    expected = {hnsw.EMBEDDINGS_FILE: ((rows, dim), np.float32),
-                "bm25_doc_len.npy": ((rows,), np.int32)}
+    expected = {"bm25_doc_len.npy": ((rows,), np.int32)}
+    if "dense" in retrievers_of(manifest):
+        expected[hnsw.EMBEDDINGS_FILE] = ((rows, dim), np.float32)
     for name, (shape, dtype) in expected.items():
         if _shape(generation / name) != (shape, np.dtype(dtype)):
             raise IndexFormatError(f"{generation / name}: shape or type differs from the "

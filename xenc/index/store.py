@@ -11,8 +11,9 @@ Layout (format version 2)::
         docs.sqlite             documents (id, title, text, metadata, content hash), passages
         chunk_doc.npy           passage row → document sequence number (int32)
         bm25_*.npy/.json        BM25 postings (see xenc.index.bm25)
-        embeddings.npy          passage embeddings, float32, unit length
-        hnsw.bin                hnswlib graph over the embeddings, label = passage row
+        embeddings.npy          passage embeddings, float32, unit length  } retriever
+        hnsw.bin                hnswlib graph over the embeddings         } "dense" only
+        chunk_tokenizer.json    BM25-only: the tokenizer that cut the passages
 
 Writers (xenc.index.locking) build a generation under a temporary name, publish it by renaming it
 and then ``CURRENT``, and never modify a published generation. Readers
@@ -39,6 +40,7 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
+from xenc.config import INDEX_RETRIEVERS
 from xenc.errors import IndexFormatError, IndexNotFoundError
 from xenc.records import Chunk, Document
 
@@ -51,6 +53,7 @@ GEN_PREFIX = "gen-"
 GEN_RE = re.compile(r"gen-(\d{6})")
 DOCSTORE = "docs.sqlite"
 CHUNK_DOC = "chunk_doc.npy"
+CHUNK_TOKENIZER = "chunk_tokenizer.json"
 KILL_ENV = "XENC_TEST_KILL_AT"
 
 SCHEMA = """
@@ -156,7 +159,18 @@ def parse_manifest(data: bytes, path: Path) -> dict[str, Any]:
             f"{path.parent}: index format version {version}, this xenc reads version "
             f"{FORMAT_VERSION}; re-run `xenc index`"
         )
+    retrievers = manifest.get("retrievers", list(INDEX_RETRIEVERS))
+    if not isinstance(retrievers, list) or "bm25" not in retrievers or any(
+            kind not in INDEX_RETRIEVERS for kind in retrievers):
+        raise IndexFormatError(f"{path}: \"retrievers\" must list bm25 and optionally dense, "
+                               f"not {retrievers!r}; the index is corrupted")
     return manifest
+
+
+def retrievers_of(manifest: dict[str, Any]) -> tuple[str, ...]:
+    """What an index holds (its manifest's ``retrievers``, checked when it was read); an
+    index made before the field existed holds both BM25 and dense."""
+    return tuple(manifest.get("retrievers", INDEX_RETRIEVERS))
 
 
 def _check_files(directory: Path, manifest: dict[str, Any]) -> None:

@@ -17,7 +17,9 @@ same seed, one thread) and costs far less than embedding the same passages would
 
 Final order: the corpus order, then (without ``delete_missing``) the documents of the index
 that the corpus does not mention, in their previous order. Chunking, tokenizer, BM25, HNSW and
-encoder parameters always come from the live manifest.
+encoder parameters always come from the live manifest, and so do the retrievers: an index
+without the dense retriever stays so, never loads the encoder, and cuts new documents with the
+tokenizer it keeps (``chunk_tokenizer.json``).
 """
 
 from __future__ import annotations
@@ -30,18 +32,27 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xenc import __version__
+from xenc.config import parse_retrievers
 from xenc.corpus import CorpusFields, CorpusSkips, read_corpus
-from xenc.errors import IndexNotFoundError, InputError, UsageError, param
+from xenc.errors import IndexNotFoundError, InputError, UsageError, param, setting
 from xenc.formats import source_name
 from xenc.index import hnsw, store
-from xenc.index.build import Entry, LazyEncoder, Params, assemble, carry_query_encoder, now
+from xenc.index.build import (
+    Entry,
+    LazyEncoder,
+    Params,
+    assemble,
+    carry_query_encoder,
+    link_or_copy,
+    now,
+)
 from xenc.index.locking import IndexWriter, index_writer
 from xenc.progress import Callback
 from xenc.records import Document
 
 if TYPE_CHECKING:
     from xenc.models.encoder import Encoder
-
+    from xenc.models.fast_tokenizer import FastTokenizer
 
 
 class LiveIndex:
@@ -54,12 +65,15 @@ class LiveIndex:
         self.hashes = self.docstore.hashes()
         self.spans = self.docstore.spans()
         self.first_row = np.concatenate([[0], np.cumsum([len(s) for s in self.spans])])
-        self.embeddings = store.load_array(generation, hnsw.EMBEDDINGS_FILE)
+        self.retrievers = store.retrievers_of(self.manifest)
+        self.embeddings = store.load_array(generation, hnsw.EMBEDDINGS_FILE) if (
+            "dense" in self.retrievers) else None
         self.stats = {"added": 0, "changed": 0, "deleted": 0, "unchanged": 0}
 
     def reuse(self, seq: int, doc: Document) -> Entry:
         start, end = int(self.first_row[seq]), int(self.first_row[seq + 1])
-        return Entry(doc, list(self.spans[seq]), np.array(self.embeddings[start:end]))
+        vectors = None if self.embeddings is None else np.array(self.embeddings[start:end])
+        return Entry(doc, list(self.spans[seq]), vectors)
 
     def entry(self, doc: Document) -> Entry:
         """The entry for a corpus document: reused unless it is new or its text changed."""
@@ -118,6 +132,32 @@ def _encoder_loader(
     return load
 
 
+def _chunk_tokenizer(live: LiveIndex, name: str | None) -> FastTokenizer:
+    """The tokenizer an index without the dense retriever keeps; ``name``, if given, must
+    name the encoder whose tokenizer it is."""
+    from xenc.models.encoder import chunk_tokenizer
+    from xenc.models.fast_tokenizer import FastTokenizer
+
+    recorded = live.manifest.get("chunk_tokenizer") or {}
+    if name is not None and chunk_tokenizer(name)[1]["sha256"] != recorded.get("sha256"):
+        raise UsageError(
+            f"the index cut its passages with the tokenizer of {recorded.get('name')}; "
+            f"encoder {name} has another; {_rebuild()}"
+        )
+    return FastTokenizer(live.generation / recorded.get("file", store.CHUNK_TOKENIZER))
+
+
+def _carry(live: LiveIndex, manifest: dict[str, Any], tmp: Path, encoder: LazyEncoder | None
+           ) -> None:
+    """Carry the live generation's model files: the query encoder, or the chunk tokenizer."""
+    if "dense" not in live.retrievers:
+        link_or_copy(live.generation / store.CHUNK_TOKENIZER, tmp / store.CHUNK_TOKENIZER)
+        return
+    query = carry_query_encoder(live.generation, manifest.get("query_encoder"), tmp, encoder)
+    if query is not None:
+        manifest["query_encoder"] = query
+
+
 def _write_update(
     target: IndexWriter, live: LiveIndex, entries: Iterable[Entry], encoder: LazyEncoder,
     record: dict[str, Any], progress: Callback | None, skips: CorpusSkips | None = None,
@@ -131,12 +171,9 @@ def _write_update(
             entries, tmp, encoder, params, lambda: int(manifest["encoder"]["dim"]), progress
         )
         deleting = record.get("kind") == "delete"  # never loads the encoder
-        query = carry_query_encoder(live.generation, manifest.get("query_encoder"), tmp,
-                                    None if deleting else encoder)
+        _carry(live, manifest, tmp, None if deleting else encoder)
     finally:
         live.close()
-    if query is not None:
-        manifest["query_encoder"] = query
     if writer.docs == 0:
         raise InputError(record.get("source", "update"), None, "no documents")
     stats = live.stats
@@ -176,6 +213,7 @@ def update_index(
     wait: float = 0.0,
     progress: Callback | None = None,
     skips: CorpusSkips | None = None,
+    retrievers: str | Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """Bring an index up to date with ``corpus``; return the new manifest.
 
@@ -184,12 +222,15 @@ def update_index(
     removed. When nothing changed (same documents, same order), no generation is published and
     the live manifest is returned with ``"published": False`` added (not stored).
     ``fields`` default to the ones recorded at build time; ``encoder``, if given,
-    must be the one the index was built with. Records skipped while reading (``skips``) count
+    must be the one the index was built with (for an index without the dense retriever: the
+    one whose tokenizer cut its passages). ``retrievers``, if given, must be the index's:
+    an update keeps them. Records skipped while reading (``skips``) count
     as absent from the corpus: the index keeps its version of them unless ``delete_missing``.
 
     Raises:
         IndexNotFoundError: ``index_dir`` holds no (format 2) index.
-        UsageError: ``encoder`` is not the index's encoder.
+        UsageError: ``encoder`` is not the index's encoder, or ``retrievers`` not its
+            retrievers.
         IndexLockedError: Another writer kept the lock for more than ``wait`` seconds.
     """
     with index_writer(index_dir, wait=wait) as target:
@@ -197,10 +238,11 @@ def update_index(
         if generation is None:
             raise IndexNotFoundError(f"no index at {index_dir}: run `xenc index` first")
         live = LiveIndex(generation)
-        load = _encoder_loader(live.manifest["encoder"], encoder, device, batch_size)
-        lazy = LazyEncoder(load)
-        if encoder is not None:
-            lazy.model  # noqa: B018 - check an explicitly named encoder before any work
+        try:
+            lazy = _updater(live, encoder, device, batch_size, retrievers, index_dir)
+        except BaseException:
+            live.close()
+            raise
         names = vars(fields) if fields is not None else {
             k: live.manifest["corpus"].get(k) for k in ("id_field", "text_field", "title_field")}
         seen: set[str] = set()
@@ -214,6 +256,25 @@ def update_index(
         record = {"kind": "update", "source": source_name(corpus),
                   "delete_missing": delete_missing}
         return _write_update(target, live, entries(), lazy, record, progress, skips)
+
+
+def _updater(
+    live: LiveIndex, encoder: str | None, device: str | None, batch_size: int,
+    retrievers: str | Iterable[str] | None, index_dir: object,
+) -> LazyEncoder:
+    """What embeds (or only cuts) the new documents of an update of ``live``."""
+    if retrievers is not None and parse_retrievers(retrievers) != live.retrievers:
+        built = ",".join(live.retrievers)
+        raise UsageError(
+            f"index {index_dir} was built with {setting('retrievers', built)}; an update "
+            f"keeps its retrievers: leave out {param('retrievers')}, or {_rebuild()}"
+        )
+    if "dense" not in live.retrievers:
+        return LazyEncoder(None, _chunk_tokenizer(live, encoder))
+    lazy = LazyEncoder(_encoder_loader(live.manifest["encoder"], encoder, device, batch_size))
+    if encoder is not None:
+        lazy.model  # noqa: B018 - check an explicitly named encoder before any work
+    return lazy
 
 
 def delete_documents(
@@ -250,7 +311,8 @@ def delete_documents(
         record = {"kind": "delete", "not_found": len(wanted) - len(found)}
         entries = live.remaining(found, drop=False)
         live.stats["deleted"] = len(found)
-        return _write_update(target, live, entries, LazyEncoder(_no_encoder), record, progress)
+        nothing = LazyEncoder(_no_encoder if "dense" in live.retrievers else None)
+        return _write_update(target, live, entries, nothing, record, progress)
 
 
 def _no_encoder() -> Encoder:

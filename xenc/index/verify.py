@@ -4,12 +4,13 @@ Opening an index for search runs only cheap checks (sizes, shapes, counts; see
 :func:`xenc.retrieve.check_open`). ``verify`` reads everything of the live generation:
 
 * every file against the sha256 and size in the manifest, and no unlisted files;
+* the files the manifest's ``retrievers`` need, and none of the dense ones without ``dense``;
 * the document store: the document count, unique ids, each document's content hash and the
   corpus hash, passages numbered 0..N-1 in document order with spans inside their text;
 * ``chunk_doc.npy`` against the passages table;
-* the embeddings: shape ``(passages, dim)``, float32, finite, unit length;
+* the embeddings (dense only): shape ``(passages, dim)``, float32, finite, unit length;
 * BM25: the arrays agree with each other and have one length per passage;
-* HNSW: exactly the labels ``0..N-1``, each holding its passage's embedding.
+* HNSW (dense only): exactly the labels ``0..N-1``, each holding its passage's embedding.
 
 Each problem is one line naming the file; an empty list means the index is sound.
 """
@@ -28,11 +29,12 @@ import numpy as np
 from xenc.config import HNSWParams
 from xenc.errors import XencError
 from xenc.index import hnsw, store
-from xenc.index.bm25 import BM25Index, BM25Params
+from xenc.index.bm25 import BM25_FILES, BM25Index, BM25Params
 
 NORM_TOLERANCE = 1e-3
 ITEM_TOLERANCE = 1e-4
 BLOCK = 4096
+DENSE_FILES = (hnsw.EMBEDDINGS_FILE, hnsw.HNSW_FILE)
 
 
 def verify(index_dir: str | os.PathLike[str]) -> list[str]:
@@ -52,10 +54,11 @@ def verify(index_dir: str | os.PathLike[str]) -> list[str]:
             manifest = store.parse_manifest(pinned.read(), generation / store.MANIFEST)
         except XencError as exc:
             return [str(exc)]
-        problems = _check_files(generation, manifest)
+        problems = _check_files(generation, manifest) + _check_kinds(generation, manifest)
         if problems:
             return problems  # the content checks below would only repeat them
-        for check in CHECKS:
+        dense = "dense" in store.retrievers_of(manifest)
+        for check in CHECKS if dense else BM25_CHECKS:
             try:
                 problems += check(generation, manifest)
             except (XencError, sqlite3.DatabaseError, ValueError, RuntimeError, OSError) as exc:
@@ -68,7 +71,9 @@ def summary(index_dir: str | os.PathLike[str]) -> str:
     generation, manifest, pinned = store.open_generation(index_dir)
     pinned.close()
     counts = manifest["counts"]
-    return f"{generation.name}, {counts['documents']} documents, {counts['passages']} passages"
+    only = "" if "dense" in store.retrievers_of(manifest) else ", BM25 only"
+    return (f"{generation.name}, {counts['documents']} documents, {counts['passages']} "
+            f"passages{only}")
 
 
 def _check_files(generation: Path, manifest: dict[str, Any]) -> list[str]:
@@ -88,6 +93,21 @@ def _check_files(generation: Path, manifest: dict[str, Any]) -> list[str]:
     for path in sorted(generation.iterdir()):
         if path.name != store.MANIFEST and path.name not in files:
             problems.append(f"{path}: not listed in the manifest")
+    return problems
+
+
+def _check_kinds(generation: Path, manifest: dict[str, Any]) -> list[str]:
+    """The files the index's retrievers need are listed; a BM25-only index has no dense ones."""
+    kinds = store.retrievers_of(manifest)
+    need = [store.DOCSTORE, store.CHUNK_DOC, *BM25_FILES]
+    need += DENSE_FILES if "dense" in kinds else (store.CHUNK_TOKENIZER,)
+    files = manifest.get("files", {})
+    built = f"retrievers {','.join(kinds)}"
+    problems = [f"{generation / name}: missing; an index with {built} needs it"
+                for name in need if name not in files]
+    if "dense" not in kinds:
+        problems += [f"{generation / name}: present, but the index has {built}"
+                     for name in DENSE_FILES if name in files]
     return problems
 
 
@@ -203,3 +223,4 @@ CHECKS: tuple[Callable[[Path, dict[str, Any]], list[str]], ...] = (
     _check_bm25,
     _check_hnsw,
 )
+BM25_CHECKS = (_check_docstore, _check_bm25)  # an index without the dense retriever

@@ -7,6 +7,7 @@ sentence-transformers layout (``modules.json``, ``1_Pooling/config.json``,
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -15,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xenc.errors import ModelError, UsageError
+from xenc.models.fast_tokenizer import TOKENIZER_FILE, FastTokenizer
 from xenc.models.resolve import (
     ResolvedModel,
     load_model,
     load_tokenizer,
+    model_file,
     model_fingerprint,
     read_json,
     resolve_model,
@@ -100,6 +103,36 @@ def read_layout(model: ResolvedModel) -> Layout:
         lowercase=bool(sbert.get("do_lower_case", False)),
         transformer_dir=transformer_dir,
     )
+
+
+def chunk_tokenizer(model: str | None = None) -> tuple[FastTokenizer, dict[str, Any], Path]:
+    """The encoder's tokenizer alone, for cutting passages without the encoder.
+
+    An index without the dense retriever never loads the bi-encoder, yet cuts passages as
+    one with it would: with the same ``tokenizer.json`` (read by the ``tokenizers`` library,
+    so neither torch nor transformers is imported), whose offsets are those the encoder's
+    fast tokenizer gives.
+
+    Args:
+        model: Alias, local directory or hub id; ``None`` for the bundled all-MiniLM-L6-v2.
+
+    Returns:
+        The tokenizer, its manifest record (``name``, ``source``, ``path``, ``sha256`` of the
+        file) and the file itself.
+
+    Raises:
+        ModelError: The model cannot be found, or has no ``tokenizer.json``.
+    """
+    resolved = resolve_model(model, kind="encoder")
+    subdir = read_layout(resolved).transformer_dir
+    name = str(PurePosixPath(subdir) / TOKENIZER_FILE) if subdir else TOKENIZER_FILE
+    file = model_file(resolved, name)
+    if file is None:
+        raise ModelError(f"{resolved.name} has no {TOKENIZER_FILE}, which cuts passages "
+                         "without loading the encoder")
+    record = {"name": resolved.name, "source": resolved.source, "path": resolved.path,
+              "sha256": hashlib.sha256(file.read_bytes()).hexdigest()}
+    return FastTokenizer(file), record, file
 
 
 def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:

@@ -111,13 +111,16 @@ class FastTokenizer:
         padding: bool = False,
         add_special_tokens: bool = True,
         return_attention_mask: bool = True,
+        return_token_type_ids: bool = True,  # noqa: ARG002 - accepted for call compatibility
+        return_offsets_mapping: bool = False,
         verbose: bool = True,  # noqa: ARG002 - accepted for call compatibility
-    ) -> dict[str, list[list[int]]]:
+    ) -> dict[str, list[Any]]:
         """Encode a batch of texts (or of pairs), as transformers' fast tokenizers do.
 
         Returns:
-            ``input_ids``, ``token_type_ids`` and (unless turned off) ``attention_mask``, one
-            list of ids per text, padded to the longest when ``padding``.
+            ``input_ids``, ``token_type_ids``, (unless turned off) ``attention_mask`` and
+            (when asked) ``offset_mapping``, the ``(start, end)`` characters of each token:
+            one list per text, padded to the longest when ``padding``.
         """
         self._configure(truncation, max_length, padding)
         inputs: list[Any] = list(text) if text_pair is None else list(
@@ -129,6 +132,8 @@ class FastTokenizer:
         }
         if return_attention_mask:
             out["attention_mask"] = [e.attention_mask for e in encodings]
+        if return_offsets_mapping:
+            out["offset_mapping"] = [e.offsets for e in encodings]
         return out
 
     def _configure(self, truncation: bool | str, max_length: int | None, padding: bool) -> None:

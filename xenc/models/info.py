@@ -1,5 +1,6 @@
 """``xenc models``: which encoder and reranker a command would use, from where, and what their
 model cards say. Nothing is loaded: configs, file sizes and xenc's training record are read.
+With an index, the encoder is the one its manifest records (none for a BM25-only index).
 """
 
 from __future__ import annotations
@@ -8,8 +9,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from xenc.config import ENV_ENCODER, ENV_RERANKER
-from xenc.errors import UsageError
+from xenc.config import ENV_ENCODER, ENV_RERANKER, INDEX_RETRIEVERS
+from xenc.errors import UsageError, setting
 from xenc.models.resolve import ResolvedModel, hub_offline, model_file, read_json, resolve_model
 
 _WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.onnx", "model-int8.onnx")
@@ -88,6 +89,33 @@ def describe(role: str, given: str | None = None) -> dict[str, Any]:
     return record
 
 
-def describe_models(encoder: str | None = None, reranker: str | None = None) -> list[dict]:
-    """Records for the encoder and the reranker a command would use with these options."""
-    return [describe("encoder", encoder), describe("reranker", reranker)]
+def describe_index(directory: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The encoder the searches of an index use, as its manifest records it, with the
+    index's ``retrievers``; ``"name": null`` and a message for an index without ``dense``."""
+    kinds = list(manifest.get("retrievers", INDEX_RETRIEVERS))
+    record: dict[str, Any] = {"role": "encoder", "chosen_by": "index", "index": directory,
+                              "retrievers": kinds}
+    if "dense" not in kinds:
+        cut = manifest.get("chunk_tokenizer") or {}
+        return {**record, "name": None, "message": (
+            f"index {directory} has no encoder (built with "
+            f"{setting('retrievers', ','.join(kinds))}): its searches use BM25 alone; its "
+            f"passages were cut with the tokenizer of {cut.get('name')}"),
+            "chunk_tokenizer": {k: cut.get(k) for k in ("name", "source", "path")}}
+    info = manifest.get("encoder") or {}
+    record.update({k: info.get(k) for k in ("name", "source", "path", "dim", "pooling",
+                                             "max_length")})
+    checked = ((manifest.get("query_encoder") or {}).get("check") or {}).get("passed")
+    record["query_encoder"] = "onnx" if checked else "torch"
+    return record
+
+
+def describe_models(
+    encoder: str | None = None,
+    reranker: str | None = None,
+    index: tuple[str, dict[str, Any]] | None = None,
+) -> list[dict]:
+    """Records for the encoder and the reranker a command would use with these options;
+    with ``index`` (its directory and manifest), the encoder is the index's."""
+    first = describe_index(*index) if index is not None else describe("encoder", encoder)
+    return [first, describe("reranker", reranker)]

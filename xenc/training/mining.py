@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -43,9 +43,10 @@ ENCODE_BATCH = 64
 
 @dataclass(frozen=True)
 class MineParams:
-    """How pairs are mined (``xenc mine`` / ``xenc train --index-dir``)."""
+    """How pairs are mined (``xenc mine`` / ``xenc train --index-dir``). ``retriever``
+    ``None``: what the index holds (hybrid, or bm25 on an index without dense)."""
 
-    retriever: str = "hybrid"
+    retriever: str | None = None
     depth: int = 50
     negatives: int = 4
     random_negatives: int = 1
@@ -203,6 +204,8 @@ def mine(
         UsageError: bad parameters.
     """
     params.check()
+    resolved = params.search_params().for_index(index.retrievers, index.directory)
+    params = replace(params, retriever=resolved.retriever)
     teacher = None
     if params.teacher is not None:
         from xenc.training.teachers import Teacher
