@@ -17,6 +17,7 @@ import orjson
 import pytest
 from tinymodels import make_tiny_cross_encoder
 
+import xenc.models.hub as hub
 import xenc.models.resolve as resolve
 from xenc.errors import ModelError
 
@@ -45,8 +46,8 @@ def no_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HF_ENDPOINT", DEAD)
     monkeypatch.setenv("HF_HOME", str(hf_home))
-    monkeypatch.setattr(resolve, "_REACHABLE", set())
-    monkeypatch.setattr(resolve, "_UNREACHABLE", set())
+    monkeypatch.setattr(hub, "_REACHABLE", set())
+    monkeypatch.setattr(hub, "_UNREACHABLE", set())
     return hf_home
 
 
