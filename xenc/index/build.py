@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -43,7 +43,7 @@ class Entry:
 
     doc: Document
     spans: list[tuple[int, int]] | None = None
-    vectors: np.ndarray | None = None
+    vectors: np.ndarray | Pending | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,18 @@ class Params:
         )
 
 
+@dataclass(frozen=True)
+class Pending:
+    """Rows ``start:stop`` of the vectors a :class:`DeferredEncoder` returns at the end."""
+
+    start: int
+    stop: int
+
+    def __getitem__(self, part: slice) -> Pending:
+        start, stop, _ = part.indices(self.stop - self.start)
+        return Pending(self.start + start, self.start + stop)
+
+
 class LazyEncoder:
     """Loads the encoder on first use, so updates without new text never load a model."""
 
@@ -77,6 +89,46 @@ class LazyEncoder:
         if self._model is None:
             self._model = self._load()
         return self._model
+
+    def embed(self, texts: list[str]) -> np.ndarray | Pending:
+        return self.model.encode(texts)
+
+    def gather(self) -> np.ndarray | None:
+        """Every deferred vector, in the order :meth:`embed` was called (none here)."""
+        return None
+
+
+class EmbedSink(Protocol):
+    """Where a :class:`DeferredEncoder` sends passages: another engine (:mod:`xenc.engines`)."""
+
+    def add(self, texts: list[str]) -> None: ...
+
+    def result(self, model: Encoder) -> np.ndarray: ...
+
+
+class DeferredEncoder(LazyEncoder):
+    """Chunks with the local model's tokenizer but leaves the embedding to ``sink``, which
+    returns every vector at the end, in the order the texts were added; the same code then
+    writes them (see :func:`assemble`)."""
+
+    def __init__(self, load: Callable[[], Encoder], sink: EmbedSink) -> None:
+        super().__init__(load)
+        self._sink = sink
+        self._count = 0
+
+    def embed(self, texts: list[str]) -> Pending:
+        self._sink.add(texts)
+        self._count += len(texts)
+        return Pending(self._count - len(texts), self._count)
+
+    def gather(self) -> np.ndarray | None:
+        if not self._count:
+            return None
+        vectors = self._sink.result(self.model)
+        if vectors.shape != (self._count, self.model.dim):
+            raise XencError(f"the embedding engine returned {vectors.shape[0]} vectors of "
+                            f"{self._count}")
+        return vectors
 
 
 def _add_batch(
@@ -99,11 +151,16 @@ def _add_batch(
         texts.extend(passages)
         seqs.extend([writer.docs - 1] * len(passages))
     if new:
-        vectors = encoder.model.encode([t for _, a, n in new for t in texts[a : a + n]])
+        vectors = encoder.embed([t for _, a, n in new for t in texts[a : a + n]])
         offset = 0
         for entry, _, n in new:
             entry.vectors, offset = vectors[offset : offset + n], offset + n
     return texts, seqs
+
+
+def engine_encoder(load: Callable[[], Encoder], sink: EmbedSink | None) -> LazyEncoder:
+    """The in-process encoder, or one that defers embedding to ``sink``."""
+    return LazyEncoder(load) if sink is None else DeferredEncoder(load, sink)
 
 
 def assemble(
@@ -117,20 +174,24 @@ def assemble(
     """Write every file of a generation into ``tmp`` (the manifest excepted)."""
     writer = store.DocStoreWriter(tmp)
     chunk_doc: list[int] = []
-    vectors: list[np.ndarray] = []
+    vectors: list[np.ndarray | Pending] = []
 
     def tokens() -> Iterator[list[str]]:
         tok = Tokenizer(params.tokenizer)
         for batch in chunking.iter_batches(iter(entries), DOC_BATCH):
             texts, seqs = _add_batch(batch, writer, encoder, params.chunk)
             chunk_doc.extend(seqs)
-            vectors.extend(np.asarray(e.vectors, dtype=np.float32) for e in batch)
+            vectors.extend(e.vectors if isinstance(e.vectors, Pending)
+                           else np.asarray(e.vectors, dtype=np.float32) for e in batch)
             yield from tok.tokenize_many(texts)
             if progress:
                 progress(len(batch))
 
     lexical = BM25Index.build(tokens(), params.bm25)
     writer.close()
+    deferred = encoder.gather()
+    if deferred is not None:
+        vectors = [deferred[v.start : v.stop] if isinstance(v, Pending) else v for v in vectors]
     matrix = np.concatenate(vectors) if vectors else np.zeros((0, dim()), np.float32)
     matrix = np.ascontiguousarray(matrix, dtype=np.float32)
     np.save(tmp / hnsw.EMBEDDINGS_FILE, matrix, allow_pickle=False)
@@ -190,16 +251,17 @@ def build(
     wait: float = 0.0,
     progress: Callback | None = None,
     skips: CorpusSkips | None = None,
+    sink: EmbedSink | None = None,
 ) -> dict[str, Any]:
-    """A full build over ``corpus``, published as the next generation of ``index_dir``."""
+    """A full build over ``corpus``, published as the next generation of ``index_dir``;
+    with ``sink``, the passages are embedded there (:class:`DeferredEncoder`)."""
     skips = skips if skips is not None else CorpusSkips()
     docs = read_corpus(corpus, limit=limit, skips=skips, **vars(fields))
     with index_writer(index_dir, wait=wait) as target:
         tmp = target.stage()
         entries = (Entry(doc) for doc in docs)
-        writer, lexical = assemble(
-            entries, tmp, LazyEncoder(lambda: model), params, lambda: model.dim, progress
-        )
+        encoder = engine_encoder(lambda: model, sink)
+        writer, lexical = assemble(entries, tmp, encoder, params, lambda: model.dim, progress)
         if writer.docs == 0:
             raise InputError(source_name(corpus), None, "no documents")
         manifest = {

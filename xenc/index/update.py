@@ -34,7 +34,16 @@ from xenc.corpus import CorpusFields, CorpusSkips, read_corpus
 from xenc.errors import IndexNotFoundError, InputError, UsageError, param
 from xenc.formats import source_name
 from xenc.index import hnsw, store
-from xenc.index.build import Entry, LazyEncoder, Params, assemble, carry_query_encoder, now
+from xenc.index.build import (
+    EmbedSink,
+    Entry,
+    LazyEncoder,
+    Params,
+    assemble,
+    carry_query_encoder,
+    engine_encoder,
+    now,
+)
 from xenc.index.locking import IndexWriter, index_writer
 from xenc.progress import Callback
 from xenc.records import Document
@@ -176,6 +185,7 @@ def update_index(
     wait: float = 0.0,
     progress: Callback | None = None,
     skips: CorpusSkips | None = None,
+    sink: EmbedSink | None = None,
 ) -> dict[str, Any]:
     """Bring an index up to date with ``corpus``; return the new manifest.
 
@@ -186,6 +196,7 @@ def update_index(
     ``fields`` default to the ones recorded at build time; ``encoder``, if given,
     must be the one the index was built with. Records skipped while reading (``skips``) count
     as absent from the corpus: the index keeps its version of them unless ``delete_missing``.
+    With ``sink``, new and changed passages are embedded there (another engine).
 
     Raises:
         IndexNotFoundError: ``index_dir`` holds no (format 2) index.
@@ -198,7 +209,7 @@ def update_index(
             raise IndexNotFoundError(f"no index at {index_dir}: run `xenc index` first")
         live = LiveIndex(generation)
         load = _encoder_loader(live.manifest["encoder"], encoder, device, batch_size)
-        lazy = LazyEncoder(load)
+        lazy = engine_encoder(load, sink)
         if encoder is not None:
             lazy.model  # noqa: B018 - check an explicitly named encoder before any work
         names = vars(fields) if fields is not None else {
