@@ -29,7 +29,7 @@ CHUNK = ChunkParams(chunk_tokens=128, stride=16)
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              logging_level="ERROR")
     yield
     ray.shutdown()
@@ -151,6 +151,27 @@ def test_a_worker_error_comes_back_as_one_line(tiny_encoder_dir):
         list(session.run(iter(shards), EmbedWorker, kwargs, batch_size=2))
     assert "install the same model on every node" in str(caught.value)
     assert "\n" not in str(caught.value) and "Traceback" not in str(caught.value)
+
+
+def test_ctrl_c_publishes_no_index_and_writes_no_output(
+    tmp_path, runner, monkeypatch, tiny_encoder_dir, tiny_reranker_dir
+):
+    from xenc.engines import ray_runtime
+
+    def interrupt(self, n):  # Ctrl-C while results stream back
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ray_runtime._Reporter, "rows", interrupt)
+    index = runner.invoke(app, ["index", str(SAMPLE / "corpus.jsonl"), "--index-dir",
+                                str(tmp_path / "idx"), "--encoder", str(tiny_encoder_dir),
+                                "--engine", "ray"])
+    assert index.exit_code == 130 and index.stderr.splitlines()[-1] == "Error: interrupted"
+    assert store.live_generation(tmp_path / "idx") is None
+    out = tmp_path / "scored.jsonl"
+    score = runner.invoke(app, ["score", str(_pairs(tmp_path)), "--reranker",
+                                str(tiny_reranker_dir), "--engine", "ray", "-o", str(out)])
+    assert score.exit_code == 130 and not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.jsonl"]  # nothing half-done
 
 
 def test_more_gpus_than_the_cluster_has_is_a_usage_error(runner, tiny_reranker_dir):

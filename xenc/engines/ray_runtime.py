@@ -38,8 +38,8 @@ WINDOW_ROWS = 4 * SHARD_ROWS
 # Ray Data's read operator holds what it reads until it has a block of this size (or the input
 # ends), so the feeder always lets at least WINDOW_BYTES through: a window smaller than a
 # block would wait forever. Small blocks also spread a small input over every worker.
-BLOCK_BYTES = 1 << 20
-WINDOW_BYTES = 8 * BLOCK_BYTES
+BLOCK_BYTES = 1 << 18
+WINDOW_BYTES = 32 * BLOCK_BYTES
 REPORT_EVERY_S = 10.0
 
 Notify = Callable[[str], None]
