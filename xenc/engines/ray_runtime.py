@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 import threading
 import time
 import warnings
@@ -99,6 +100,8 @@ class RaySession:
         ray = require_ray()
         address = self.options.address or os.environ.get("RAY_ADDRESS") or None
         if not ray.is_initialized():
+            if address:
+                _reachable(address)
             try:
                 ray.init(address=address or "local", include_dashboard=False,
                          log_to_driver=False, logging_level=logging.ERROR)
@@ -258,9 +261,14 @@ class _Feeder:
             self._cond.notify_all()
 
     def stop(self) -> None:
+        """Stop feeding; end the queue actor, so a read task still waiting on it ends too."""
         with self._cond:
             self._stopped = True
             self._cond.notify_all()
+        try:
+            self.queue.shutdown(force=True)
+        except Exception:  # noqa: BLE001, S110 - Ray already gone (Ctrl-C, shutdown)
+            pass
 
 
 class _QueueSource:
@@ -314,6 +322,19 @@ class _Reporter:
         took = time.perf_counter() - self._start
         self._notify(f"ray: {self._rows} rows in {took:.1f}s (first results after "
                      f"{self._first or 0:.1f}s)")
+
+
+def _reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail in seconds, not minutes (Ray retries), when a ``host:port`` address is unreachable."""
+    host, _, port = address.rpartition(":")
+    if "://" in address or not host or not port.isdigit():
+        return  # ray://, auto, …: Ray's own checks
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise XencError(f"cannot reach Ray at {address}: {reason}; is the head node up "
+                        "(`ray start --head`) and RAY_ADDRESS right?") from None
 
 
 def one_line(exc: BaseException) -> str:
