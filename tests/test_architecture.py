@@ -105,7 +105,18 @@ def test_no_import_cycle():
 
 
 UPPER = ("xenc.cli", "xenc.pipeline", "xenc.evaluation", "xenc.scoring", "xenc.training",
-         "xenc.datasets", "xenc.retrieve", "xenc.rerank", "xenc.output", "xenc.__main__")
+         "xenc.datasets", "xenc.retrieve", "xenc.rerank", "xenc.output", "xenc.__main__",
+         "xenc.engines")
+
+
+def test_engines_use_only_models_and_the_shared_vocabulary():
+    bad = sorted(
+        f"{name} → {target}"
+        for name, targets in _graph().items() if _in(name, "xenc.engines")
+        for target in targets
+        if _in(target, *UPPER, "xenc.index") and not _in(target, "xenc.engines")
+    )
+    assert not bad, ", ".join(bad)
 
 
 @pytest.mark.parametrize("layer", ["xenc.index", "xenc.models"])

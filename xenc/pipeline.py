@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xenc.config import INDEX_RETRIEVERS, ChunkParams, HNSWParams, SearchParams, parse_retrievers
 from xenc.corpus import CorpusFields, CorpusSkips
@@ -25,6 +26,9 @@ from xenc.progress import Callback
 from xenc.records import Candidate, Query, Result
 from xenc.rerank import Budget, Scored, rerank
 from xenc.retrieve import encode_queries, first_stage, resolve_params
+
+if TYPE_CHECKING:
+    from xenc.engines.ray_runtime import RayOptions
 
 
 def build_index(
@@ -46,6 +50,8 @@ def build_index(
     wait: float = 0.0,
     skips: CorpusSkips | None = None,
     retrievers: str | Sequence[str] | None = None,
+    ray: RayOptions | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Build an index directory from a JSONL corpus (a path or ``-``); return its manifest.
 
@@ -66,6 +72,9 @@ def build_index(
     must be the same). ``wait`` is how long to wait for another writer's lock.
     ``skips`` (a :class:`xenc.corpus.CorpusSkips`) chooses whether invalid records are skipped
     and collects what was; records with neither title nor text are always skipped.
+    With ``ray`` (:class:`xenc.engines.ray_runtime.RayOptions`), the passages to embed are
+    embedded on Ray (connected on the first one; ``notify`` gets its one-line messages); the
+    index is the same.
     """
     from xenc.index.build import Params, build
     from xenc.index.update import update_index
@@ -74,21 +83,39 @@ def build_index(
     if delete_missing and not update:
         raise UsageError(f"{param('delete_missing')} only works with {param('update')}")
     chosen = None if retrievers is None else parse_retrievers(retrievers)
-    target = Path(index_dir)
-    if update and target.is_dir() and store.live_generation(target) is not None:
-        return update_index(
-            corpus, target, delete_missing=delete_missing,
-            fields=None if fields == CorpusFields() else fields, encoder=encoder,
-            batch_size=batch_size, device=device, limit=limit, wait=wait, progress=progress,
-            skips=skips, retrievers=chosen,
-        )
-    chunking.validate(chunk)
-    params = Params(chunk, tokenizer, bm25, hnsw_params, chosen or INDEX_RETRIEVERS)
-    run = {"fields": fields, "limit": limit, "wait": wait, "progress": progress, "skips": skips}
-    if not params.dense:
-        return build(corpus, target, params, None, chunker=chunk_tokenizer(encoder), **run)
-    model = Encoder(encoder, device=device, batch_size=batch_size)
-    return build(corpus, target, params, model, **run)
+    with _ray_sink(ray, notify, device) as sink:
+        target = Path(index_dir)
+        if update and target.is_dir() and store.live_generation(target) is not None:
+            return update_index(
+                corpus, target, delete_missing=delete_missing,
+                fields=None if fields == CorpusFields() else fields, encoder=encoder,
+                batch_size=batch_size, device=device, limit=limit, wait=wait,
+                progress=progress, skips=skips, retrievers=chosen, sink=sink,
+            )
+        chunking.validate(chunk)
+        params = Params(chunk, tokenizer, bm25, hnsw_params, chosen or INDEX_RETRIEVERS)
+        run = {"fields": fields, "limit": limit, "wait": wait, "progress": progress,
+               "skips": skips}
+        if not params.dense:
+            return build(corpus, target, params, None, chunker=chunk_tokenizer(encoder), **run)
+        model = Encoder(encoder, device=device, batch_size=batch_size)
+        return build(corpus, target, params, model, sink=sink, **run)
+
+
+@contextmanager
+def _ray_sink(
+    ray: RayOptions | None, notify: Callable[[str], None] | None, device: str | None
+) -> Iterator[Any]:
+    """The Ray embedding sink for ``ray`` (None without), closed with the build."""
+    if ray is None:
+        yield None
+        return
+    from xenc.engines.ray_jobs import RayEmbedSink
+    from xenc.engines.ray_runtime import RaySession, require_ray
+
+    require_ray()
+    with RaySession(ray, notify) as session:
+        yield RayEmbedSink(session, device)
 
 
 @dataclass(frozen=True)

@@ -5,17 +5,27 @@ length), and written back in input order, so memory is bounded whatever the inpu
 Accepted field pairs, first match wins: ``query``/``document``, ``text_a``/``text_b``,
 ``sentence1``/``sentence2``. One-score models add ``score``; several-label models add
 ``label`` (the best label's name) and ``scores`` (a score per label name).
+
+A path ending in ``.parquet`` or ``.pq`` is read as Parquet (with pyarrow): each row is an
+object, its row number the line number, null values absent. With a Ray session the pairs are
+scored on Ray (:func:`xenc.engines.ray_jobs.score_on_ray`): the same records, same order,
+bad lines handled the same way.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from xenc.errors import InputError
-from xenc.formats import read_jsonl, source_name
+from xenc.errors import InputError, UsageError
+from xenc.formats import open_input, read_jsonl, source_name
 from xenc.rerank import first_score
+
+if TYPE_CHECKING:
+    from xenc.engines.ray_runtime import RayOptions
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
 
 PAIR_FIELDS = (("query", "document"), ("text_a", "text_b"), ("sentence1", "sentence2"))
 
@@ -44,23 +54,80 @@ def _annotate(obj: dict[str, Any], row: Any, labels: list[str]) -> dict[str, Any
     return obj
 
 
+def is_parquet(source: str | os.PathLike[str]) -> bool:
+    return str(source).lower().endswith(PARQUET_SUFFIXES)
+
+
+def read_parquet(source: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(row_no, object)`` for each row of a Parquet file (1-based; nulls left out)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise UsageError("reading Parquet needs pyarrow: pip install 'xenc[ray]'") from None
+    with open_input(source) as fh:
+        try:
+            batches = pq.ParquetFile(fh).iter_batches(batch_size=4096)
+            row_no = 0
+            for batch in batches:
+                for row in batch.to_pylist():
+                    row_no += 1
+                    yield row_no, {k: v for k, v in row.items() if v is not None}
+        except (pa.ArrowException, OSError) as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise InputError(source_name(source), None, f"not a readable Parquet file: {reason}") \
+                from None
+
+
+def read_pairs(
+    source: str | os.PathLike[str], on_error: Callable[[InputError], None] | None = None
+) -> Iterator[tuple[dict[str, Any], tuple[str, str]]]:
+    """Yield ``(object, (first text, second text))`` for each valid line of JSONL or Parquet."""
+    name = source_name(source)
+    rows = read_parquet(source) if is_parquet(source) else read_jsonl(source, on_error=on_error)
+    for line_no, obj in rows:
+        try:
+            pair = pair_of(obj, (name, line_no))
+        except InputError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+            continue
+        yield obj, pair
+
+
 def score_stream(
     source: str | os.PathLike[str],
     model: Any,
     *,
     block_size: int = 1024,
     on_error: Callable[[InputError], None] | None = None,
+    ray: RayOptions | None = None,
+    notify: Callable[[str], None] | None = None,
+    device: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield each input object with its score(s) added, in input order.
 
     Args:
-        source: A JSONL path or ``-``.
+        source: A JSONL (or ``.parquet``) path or ``-``.
         model: A :class:`xenc.models.cross_encoder.CrossEncoder`.
-        block_size: Lines held in memory at once.
+        block_size: Lines held in memory at once (in process).
         on_error: Called with each bad line's error instead of raising (``--skip-invalid``).
+        ray: Score on Ray instead, with actors loading ``model``'s settings (connected here,
+            and shut down at the end if started here).
+        notify: Gets Ray's one-line messages (connection, progress).
+        device: The Ray workers' device when they have no GPU.
     """
-    name = source_name(source)
     labels = list(getattr(model, "labels", [])) if model.num_labels > 1 else []
+    if ray is not None:
+        from xenc.engines.ray_jobs import score_on_ray
+        from xenc.engines.ray_runtime import RaySession
+
+        with RaySession(ray, notify) as session:
+            pairs = read_pairs(source, on_error)
+            for obj, row in score_on_ray(pairs, model, session, device=device):
+                yield _annotate(obj, row, labels)
+        return
     block: list[tuple[dict[str, Any], tuple[str, str]]] = []
 
     def flush() -> Iterator[dict[str, Any]]:
@@ -69,14 +136,7 @@ def score_stream(
             yield _annotate(obj, row, labels)
         block.clear()
 
-    for line_no, obj in read_jsonl(source, on_error=on_error):
-        try:
-            pair = pair_of(obj, (name, line_no))
-        except InputError as exc:
-            if on_error is None:
-                raise
-            on_error(exc)
-            continue
+    for obj, pair in read_pairs(source, on_error):
         block.append((obj, pair))
         if len(block) >= block_size:
             yield from flush()

@@ -34,7 +34,9 @@ from xenc.cli.options import (
     Retrievers,
     RrfK,
     ShowProgress,
+    SkipInvalid,
     Wait,
+    engine_options,
     handle_errors,
     reranker_options,
     reranking_note,
@@ -77,6 +79,7 @@ def root(
 
 @app.command("index")
 @handle_errors
+@engine_options
 def index_cmd(
     corpus: Annotated[str, typer.Argument(help="JSONL corpus file, or - for stdin.")],
     index_dir: IndexDir,
@@ -101,9 +104,9 @@ def index_cmd(
         "--delete-missing", help="With --update: remove documents absent from CORPUS.")] = False,
     wait: Wait = 0.0,
     progress: ShowProgress = None,
-    skip_invalid: Annotated[bool, typer.Option(
-        "--skip-invalid", help="Report invalid records on stderr and skip them.")] = False,
+    skip_invalid: SkipInvalid = False,
     retrievers: Retrievers = None,
+    ray: object = None,  # RayOptions | None: --engine, --num-workers, --gpus-per-worker
 ) -> None:
     """Build an index directory (BM25 + HNSW over passages) from a JSONL corpus.
 
@@ -135,7 +138,7 @@ def index_cmd(
             batch_size=batch_size, device=device, tokenizer=TokenizerSpec(stemmer=stemmer),
             bm25=BM25Params(k1=bm25_k1, b=bm25_b),
             limit=limit, progress=callback, update=update, delete_missing=delete_missing,
-            wait=wait, skips=skips, retrievers=retrievers,
+            wait=wait, skips=skips, retrievers=retrievers, ray=ray, notify=note,
         )
     counts = manifest["counts"]
     if manifest.get("published") is False:
@@ -243,15 +246,17 @@ def _note_unmatched(index, queries):  # noqa: ANN001, ANN202 - CLI glue
 
 @app.command("score")
 @handle_errors
+@engine_options
 @reranker_options(optional=False, activation=True)
 def score_cmd(
-    source: Annotated[str, typer.Argument(help="JSONL pairs file, or - for stdin.")] = "-",
+    source: Annotated[str, typer.Argument(
+        help="JSONL pairs file (.parquet: Parquet), or - for stdin.")] = "-",
     model: LoadReranker = ...,  # the cross-encoder options (reranker_options)
-    skip_invalid: Annotated[bool, typer.Option(
-        "--skip-invalid", help="Report bad lines on stderr and skip them.")] = False,
+    skip_invalid: SkipInvalid = False,
     device: Device = None,
     output: Output = None,
     progress: ShowProgress = None,
+    ray: object = None,  # RayOptions | None: --engine, --num-workers, --gpus-per-worker
 ) -> None:
     """Score text pairs with a cross-encoder, streaming, input order kept.
 
@@ -261,6 +266,7 @@ def score_cmd(
     \b
     Example:
       xenc score pairs.jsonl --reranker DIR > scored.jsonl
+      xenc score pairs.parquet --reranker DIR --engine ray --num-workers 4 -o scored.jsonl
     """
     from xenc.formats import JsonlWriter, atomic_output
     from xenc.progress import bar, count_lines, note, tracked, wants_progress
@@ -273,11 +279,12 @@ def score_cmd(
         skipped.append(exc)
         note(f"skipped {exc}")
 
-    shown = wants_progress(progress)
+    shown = wants_progress(progress) and ray is None  # Ray reports in lines of its own
     with atomic_output(output) as stream, bar(
             "scoring", count_lines(source) if shown else None, shown) as callback:
         writer = JsonlWriter(stream, flush=output is None)
-        records = score_stream(source, reranker, on_error=report if skip_invalid else None)
+        records = score_stream(source, reranker, on_error=report if skip_invalid else None,
+                               ray=ray, notify=note, device=device)
         for record in tracked(records, callback):
             writer.write(record)
     if reranker.truncated or skipped:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -47,7 +47,7 @@ class Entry:
 
     doc: Document
     spans: list[tuple[int, int]] | None = None
-    vectors: np.ndarray | None = None
+    vectors: np.ndarray | Pending | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,18 @@ class Params:
             HNSWParams(**manifest.get("hnsw", {})),
             store.retrievers_of(manifest),
         )
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Rows ``start:stop`` of the vectors a :class:`DeferredEncoder` returns at the end."""
+
+    start: int
+    stop: int
+
+    def __getitem__(self, part: slice) -> Pending:
+        start, stop, _ = part.indices(self.stop - self.start)
+        return Pending(self.start + start, self.start + stop)
 
 
 class LazyEncoder:
@@ -107,6 +119,46 @@ class LazyEncoder:
         """What cuts passages: the given tokenizer, else the encoder's."""
         return self._tokenizer if self._tokenizer is not None else self.model.tokenizer
 
+    def embed(self, texts: list[str]) -> np.ndarray | Pending:
+        return self.model.encode(texts)
+
+    def gather(self) -> np.ndarray | None:
+        """Every deferred vector, in the order :meth:`embed` was called (none here)."""
+        return None
+
+
+class EmbedSink(Protocol):
+    """Where a :class:`DeferredEncoder` sends passages: another engine (:mod:`xenc.engines`)."""
+
+    def add(self, texts: list[str]) -> None: ...
+
+    def result(self, model: Encoder) -> np.ndarray: ...
+
+
+class DeferredEncoder(LazyEncoder):
+    """Chunks with the local model's tokenizer but leaves the embedding to ``sink``, which
+    returns every vector at the end, in the order the texts were added; the same code then
+    writes them (see :func:`assemble`)."""
+
+    def __init__(self, load: Callable[[], Encoder], sink: EmbedSink) -> None:
+        super().__init__(load)
+        self._sink = sink
+        self._count = 0
+
+    def embed(self, texts: list[str]) -> Pending:
+        self._sink.add(texts)
+        self._count += len(texts)
+        return Pending(self._count - len(texts), self._count)
+
+    def gather(self) -> np.ndarray | None:
+        if not self._count:
+            return None
+        vectors = self._sink.result(self.model)
+        if vectors.shape != (self._count, self.model.dim):
+            raise XencError(f"the embedding engine returned {vectors.shape[0]} vectors of "
+                            f"{self._count}")
+        return vectors
+
 
 def _add_batch(
     batch: list[Entry], writer: store.DocStoreWriter, encoder: LazyEncoder, chunk: ChunkParams
@@ -128,11 +180,16 @@ def _add_batch(
         texts.extend(passages)
         seqs.extend([writer.docs - 1] * len(passages))
     if new:
-        vectors = encoder.model.encode([t for _, a, n in new for t in texts[a : a + n]])
+        vectors = encoder.embed([t for _, a, n in new for t in texts[a : a + n]])
         offset = 0
         for entry, _, n in new:
             entry.vectors, offset = vectors[offset : offset + n], offset + n
     return texts, seqs
+
+
+def engine_encoder(load: Callable[[], Encoder], sink: EmbedSink | None) -> LazyEncoder:
+    """The in-process encoder, or one that defers embedding to ``sink``."""
+    return LazyEncoder(load) if sink is None else DeferredEncoder(load, sink)
 
 
 def assemble(
@@ -147,7 +204,7 @@ def assemble(
     excepted); embeddings and the graph only when ``encoder`` embeds."""
     writer = store.DocStoreWriter(tmp)
     chunk_doc: list[int] = []
-    vectors: list[np.ndarray] = []
+    vectors: list[np.ndarray | Pending] = []
 
     def tokens() -> Iterator[list[str]]:
         tok = Tokenizer(params.tokenizer)
@@ -155,7 +212,8 @@ def assemble(
             texts, seqs = _add_batch(batch, writer, encoder, params.chunk)
             chunk_doc.extend(seqs)
             if encoder.embeds:
-                vectors.extend(np.asarray(e.vectors, dtype=np.float32) for e in batch)
+                vectors.extend(e.vectors if isinstance(e.vectors, Pending)
+                               else np.asarray(e.vectors, dtype=np.float32) for e in batch)
             yield from tok.tokenize_many(texts)
             if progress:
                 progress(len(batch))
@@ -164,6 +222,10 @@ def assemble(
     writer.close()
     matrix = None
     if encoder.embeds:
+        deferred = encoder.gather()
+        if deferred is not None:
+            vectors = [deferred[v.start : v.stop] if isinstance(v, Pending) else v
+                       for v in vectors]
         matrix = np.concatenate(vectors) if vectors else np.zeros((0, dim()), np.float32)
         matrix = np.ascontiguousarray(matrix, dtype=np.float32)
         np.save(tmp / hnsw.EMBEDDINGS_FILE, matrix, allow_pickle=False)
@@ -230,11 +292,13 @@ def build(
     wait: float = 0.0,
     progress: Callback | None = None,
     skips: CorpusSkips | None = None,
+    sink: EmbedSink | None = None,
 ) -> dict[str, Any]:
     """A full build over ``corpus``, published as the next generation of ``index_dir``.
 
     ``model`` is the bi-encoder where ``params.retrievers`` has ``dense``; otherwise it is
     ``None`` and ``chunker`` (:func:`xenc.models.encoder.chunk_tokenizer`) cuts passages.
+    With ``sink``, the passages are embedded there (:class:`DeferredEncoder`).
     """
     if (model is None) == (chunker is None):
         raise UsageError("a build takes the encoder or, without dense, its tokenizer alone")
@@ -243,7 +307,7 @@ def build(
     with index_writer(index_dir, wait=wait) as target:
         tmp = target.stage()
         if model is not None:
-            encoder = LazyEncoder(lambda: model)
+            encoder = engine_encoder(lambda: model, sink)
         elif chunker is not None:
             encoder = LazyEncoder(None, chunker[0])
             shutil.copyfile(chunker[2], tmp / store.CHUNK_TOKENIZER)

@@ -38,11 +38,13 @@ from xenc.errors import IndexNotFoundError, InputError, UsageError, param, setti
 from xenc.formats import source_name
 from xenc.index import hnsw, store
 from xenc.index.build import (
+    EmbedSink,
     Entry,
     LazyEncoder,
     Params,
     assemble,
     carry_query_encoder,
+    engine_encoder,
     link_or_copy,
     now,
 )
@@ -214,6 +216,7 @@ def update_index(
     progress: Callback | None = None,
     skips: CorpusSkips | None = None,
     retrievers: str | Iterable[str] | None = None,
+    sink: EmbedSink | None = None,
 ) -> dict[str, Any]:
     """Bring an index up to date with ``corpus``; return the new manifest.
 
@@ -226,6 +229,7 @@ def update_index(
     one whose tokenizer cut its passages). ``retrievers``, if given, must be the index's:
     an update keeps them. Records skipped while reading (``skips``) count
     as absent from the corpus: the index keeps its version of them unless ``delete_missing``.
+    With ``sink``, new and changed passages are embedded there (another engine).
 
     Raises:
         IndexNotFoundError: ``index_dir`` holds no (format 2) index.
@@ -239,7 +243,7 @@ def update_index(
             raise IndexNotFoundError(f"no index at {index_dir}: run `xenc index` first")
         live = LiveIndex(generation)
         try:
-            lazy = _updater(live, encoder, device, batch_size, retrievers, index_dir)
+            lazy = _updater(live, encoder, device, batch_size, retrievers, index_dir, sink)
         except BaseException:
             live.close()
             raise
@@ -260,7 +264,7 @@ def update_index(
 
 def _updater(
     live: LiveIndex, encoder: str | None, device: str | None, batch_size: int,
-    retrievers: str | Iterable[str] | None, index_dir: object,
+    retrievers: str | Iterable[str] | None, index_dir: object, sink: EmbedSink | None = None,
 ) -> LazyEncoder:
     """What embeds (or only cuts) the new documents of an update of ``live``."""
     if retrievers is not None and parse_retrievers(retrievers) != live.retrievers:
@@ -271,7 +275,8 @@ def _updater(
         )
     if "dense" not in live.retrievers:
         return LazyEncoder(None, _chunk_tokenizer(live, encoder))
-    lazy = LazyEncoder(_encoder_loader(live.manifest["encoder"], encoder, device, batch_size))
+    lazy = engine_encoder(_encoder_loader(live.manifest["encoder"], encoder, device, batch_size),
+                          sink)
     if encoder is not None:
         lazy.model  # noqa: B018 - check an explicitly named encoder before any work
     return lazy

@@ -176,6 +176,7 @@ class CrossEncoder:
             self.device = select_device(device)
             check_dtype(dtype, self.device)
         self.dtype = dtype
+        self.trust_pickle_weights = trust_pickle_weights
         self.batch_size = batch_size
         if self.backend in ONNX_FILES:
             self._model: Any = OnnxSession(onnx_path(self.resolved, self.backend))
