@@ -1,9 +1,5 @@
-"""The ``xenc`` command line: parse options, call one library function, write records.
-
-This module holds no retrieval logic. Errors from the library (:mod:`xenc.errors`) become one
-line on stderr and an exit code in :func:`xenc.cli.options.handle_errors` and nowhere else.
-Further commands live in their own modules and are merged into ``app`` at the bottom.
-"""
+"""The ``xenc`` command line: options in, one library call, records out; no retrieval logic.
+Errors become one stderr line and an exit code in :func:`xenc.cli.options.handle_errors`."""
 
 from __future__ import annotations
 
