@@ -18,13 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-from xenc.config import (
-    ENV_BACKEND,
-    ENV_BATCH_SIZE,
-    ENV_DEVICE,
-    ENV_INDEX_DIR,
-    ENV_RERANKER,
-)
+from xenc.config import ENV_BACKEND, ENV_BATCH_SIZE, ENV_DEVICE, ENV_INDEX_DIR, ENV_RERANKER
 from xenc.errors import UsageError, XencError, spelled
 
 # Library parameters whose flag is not ``--`` + the name with dashes.
