@@ -22,11 +22,11 @@ demo: install
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
 	$(BIN)/xenc index data/sample/corpus.jsonl --index-dir $(DEMO)/index
 	$(BIN)/xenc search "how do I keep a sourdough starter alive" --index-dir $(DEMO)/index \
-		--format table $(if $(XENC_RERANKER),,--no-rerank)
+		--format table
 	$(BIN)/xenc search --queries data/sample/queries.jsonl --index-dir $(DEMO)/index -k 3 \
-		$(if $(XENC_RERANKER),,--no-rerank) > $(DEMO)/results.jsonl
+		> $(DEMO)/results.jsonl
 	$(BIN)/xenc eval --index-dir $(DEMO)/index --queries data/sample/queries.jsonl \
-		--qrels data/sample/qrels.tsv $(if $(XENC_RERANKER),,--no-rerank) --output $(DEMO)/eval.json
+		--qrels data/sample/qrels.tsv --output $(DEMO)/eval.json
 
 test: install
 	$(BIN)/python -m pytest -q
