@@ -128,7 +128,7 @@ def test_index_without_export_falls_back_to_torch(sample_index, tmp_path):
     generation = store.live_generation(copy)
     manifest = json.loads((generation / "manifest.json").read_text())
     record = manifest.pop("query_encoder")
-    for name in (record["file"], record["tokenizer"]):
+    for name in (record["file"], record["data"], record["tokenizer"]):
         (generation / name).unlink()
         manifest["files"].pop(name)
     (generation / "manifest.json").write_text(json.dumps(manifest))

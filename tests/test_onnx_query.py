@@ -71,6 +71,11 @@ def test_manifest_records_the_checked_export(sample_index):
     assert record["file"] == "query_encoder.onnx" and record["tokenizer"] in manifest["files"]
     assert manifest["files"][record["file"]]["sha256"] == record["sha256"]
     assert record["max_length"] == manifest["encoder"]["max_length"]
+    # the weights live next to the graph, and the manifest's file list covers them
+    data = generation / record["data"]
+    assert record["data"] == "query_encoder.onnx.data" and record["data"] in manifest["files"]
+    assert data.stat().st_size > 4 * (generation / record["file"]).stat().st_size
+    assert not list(generation.glob("*.traced"))
 
 
 def test_index_encoder_backends(sample_index):
@@ -104,6 +109,11 @@ def test_verify_checks_the_onnx_hash(sample_index, tmp_path):
     onnx_file.write_bytes(bytes(data))
     problems = verify(copy)
     assert any("query_encoder.onnx" in p and "sha256" in p for p in problems), problems
+    weights = store.live_generation(copy) / "query_encoder.onnx.data"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    assert any("query_encoder.onnx.data" in p and "sha256" in p for p in verify(copy))
 
 
 def test_update_keeps_the_query_encoder(tmp_path, tiny_encoder_dir):
@@ -127,7 +137,7 @@ def test_update_keeps_the_query_encoder(tmp_path, tiny_encoder_dir):
     # an index without one gets one at its next update
     manifest = dict(second)
     record = manifest.pop("query_encoder")
-    for name in (record["file"], record["tokenizer"]):
+    for name in (record["file"], record["data"], record["tokenizer"]):
         (generation / name).unlink()
         manifest["files"].pop(name)
     (generation / "manifest.json").write_text(json.dumps(manifest))

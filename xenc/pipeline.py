@@ -6,7 +6,9 @@ callback). ``xenc.search(...)`` in Python and ``xenc search`` in a shell give th
 
 from __future__ import annotations
 
+import contextvars
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -134,6 +136,58 @@ class QueryRun:
         return sum(1 for s in self.ranked if s.reranked)
 
 
+class Loading:
+    """A model loading on a background thread while the index and the first stage get ready.
+
+    A cold ``xenc search`` spends ~0.1 s creating the reranker's ONNX session and as much on
+    the query encoder's; ONNX Runtime releases the GIL meanwhile, so on two cores the two
+    overlap. :func:`run_queries` and :func:`search` accept a ``Loading`` wherever they take a
+    reranker and wait for it after the first stage is loaded. The thread runs in a copy of
+    the caller's context (so errors name parameters as the caller's do), and whatever
+    ``load`` raises is raised again by :meth:`result`, in the caller's thread.
+
+    Args:
+        load: Returns the model (or ``None``).
+    """
+
+    def __init__(self, load: Callable[[], Any]) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._run, load),
+                                        name="xenc-load", daemon=True)
+        self._thread.start()
+
+    def _run(self, load: Callable[[], Any]) -> None:
+        try:
+            self._value = load()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            self._error = exc
+
+    def result(self) -> Any:
+        """The model, once loaded.
+
+        Raises:
+            Whatever loading raised.
+        """
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def first_stage_without_torch(index: Index, params: SearchParams) -> bool:
+    """Whether the first stage of ``params`` on ``index`` runs without torch (BM25, or a
+    checked ONNX query encoder), so that a :class:`Loading` may run beside it."""
+    retriever = resolve_params(index, params).retriever
+    return retriever == "bm25" or index.onnx_queries
+
+
+def loaded(model: Any) -> Any:
+    """``model``, or what it loads if it is a :class:`Loading`."""
+    return model.result() if isinstance(model, Loading) else model
+
+
 def check_reranker(model: Any) -> None:
     if model is not None and getattr(model, "num_labels", 1) != 1:
         raise UsageError(
@@ -165,9 +219,10 @@ def run_queries(
     With ``params.budget_ms``, each query reranks only what fits in that time budget
     (see :class:`xenc.rerank.Budget`; the cost estimate is carried from query to query).
     """
-    check_reranker(reranker)
     params = resolve_params(index, params)
     warm_up(index, params)
+    reranker = loaded(reranker)
+    check_reranker(reranker)
     fusion = effective_fusion(params.fusion, reranker)
     budget = Budget(params.budget_ms) if params.budget_ms is not None and reranker else None
     for query in queries:
@@ -243,10 +298,12 @@ def search(
     ``queries`` is one query string, a list of strings (ids ``"1"``, ``"2"``, … as with
     ``xenc search``), or :class:`~xenc.records.Query` objects. With a time budget
     (``params.budget_ms``) and a reranker, every result also says how many of the query's
-    candidates were reranked (``reranked_count``).
+    candidates were reranked (``reranked_count``). ``reranker`` may be a :class:`Loading`.
     """
-    budgeted = params.budget_ms is not None and reranker is not None
+    budgeted = None
     for run in run_queries(index, as_queries(queries), params, reranker):
+        if budgeted is None:  # a Loading is loaded by now
+            budgeted = params.budget_ms is not None and loaded(reranker) is not None
         top = run.ranked[: params.k]
         docs = index.docstore.documents(s.candidate.doc_id for s in top)
         for rank, scored in enumerate(top, start=1):

@@ -204,7 +204,7 @@ def search_cmd(
     """
     from xenc.config import OUTPUT_FORMATS
     from xenc.output import write_results
-    from xenc.pipeline import open_index, resolve_params, search
+    from xenc.pipeline import first_stage_without_torch, loaded, open_index, resolve_params, search
     from xenc.progress import bar, count_lines, tracked, wants_progress
 
     if fmt not in OUTPUT_FORMATS:
@@ -217,14 +217,15 @@ def search_cmd(
     todo = _queries(query, queries, queries_format)
     index = open_index(index_dir, device=device, backend=model.backend)
     params = resolve_params(index, params)  # the retriever the index holds, unless given
-    reranker = model()
+    # the reranker loads while the first stage gets ready, where neither needs torch
+    reranker = model.start(overlap=first_stage_without_torch(index, params))
     if params.retriever == "bm25":
         todo = _note_unmatched(index, todo)
     shown = queries is not None and wants_progress(progress)  # one query needs no bar
     with bar("searching", count_lines(queries) if shown else None, shown) as callback:
         results = search(index, tracked(todo, callback), params, reranker, with_text=with_text)
         write_results(results, fmt, output, tag=run_tag)
-    reranking_note(reranker, fusion)
+    reranking_note(loaded(reranker), fusion)
 
 
 def _note_unmatched(index, queries):  # noqa: ANN001, ANN202 - CLI glue

@@ -18,8 +18,11 @@ from typing import Annotated, Any
 
 import typer
 
+from xenc.cli.rerankers import LoadReranker, RerankerLoader, reranking_note
 from xenc.config import ENV_BACKEND, ENV_BATCH_SIZE, ENV_DEVICE, ENV_INDEX_DIR, ENV_RERANKER
 from xenc.errors import UsageError, XencError, spelled
+
+__all__ = ["LoadReranker", "reranking_note"]  # re-exported for the command modules
 
 # Library parameters whose flag is not ``--`` + the name with dashes.
 FLAGS = {"stride": "--chunk-stride"}
@@ -139,21 +142,6 @@ Fusion = Annotated[str | None, typer.Option(
     "(default: the model's own, else none).")]
 
 
-def reranking_note(reranker: object | None, fusion: str | None) -> None:
-    """One stderr line saying which model reranked, and with which fusion (after the data)."""
-    if reranker is None:
-        return
-    from xenc.fusion import effective_fusion
-    from xenc.progress import note
-
-    chosen = effective_fusion(fusion, reranker)
-    why = ""
-    if fusion is None and chosen != "none":
-        why = " (the model's default; --fusion none to turn it off)"
-    resolved = getattr(reranker, "resolved", None)
-    name = getattr(resolved, "name", "the reranker")
-    source = getattr(resolved, "source", "")
-    note(f"reranked with {name}{f' ({source})' if source else ''}, fusion {chosen}{why}")
 Output = Annotated[
     Path | None,
     typer.Option(
@@ -197,18 +185,6 @@ ShowProgress = Annotated[
 ]
 
 
-class RerankerLoader:
-    """Loads the chosen cross-encoder when called; ``backend`` serves the query encoder too."""
-
-    def __init__(self, load: Callable[[], Any], backend: str) -> None:
-        self._load = load
-        self.backend = backend
-
-    def __call__(self) -> Any:
-        return self._load()
-
-
-LoadReranker = RerankerLoader
 
 
 def reranker_options(*, optional: bool = True, activation: bool = False):
@@ -238,8 +214,7 @@ def reranker_options(*, optional: bool = True, activation: bool = False):
             name = opts.pop("reranker")
             device = kwargs["device"]
             chosen = name if optional else _chosen(name)
-            kwargs["model"] = RerankerLoader(
-                lambda: load_reranker(chosen, no_rerank, device=device, **opts), opts["backend"])
+            kwargs["model"] = RerankerLoader(chosen, no_rerank, device, opts)
             return kwargs
 
         return _replace_param(fn, "model", block, call, after=after)
@@ -368,32 +343,3 @@ def _replace_param(
     )
     wrapper.__annotations__ = {p.name: p.annotation for p in params}
     return wrapper
-
-
-def load_reranker(
-    name: str | None,
-    no_rerank: bool,
-    *,
-    device: str | None,
-    batch_size: int,
-    max_length: int | None,
-    activation: str | None = None,
-    trust_pickle_weights: bool = False,
-    backend: str = "auto",
-):
-    """The cross-encoder to use, or None with --no-rerank (the two exclude each other)."""
-    if no_rerank:
-        if name and os.environ.get(ENV_RERANKER) != name:
-            raise UsageError("--reranker and --no-rerank exclude each other")
-        return None  # --backend still chooses the query encoder's runtime
-    from xenc.models.cross_encoder import CrossEncoder
-
-    return CrossEncoder(
-        name,
-        device=device,
-        batch_size=batch_size,
-        max_length=max_length,
-        activation=activation,
-        trust_pickle_weights=trust_pickle_weights,
-        backend=backend,
-    )

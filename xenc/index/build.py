@@ -260,7 +260,8 @@ def carry_query_encoder(
     """The query encoder of an updated generation: the live one's checked files, hard-linked
     (copied where links fail), or a new export where it has none and ``encoder`` is given."""
     if record and record.get("check", {}).get("passed"):
-        names = [record["file"], record["tokenizer"]]
+        names = [record["file"], record["tokenizer"]] + ([record["data"]] if record.get(
+            "data") else [])
         try:
             for name in names:
                 link_or_copy(live / name, tmp / name)

@@ -124,6 +124,16 @@ class Index:
         dim = int(self.manifest["encoder"]["dim"])
         return hnsw.load(self._data, dim, self.num_passages, self.hnsw_params)
 
+    @property
+    def _onnx_usable(self) -> bool:
+        record = self.manifest.get("query_encoder") or {}
+        return bool(record.get("check", {}).get("passed") and record.get("file"))
+
+    @property
+    def onnx_queries(self) -> bool:
+        """Whether :attr:`encoder` is the ONNX query encoder (so loading it imports no torch)."""
+        return self._onnx_usable and self.backend != "torch" and onnx_eligible(self.device)
+
     @cached_property
     def encoder(self) -> Any:
         """The query encoder: ONNX where the manifest records a checked export (see
@@ -135,14 +145,14 @@ class Index:
         """
         self._dense()
         record = self.manifest.get("query_encoder") or {}
-        usable = bool(record.get("check", {}).get("passed") and record.get("file"))
+        usable = self._onnx_usable
         if self.backend in ("onnx", "onnx-int8") and not usable:
             reason = record.get("check", {}).get("reason", "built before xenc exported it")
             raise ModelError(
                 f"{self.directory} has no checked ONNX query encoder ({reason}); re-run "
                 f"`xenc index --update`, or use {param('backend')} torch"
             )
-        if usable and (self.backend != "torch" and onnx_eligible(self.device)):
+        if self.onnx_queries:
             from xenc.models.onnx_encoder import OnnxQueryEncoder
 
             return OnnxQueryEncoder(self._data, record)

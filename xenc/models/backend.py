@@ -17,8 +17,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from xenc.errors import XencError
 from xenc.models.ort import EXPORT_RECORD, ONNX_FILES, check_backend, onnx_eligible
-from xenc.models.resolve import ResolvedModel, _sha256, model_fingerprint
+from xenc.models.resolve import (
+    _RERANKER_ALIASES,
+    ResolvedModel,
+    _sha256,
+    model_fingerprint,
+    resolve_model,
+)
 
 RECORD_FORMAT = "xenc-onnx-export"
 
@@ -113,3 +120,26 @@ def resolve_backend(backend: str, model: ResolvedModel, device: str | None) -> s
     if value != "auto":
         return value
     return "onnx" if onnx_eligible(device) and checked(model) else "torch"
+
+
+def loads_without_torch(name: str | None, backend: str, device: str | None) -> bool:
+    """Whether ``CrossEncoder(name, backend=backend, device=device)`` would load through ONNX
+    Runtime and the ``tokenizers`` library alone, never importing torch or transformers.
+
+    Decided from local files only: a name that is neither the default, an alias nor an
+    existing directory (a hub id) gives ``False`` without any network call, as does anything
+    that would fail to load (the load itself then says why).
+    """
+    try:
+        value = check_backend(backend)
+    except XencError:
+        return False
+    text = (name or "").strip()
+    local = not text or text.lower() in _RERANKER_ALIASES or Path(text).expanduser().is_dir()
+    if value not in ("auto", "onnx") or not onnx_eligible(device) or not local:
+        return False
+    try:
+        resolved = resolve_model(text or None, kind="reranker")
+    except XencError:
+        return False
+    return checked(resolved) and tokenizer_checked(resolved)
