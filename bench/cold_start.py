@@ -8,7 +8,9 @@ parent's RSS at spawn, ~20 MiB, so read it as an upper bound). Side by side in o
 
 * ``xenc search`` with ``--retriever bm25``, ``hybrid``, and ``hybrid`` + rerank of
   ``--candidates`` (100) candidates, with the default backend (``auto``: ONNX where checked
-  exports exist, so no torch);
+  exports exist, so no torch), once with ``--passages-per-doc 1`` (the pairs
+  sentence-transformers gets) and once with every other setting at its default (up to 3
+  passages a document);
 * the same hybrid and hybrid + rerank with ``--backend torch``;
 * ``python -c "import torch, transformers"``: the floor any torch-based tool pays;
 * sentence-transformers ``CrossEncoder(RERANKER).predict`` on the same pairs, process start
@@ -17,6 +19,10 @@ parent's RSS at spawn, ~20 MiB, so read it as an upper bound). Side by side in o
 The rerank cases use ``--passages-per-doc 1`` so that xenc scores exactly the pairs handed to
 sentence-transformers: one (query, best first-stage passage) pair per candidate, computed
 once here with the library before the timed runs.
+
+Bytecode: the children may write ``.pyc`` files (``PYTHONDONTWRITEBYTECODE`` is dropped from
+their environment; the unmeasured warm-up run writes them), as a package installed by pip
+has them: without them every process compiles xenc's modules again (~60 ms here).
 
 The index is an argument, so the same script measures the sample index and a large one::
 
@@ -89,6 +95,8 @@ def cases(args: argparse.Namespace, pairs_file: Path) -> list[tuple[str, list[st
         ("xenc search, bm25", [*search, "--retriever", "bm25", "--no-rerank"]),
         ("xenc search, hybrid", [*search, "--retriever", "hybrid", "--no-rerank"]),
         (f"xenc search, hybrid + rerank {args.candidates}", [*search, *rerank]),
+        (f"xenc search, hybrid + rerank {args.candidates}, default passages per document",
+         [*search, "--reranker", args.reranker, "--candidates", str(args.candidates)]),
         ("xenc search, hybrid, --backend torch",
          [*search, "--retriever", "hybrid", "--no-rerank", "--backend", "torch"]),
         (f"xenc search, hybrid + rerank {args.candidates}, --backend torch",
@@ -137,6 +145,8 @@ def main() -> None:
             parser.error("no reranker ships with this xenc: pass --reranker DIR")
         args.reranker = str(shipped)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # see the module docstring
+    load_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         pairs_file = Path(tmp) / "pairs.json"
         write_pairs(args.index_dir, args.query, args.candidates, pairs_file, env)
@@ -159,9 +169,12 @@ def main() -> None:
     if args.append:
         manifest = json.loads((Path(args.index_dir) / "manifest.json").read_text())
         counts = manifest["counts"]
+        load_end = os.getloadavg()
         append_section(
             "Cold start of one `xenc search` process (issue 12)",
-            f"{os.cpu_count()} cores, median of {args.repeat}",
+            f"{os.cpu_count()} cores, median of {args.repeat}; load average (1/5/15 min) "
+            f"{' '.join(f'{x:.2f}' for x in load_start)} at the start, "
+            f"{' '.join(f'{x:.2f}' for x in load_end)} at the end",
             f"Index: {counts['documents']} documents, {counts['passages']} passages; "
             f"reranker {args.reranker}; rerank cases score {args.candidates} pairs "
             "(`--passages-per-doc 1`), the same pairs sentence-transformers gets.",

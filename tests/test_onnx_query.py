@@ -215,3 +215,18 @@ def test_searcher_keeps_models_loaded(sample_index, tiny_reranker):
     finally:
         index.close()
     assert [r.to_dict() for r in one] == [r.to_dict() for r in want]
+
+
+def test_one_query_tuning_gives_the_same_vectors(sample_index):
+    """many_queries=False (a one-query `xenc search`: no weight prepacking) changes speed
+    only: the same embeddings, within float rounding."""
+    from xenc.pipeline import open_index
+
+    one, many = open_index(sample_index, many_queries=False), open_index(sample_index)
+    try:
+        assert not one.many_queries and many.many_queries
+        a, b = one.encoder.encode(TEXTS), many.encoder.encode(TEXTS)
+    finally:
+        one.close()
+        many.close()
+    assert np.abs(a - b).max() <= 1e-5

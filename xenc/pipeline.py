@@ -319,8 +319,9 @@ def search(
 
 
 def open_index(
-    index_dir: str | os.PathLike[str], *, device: str | None = None, backend: str = "auto"
+    index_dir: str | os.PathLike[str], *, device: str | None = None, backend: str = "auto",
+    many_queries: bool = True,
 ) -> Index:
     """Open an index for searching (see :meth:`xenc.index.reader.Index.open`)."""
-    return Index.open(index_dir, device=device, backend=backend)
+    return Index.open(index_dir, device=device, backend=backend, many_queries=many_queries)
 

@@ -215,7 +215,8 @@ def search_cmd(
                           passages_per_doc=passages_per_doc, exact=exact, budget_ms=budget_ms,
                           rrf_k=rrf_k, fusion=fusion)
     todo = _queries(query, queries, queries_format)
-    index = open_index(index_dir, device=device, backend=model.backend)
+    index = open_index(index_dir, device=device, backend=model.backend,
+                       many_queries=queries is not None)
     params = resolve_params(index, params)  # the retriever the index holds, unless given
     # the reranker loads while the first stage gets ready, where neither needs torch
     reranker = model.start(overlap=first_stage_without_torch(index, params))

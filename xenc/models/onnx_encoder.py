@@ -184,18 +184,19 @@ class OnnxQueryEncoder:
     Args:
         directory: The index generation holding the files.
         record: The manifest's ``query_encoder`` record.
+        prepack: See :class:`~xenc.models.ort.OnnxSession` (off: sooner ready, for one query).
 
     Raises:
         ModelError: A file is missing or cannot be loaded.
     """
 
     def __init__(self, directory: str | Path, record: dict[str, Any], *,
-                 batch_size: int = 64) -> None:
+                 batch_size: int = 64, prepack: bool = True) -> None:
         directory = Path(directory)
         self.record = record
         self._tokenizer = FastTokenizer(directory / record["tokenizer"],
                                         **_tokenizer_settings(record))
-        self._session = OnnxSession(directory / record["file"], output=OUTPUT)
+        self._session = OnnxSession(directory / record["file"], output=OUTPUT, prepack=prepack)
         self.dim = int(record["dim"])
         self.max_length = int(record["max_length"])
         self.pooling = str(record["pooling"])

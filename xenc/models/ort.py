@@ -109,13 +109,17 @@ class OnnxSession:
         path: The ``.onnx`` file.
         threads: Intra-op threads; default all cores available to this process.
         output: The graph output to return (``"embeddings"`` for a query encoder).
+        prepack: Let ONNX Runtime repack the weights for its GEMM kernels at load. For the
+            MiniLM query encoder that costs ~50 ms at load and saves ~3 ms a query, so a
+            one-query ``xenc search`` turns it off (issue 12).
 
     Raises:
         ModelError: onnxruntime is missing, or the file cannot be loaded.
     """
 
     def __init__(
-        self, path: str | Path, *, threads: int | None = None, output: str = "logits"
+        self, path: str | Path, *, threads: int | None = None, output: str = "logits",
+        prepack: bool = True,
     ) -> None:
         ort = import_onnxruntime()
         options = ort.SessionOptions()
@@ -125,6 +129,8 @@ class OnnxSession:
         # Idle threads sleep instead of spinning: between batches the same cores run torch (the
         # query encoder, the first stage), and spinning ORT threads doubled its latency.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if not prepack:
+            options.add_session_config_entry("session.disable_prepacking", "1")
         try:
             self.session = ort.InferenceSession(
                 str(path), sess_options=options, providers=["CPUExecutionProvider"]
