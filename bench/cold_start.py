@@ -11,6 +11,8 @@ parent's RSS at spawn, ~20 MiB, so read it as an upper bound). Side by side in o
   exports exist, so no torch), once with ``--passages-per-doc 1`` (the pairs
   sentence-transformers gets) and once with every other setting at its default (up to 3
   passages a document);
+* hybrid with ``--exact`` (a scan of the memory-mapped embeddings instead of loading the
+  HNSW graph: what the graph's load costs a one-query process);
 * the same hybrid and hybrid + rerank with ``--backend torch``;
 * ``python -c "import torch, transformers"``: the floor any torch-based tool pays;
 * sentence-transformers ``CrossEncoder(RERANKER).predict`` on the same pairs, process start
@@ -94,6 +96,8 @@ def cases(args: argparse.Namespace, pairs_file: Path) -> list[tuple[str, list[st
     out = [
         ("xenc search, bm25", [*search, "--retriever", "bm25", "--no-rerank"]),
         ("xenc search, hybrid", [*search, "--retriever", "hybrid", "--no-rerank"]),
+        ("xenc search, hybrid, --exact", [*search, "--retriever", "hybrid", "--no-rerank",
+                                          "--exact"]),
         (f"xenc search, hybrid + rerank {args.candidates}", [*search, *rerank]),
         (f"xenc search, hybrid + rerank {args.candidates}, default passages per document",
          [*search, "--reranker", args.reranker, "--candidates", str(args.candidates)]),
