@@ -180,8 +180,10 @@ def main() -> None:
             f"{' '.join(f'{x:.2f}' for x in load_start)} at the start, "
             f"{' '.join(f'{x:.2f}' for x in load_end)} at the end",
             f"Index: {counts['documents']} documents, {counts['passages']} passages; "
-            f"reranker {args.reranker}; rerank cases score {args.candidates} pairs "
-            "(`--passages-per-doc 1`), the same pairs sentence-transformers gets.",
+            f"reranker {args.reranker}. The rerank cases score {args.candidates} pairs "
+            "(`--passages-per-doc 1`), the same pairs sentence-transformers gets, except the "
+            "one with default passages per document (up to 3 passages of each candidate, as "
+            "`xenc search` does by default). Bytecode (.pyc) present, as after pip install.",
             table,
         )
 
