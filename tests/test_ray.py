@@ -112,7 +112,11 @@ def test_score_on_ray_equals_in_process_jsonl_and_parquet(tmp_path, runner, tiny
     assert [{k: v for k, v in r.items() if k != "score"} for r in a] == \
         [{k: v for k, v in r.items() if k != "score"} for r in b]
     np.testing.assert_allclose([r["score"] for r in a], [r["score"] for r in b], atol=1e-5)
-    assert "ray: local Ray" in remote.stderr and len(remote.stderr.splitlines()) <= 4
+    # only xenc's own lines (no Ray log spam); how many "rows done" lines depends on speed
+    lines = remote.stderr.splitlines()
+    assert lines[0].startswith("ray: local Ray") and lines[-1].startswith("scored 496 pairs")
+    assert sum(" rows in " in x for x in lines) == 1
+    assert all(x.startswith("ray: ") for x in lines[:-1]), lines
 
     rows = parse_jsonl(pairs.read_text())
     table = pa.Table.from_pylist([{k: str(v) for k, v in r.items()} for r in rows])
