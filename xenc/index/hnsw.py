@@ -1,5 +1,10 @@
 """The dense index: hnswlib (cosine) over passage embeddings, plus exact search.
 
+:func:`load` reads the graph with hnswlib, for processes that ask many queries;
+:func:`map_graph` searches it in place (:mod:`xenc.index.hnsw_file`), for a process that
+asks one and should not pay for reading the whole file first. Both give the same rows, and
+:func:`search` scores them from the embeddings, so both give the same numbers too.
+
 hnswlib needs ``space`` and ``dim`` before ``load_index``; both come from the manifest. The
 graph is built with one thread by default (``HNSWParams.threads``) and a fixed seed, so the
 same embeddings give the same file. ``search`` falls back to exact inner products when asked
@@ -63,6 +68,29 @@ def load(directory: Path, dim: int, count: int, params: HNSWParams) -> Any:
     return index
 
 
+def map_graph(directory: Path, dim: int, count: int, params: HNSWParams) -> Any:
+    """The graph of :func:`save`, memory-mapped and searched in place: ready in milliseconds
+    where :func:`load` takes 0.2 s per 100K passages. Falls back to :func:`load` for a file
+    the in-place reader does not understand (another space, another layout)."""
+    from xenc.index.hnsw_file import GraphFile, GraphFileError
+
+    path = directory / HNSW_FILE
+    if not path.is_file():
+        raise IndexFormatError(f"{path}: missing; re-run `xenc index`")
+
+    def fallback() -> Any:
+        return load(directory, dim, count, params)
+
+    try:
+        graph = GraphFile(path, space=params.space, dim=dim, fallback=fallback)
+    except (GraphFileError, OSError, ValueError):
+        return fallback()
+    if graph.count != count:
+        raise IndexFormatError(f"{path}: holds {graph.count} vectors, the manifest says {count}")
+    graph.set_ef(params.ef_search)
+    return graph
+
+
 def search(
     index: Any | None,
     embeddings: np.ndarray,
@@ -72,7 +100,11 @@ def search(
     ef: int,
     exact: bool = False,
 ) -> list[tuple[int, float]]:
-    """Top-``k`` rows by cosine similarity: ``(row, similarity)``, best first, ties by row."""
+    """Top-``k`` rows by cosine similarity: ``(row, similarity)``, best first, ties by row.
+
+    The graph (either kind) chooses the rows; their similarities are computed here from
+    ``embeddings``, as the exact search computes them.
+    """
     n = embeddings.shape[0]
     k = min(k, n)
     if k <= 0:
@@ -81,12 +113,13 @@ def search(
         return _exact(embeddings, query, k)
     index.set_ef(max(ef, k))
     try:
-        labels, distances = index.knn_query(query.reshape(1, -1), k=k)
+        labels, _ = index.knn_query(query.reshape(1, -1), k=k)
     except RuntimeError:  # the graph could not return k items (k close to the index size)
         return _exact(embeddings, query, k)
-    pairs = [(int(r), 1.0 - float(d)) for r, d in zip(labels[0], distances[0], strict=True)]
-    pairs.sort(key=lambda p: (-p[1], p[0]))
-    return pairs
+    rows = labels[0].astype(np.int64)
+    sims = np.asarray(embeddings[rows] @ query.astype(np.float32))
+    return sorted(((int(r), float(s)) for r, s in zip(rows, sims, strict=True)),
+                  key=lambda p: (-p[1], p[0]))
 
 
 def _exact(embeddings: np.ndarray, query: np.ndarray, k: int) -> list[tuple[int, float]]:
