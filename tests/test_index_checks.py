@@ -89,3 +89,14 @@ def test_verify_still_finds_a_low_bit_flip_the_cheap_checks_miss(index_dir):
     del array
     assert search(index_dir, "dense").exit_code == 0  # not caught by the sample check
     assert any("embeddings.npy" in p for p in verify(index_dir))
+
+
+def test_a_posting_moved_to_another_row_is_caught(index_dir):
+    """A row id changed to another valid row keeps every total but one: the weighted one."""
+    path = gen(index_dir) / "bm25_rows.npy"
+    rows = np.load(path)
+    poke(path, 4, (int(rows[4]) + 3) % 8)
+    result = search(index_dir, "bm25")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == ("Error: bm25_tf.npy: term frequencies do not add up to the lengths "
+                             f"in bm25_doc_len.npy; {BAD}")

@@ -20,21 +20,36 @@ SAMPLE_ROWS = 1024
 
 def check_postings(arrays: dict[str, np.ndarray], names: dict[str, str]) -> None:
     """BM25 postings: row ids in range, term frequencies >= 1 that add up, per row, to the
-    row's length, finite idf. One vectorized pass; catches most flipped bytes in ``rows``,
-    ``tf`` and ``doc_len``."""
+    row's length, finite idf. One vectorized pass; catches any one changed value in
+    ``rows``, ``tf`` or ``doc_len``, and most changes of several.
+
+    "Add up per row" is checked by two checksums rather than a per-row sum (which needs two
+    8-byte copies of the postings: ~25 ms and 70 MB a process at 100K passages, against
+    ~7 ms and none): the frequencies' total, and their total weighted by row number + 1,
+    must equal the lengths' (weighted the same way). Moving a frequency to another row, or
+    changing one, changes the second; only changes that cancel in both go unseen, and those
+    ``xenc verify`` finds.
+    """
     rows, tf, doc_len = arrays["rows"], arrays["tf"], arrays["doc_len"]
     if len(rows) and (int(rows.min()) < 0 or int(rows.max()) >= len(doc_len)):
         raise IndexFormatError(f"{names['rows']}: a row id is out of range "
                                f"(0..{len(doc_len) - 1}); {CORRUPT}")
     if len(tf) and int(tf.min()) < 1:
         raise IndexFormatError(f"{names['tf']}: a term frequency is below 1; {CORRUPT}")
-    sums = np.bincount(rows, weights=tf, minlength=len(doc_len)) if len(rows) else np.zeros(
-        len(doc_len))
-    if not np.array_equal(sums, np.asarray(doc_len, dtype=np.float64)):
+    if _checksums(tf, rows) != _checksums(doc_len, np.arange(len(doc_len), dtype=np.int64)):
         raise IndexFormatError(f"{names['tf']}: term frequencies do not add up to the "
                                f"lengths in {names['doc_len']}; {CORRUPT}")
     if not np.all(np.isfinite(arrays["idf"])):
         raise IndexFormatError(f"{names['idf']}: a weight is not finite; {CORRUPT}")
+
+
+def _checksums(weights: np.ndarray, rows: np.ndarray) -> tuple[int, int]:
+    """``(sum(weights), sum(weights * (rows + 1)))`` in int64 (wrapping alike on both sides
+    of a comparison), without an int64 copy of either array."""
+    if not len(weights):
+        return 0, 0
+    total = int(np.sum(weights, dtype=np.int64))
+    return total, int(np.einsum("i,i->", weights, rows, dtype=np.int64)) + total
 
 
 def check_embeddings(path: Path, matrix: np.ndarray) -> None:
