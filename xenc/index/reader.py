@@ -60,7 +60,7 @@ class Index:
         the ONNX query encoder skips ONNX Runtime's weight prepacking (~50 ms sooner ready,
         ~3 ms slower a query), and the HNSW graph is searched in place, memory-mapped,
         instead of read whole by hnswlib (0.2 s sooner per 100K passages, ~5 ms slower a
-        query). Results are the same either way.
+        query). The same rows either way; scores agree to float rounding.
 
         Raises:
             IndexNotFoundError: No index there.
