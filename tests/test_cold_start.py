@@ -1,5 +1,6 @@
 """Issue 12: the query path imports neither torch nor transformers where checked ONNX exports
-exist, loads hnswlib only for dense/hybrid, and `xenc --help` imports nothing heavy.
+exist, loads hnswlib only for dense/hybrid over many queries (one query searches the graph in
+place), and `xenc --help` imports nothing heavy.
 
 Each search runs ``xenc.cli.main`` in a child ``python -c`` that prints ``sorted(sys.modules)``
 to stderr after the command, so the assertion is about the very process that searched.
@@ -72,7 +73,18 @@ def test_search_imports_neither_torch_nor_transformers(sample_index, retriever):
                                    str(sample_index), "--retriever", retriever, "--no-rerank")
     assert code == 0, out
     assert not modules & set(HEAVY), out
-    assert ("hnswlib" in modules) == (retriever == "hybrid")
+    assert "hnswlib" not in modules  # one query: hnsw.bin is memory-mapped, searched in place
+
+
+def test_many_queries_load_the_graph_with_hnswlib(sample_index, tmp_path):
+    queries = tmp_path / "q.txt"
+    queries.write_text("sourdough starter\ntelescope\n")
+    for retriever, loads in (("hybrid", True), ("bm25", False)):
+        code, out, modules = run_child("search", "--queries", str(queries), "--index-dir",
+                                       str(sample_index), "--retriever", retriever,
+                                       "--no-rerank")
+        assert code == 0, out
+        assert ("hnswlib" in modules) == loads and not modules & set(HEAVY)
 
 
 @pytest.mark.parametrize("retriever", ["bm25", "hybrid"])
