@@ -152,3 +152,21 @@ def test_a_one_query_index_searches_in_place(sample_index):
         one.close()
         many.close()
     assert a == b and len(a) == 10
+
+
+def test_an_upper_link_to_an_element_without_that_level_is_refused(tmp_path):
+    vectors = unit(np.random.default_rng(9), 400)
+    saved(tmp_path, vectors, HNSWParams(M=4))
+    path = tmp_path / "hnsw.bin"
+    graph = GraphFile(path, space="cosine", dim=16)
+    start, levels = graph._starts[graph._entry]
+    assert levels == graph._max_level >= 1
+    flat = next(e for e in range(400) if e not in graph._starts)  # level 0 only
+    words = 96 // 4 + 400 * (4 + 4 * 8 + 4 * 16 + 8) // 4 + start + (levels - 1) * 5
+    data = np.fromfile(path, dtype=np.uint32)
+    data[words] = 1  # the entry point's top list: one link, to `flat`
+    data[words + 1] = flat
+    data.tofile(path)
+    broken = hnsw.map_graph(tmp_path, 16, 400, HNSWParams())
+    with pytest.raises(IndexFormatError, match="links to an element above its level"):
+        hnsw.search(broken, vectors, vectors[flat], 5, ef=20)

@@ -130,7 +130,11 @@ class GraphFile:
                 raise _Deleted
             around = row[1 : 1 + (head & 0xFFFF)]
         else:
-            start = self._starts[node] + (level - 1) * self._words_per_level
+            start, levels = self._starts.get(node, (0, 0))
+            if level > levels:
+                raise IndexFormatError(f"{self.path}: links to an element above its level; "
+                                       f"{CORRUPT}")
+            start += (level - 1) * self._words_per_level
             around = self._upper[start + 1 : start + 1 + (int(self._upper[start]) & 0xFFFF)]
         if len(around) and int(around.max()) >= self.count:
             raise IndexFormatError(f"{self.path}: links to an element it does not hold; {CORRUPT}")
@@ -217,6 +221,8 @@ def _search_level0(
             fresh = fresh[np.sort(np.unique(fresh, return_index=True)[1])]
         if not len(fresh):
             continue
+        if np.any(graph._links0[fresh, 0] & DELETED):  # hnswlib would leave them out
+            raise _Deleted
         visited[fresh] = True
         for dist, cand in zip(graph._distances(query, fresh).tolist(), fresh.tolist(),
                               strict=True):
@@ -267,8 +273,9 @@ def _pop(heap: list[tuple[float, int]]) -> tuple[float, int]:
 
 def _upper_starts(
     words: np.ndarray, count: int, per_level: int, max_level: int
-) -> dict[int, int]:
-    """Where each element's upper-level link lists start (in 4-byte words after level 0).
+) -> dict[int, tuple[int, int]]:
+    """Where each element with upper levels has its link lists (in 4-byte words after level
+    0), and how many levels it has.
 
     Each element has a size word (bytes of link lists that follow; 0 for most); the lists
     follow it. Runs of zero words are elements without upper levels, so the walk jumps from
@@ -279,7 +286,7 @@ def _upper_starts(
     """
     nonzero = np.flatnonzero(words)
     search, end = nonzero.searchsorted, len(nonzero)
-    starts: dict[int, int] = {}
+    starts: dict[int, tuple[int, int]] = {}
     element = position = 0
     bytes_per_level = 4 * per_level
     while element < count:
@@ -293,7 +300,7 @@ def _upper_starts(
         size = int(words[nxt])
         if size % bytes_per_level or size // bytes_per_level > max_level:
             raise GraphFileError("an upper-level link list has an impossible size")
-        starts[element] = nxt + 1
+        starts[element] = (nxt + 1, size // bytes_per_level)
         position = nxt + 1 + size // 4
         element += 1
     if position != len(words):
