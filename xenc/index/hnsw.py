@@ -52,20 +52,13 @@ def load(directory: Path, dim: int, count: int, params: HNSWParams) -> Any:
     """Load the graph written by :func:`save`, checking it holds ``count`` items."""
     import hnswlib
 
-    path = directory / HNSW_FILE
-    if not path.is_file():
-        raise IndexFormatError(f"{path}: missing; re-run `xenc index`")
+    path = _graph_path(directory)
     index = hnswlib.Index(space=params.space, dim=dim)
     try:
         index.load_index(str(path), max_elements=max(count, 1))
     except (RuntimeError, ValueError) as exc:
         raise IndexFormatError(f"{path}: cannot be loaded ({exc})") from None
-    if index.get_current_count() != count:
-        raise IndexFormatError(
-            f"{path}: holds {index.get_current_count()} vectors, the manifest says {count}"
-        )
-    index.set_ef(params.ef_search)
-    return index
+    return _checked(index, path, count, params)
 
 
 def map_graph(directory: Path, dim: int, count: int, params: HNSWParams) -> Any:
@@ -74,9 +67,7 @@ def map_graph(directory: Path, dim: int, count: int, params: HNSWParams) -> Any:
     the in-place reader does not understand (another space, another layout)."""
     from xenc.index.hnsw_file import GraphFile, GraphFileError
 
-    path = directory / HNSW_FILE
-    if not path.is_file():
-        raise IndexFormatError(f"{path}: missing; re-run `xenc index`")
+    path = _graph_path(directory)
 
     def fallback() -> Any:
         return load(directory, dim, count, params)
@@ -85,8 +76,22 @@ def map_graph(directory: Path, dim: int, count: int, params: HNSWParams) -> Any:
         graph = GraphFile(path, space=params.space, dim=dim, fallback=fallback)
     except (GraphFileError, OSError, ValueError):
         return fallback()
-    if graph.count != count:
-        raise IndexFormatError(f"{path}: holds {graph.count} vectors, the manifest says {count}")
+    return _checked(graph, path, count, params)
+
+
+def _graph_path(directory: Path) -> Path:
+    path = directory / HNSW_FILE
+    if not path.is_file():
+        raise IndexFormatError(f"{path}: missing; re-run `xenc index`")
+    return path
+
+
+def _checked(graph: Any, path: Path, count: int, params: HNSWParams) -> Any:
+    """``graph`` (either kind) with ``ef_search`` set, once it holds ``count`` vectors."""
+    if graph.get_current_count() != count:
+        raise IndexFormatError(
+            f"{path}: holds {graph.get_current_count()} vectors, the manifest says {count}"
+        )
     graph.set_ef(params.ef_search)
     return graph
 

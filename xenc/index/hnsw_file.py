@@ -73,7 +73,7 @@ class GraphFile:
         body = HEADER.size + count * per_element
         if size < body + 4 * count:
             raise GraphFileError("shorter than its elements")
-        self.path, self.count, self.dim, self.space = path, count, dim, space
+        self.path, self.count, self.space = path, count, space
         self._entry, self._max_level = entry, max_level
         self._words_per_level = 1 + max_m
         level0 = np.frombuffer(self._map, dtype=np.uint8, count=count * per_element,
@@ -160,9 +160,44 @@ class GraphFile:
                     i = int(np.argmin(dists))  # the first of equal minima, as hnswlib's scan
                     if float(dists[i]) < best:
                         best, node, changed = float(dists[i]), int(around[i]), True
-        top = _search_level0(self, query, node, max(self.ef, k))
+        top = self._search_level0(query, node, best, max(self.ef, k))
         while len(top) > k:
             _pop(top)
+        return top
+
+
+    def _search_level0(
+        self, query: np.ndarray, entry: int, dist: float, ef: int
+    ) -> list[tuple[float, int]]:
+        """hnswlib ``searchBaseLayerST<bare_bone_search=true>`` from ``entry``, at ``dist``
+        from the query; the list returned is its max-heap of the ``ef`` nearest."""
+        visited = np.zeros(self.count, dtype=bool)
+        lower = dist
+        top: list[tuple[float, int]] = [(dist, entry)]
+        candidates: list[tuple[float, int]] = [(-dist, entry)]
+        visited[entry] = True
+        while candidates:
+            negative, node = candidates[0]
+            if -negative > lower:
+                break
+            _pop(candidates)
+            around = self._neighbours(node, 0)
+            fresh = around[~visited[around]]
+            if len(fresh) > 1 and len(np.unique(fresh)) < len(fresh):  # repeated: first only
+                fresh = fresh[np.sort(np.unique(fresh, return_index=True)[1])]
+            if not len(fresh):
+                continue
+            if np.any(self._links0[fresh, 0] & DELETED):  # hnswlib would leave them out
+                raise _Deleted
+            visited[fresh] = True
+            for dist, cand in zip(self._distances(query, fresh).tolist(), fresh.tolist(),
+                                  strict=True):
+                if len(top) < ef or lower > dist:
+                    _push(candidates, (-dist, cand))
+                    _push(top, (dist, cand))
+                    while len(top) > ef:
+                        _pop(top)
+                    lower = top[0][0]
         return top
 
 
@@ -200,51 +235,16 @@ class _Deleted(Exception):
     """An element marked deleted was met: hnswlib's non-bare-bone search is needed."""
 
 
-def _search_level0(
-    graph: GraphFile, query: np.ndarray, entry: int, ef: int
-) -> list[tuple[float, int]]:
-    """hnswlib ``searchBaseLayerST<bare_bone_search=true>``; ``top`` is its max-heap."""
-    visited = np.zeros(graph.count, dtype=bool)
-    dist = float(graph._distances(query, [entry])[0])
-    lower = dist
-    top: list[tuple[float, int]] = [(dist, entry)]
-    candidates: list[tuple[float, int]] = [(-dist, entry)]
-    visited[entry] = True
-    while candidates:
-        negative, node = candidates[0]
-        if -negative > lower:
-            break
-        _pop(candidates)
-        around = graph._neighbours(node, 0)
-        fresh = around[~visited[around]]
-        if len(fresh) > 1 and len(np.unique(fresh)) < len(fresh):  # a repeated id: first only
-            fresh = fresh[np.sort(np.unique(fresh, return_index=True)[1])]
-        if not len(fresh):
-            continue
-        if np.any(graph._links0[fresh, 0] & DELETED):  # hnswlib would leave them out
-            raise _Deleted
-        visited[fresh] = True
-        for dist, cand in zip(graph._distances(query, fresh).tolist(), fresh.tolist(),
-                              strict=True):
-            if len(top) < ef or lower > dist:
-                _push(candidates, (-dist, cand))
-                _push(top, (dist, cand))
-                while len(top) > ef:
-                    _pop(top)
-                lower = top[0][0]
-    return top
-
-
 # libstdc++'s std::push_heap / std::pop_heap with hnswlib's CompareByFirst (a max-heap on
 # the first item only), so that equal distances leave the heap in hnswlib's order.
 def _push(heap: list[tuple[float, int]], item: tuple[float, int]) -> None:
     heap.append(item)
-    _sift_up(heap, len(heap) - 1, 0, item)
+    _sift_up(heap, len(heap) - 1, item)
 
 
-def _sift_up(heap: list[tuple[float, int]], hole: int, top: int, item: tuple[float, int]) -> None:
+def _sift_up(heap: list[tuple[float, int]], hole: int, item: tuple[float, int]) -> None:
     parent = (hole - 1) // 2
-    while hole > top and heap[parent][0] < item[0]:
+    while hole > 0 and heap[parent][0] < item[0]:
         heap[hole] = heap[parent]
         hole = parent
         parent = (hole - 1) // 2
@@ -267,7 +267,7 @@ def _pop(heap: list[tuple[float, int]]) -> tuple[float, int]:
             child = 2 * (child + 1)
             heap[hole] = heap[child - 1]
             hole = child - 1
-        _sift_up(heap, hole, 0, last)
+        _sift_up(heap, hole, last)
     return first
 
 
