@@ -22,10 +22,10 @@ from xenc.cli.options import (
     Exact,
     Fusion,
     IndexDir,
-    LoadReranker,
     Output,
     PerDoc,
     QueriesFormat,
+    RerankerLoader,
     Retriever,
     Retrievers,
     RrfK,
@@ -179,7 +179,7 @@ def search_cmd(
     retriever: Retriever = None,
     candidates: Candidates = 100,
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Results per query.")] = 10,
-    model: LoadReranker = ...,  # the cross-encoder options (reranker_options)
+    model: RerankerLoader = ...,  # the cross-encoder options (reranker_options)
     aggregate: Aggregate = "max",
     passages_per_doc: PerDoc = 3,
     fmt: Annotated[str, typer.Option("--format", help="jsonl, trec or table.")] = "jsonl",
@@ -249,7 +249,7 @@ def _note_unmatched(index, queries):  # noqa: ANN001, ANN202 - CLI glue
 def score_cmd(
     source: Annotated[str, typer.Argument(
         help="JSONL pairs file (.parquet: Parquet), or - for stdin.")] = "-",
-    model: LoadReranker = ...,  # the cross-encoder options (reranker_options)
+    model: RerankerLoader = ...,  # the cross-encoder options (reranker_options)
     skip_invalid: SkipInvalid = False,
     device: Device = None,
     output: Output = None,
@@ -309,7 +309,7 @@ def eval_cmd(
     queries_format: QueriesFormat = "auto",
     retriever: Retriever = None,
     candidates: Candidates = 100,
-    model: LoadReranker = ...,  # the cross-encoder options (reranker_options)
+    model: RerankerLoader = ...,  # the cross-encoder options (reranker_options)
     aggregate: Aggregate = "max",
     passages_per_doc: PerDoc = 3,
     sweep: Annotated[str | None, typer.Option(

@@ -18,11 +18,11 @@ from typing import Annotated, Any
 
 import typer
 
-from xenc.cli.rerankers import LoadReranker, RerankerLoader, reranking_note
+from xenc.cli.rerankers import RerankerLoader, reranking_note
 from xenc.config import ENV_BACKEND, ENV_BATCH_SIZE, ENV_DEVICE, ENV_INDEX_DIR, ENV_RERANKER
 from xenc.errors import UsageError, XencError, spelled
 
-__all__ = ["LoadReranker", "reranking_note"]  # re-exported for the command modules
+__all__ = ["RerankerLoader", "reranking_note"]  # re-exported for the command modules
 
 # Library parameters whose flag is not ``--`` + the name with dashes.
 FLAGS = {"stride": "--chunk-stride"}

@@ -40,8 +40,6 @@ class RerankerLoader:
         return Loading(self)
 
 
-LoadReranker = RerankerLoader
-
 
 def load_reranker(
     name: str | None,
