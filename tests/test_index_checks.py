@@ -2,6 +2,11 @@
 
 Bytes are overwritten in place (same size, manifest untouched), as a bad disk or a stray
 write would do; `xenc verify` (full hashes) is not run.
+
+Opening hashes every file of up to ``digests.SMALL`` bytes in full, which would catch each
+of these at once on a tiny index; the checks here are the ones that guard big indexes, whose
+files are only sample-hashed, so the tests open as if every file were big (``SMALL = -1``).
+The hash checks themselves are tested in test_integrity.py.
 """
 
 from __future__ import annotations
@@ -28,6 +33,13 @@ def built(tmp_path_factory, tiny_encoder_dir):
     corpus.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in DOCS))
     build_index(corpus, root / "idx", encoder=str(tiny_encoder_dir))
     return root / "idx"
+
+
+@pytest.fixture(autouse=True)
+def every_file_big(monkeypatch):
+    from xenc.index import digests
+
+    monkeypatch.setattr(digests, "SMALL", -1)
 
 
 @pytest.fixture()

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from xenc.cli.maintain import app
 from xenc.errors import IndexFormatError
-from xenc.index.store import file_digest
+from xenc.index.digests import file_digest
 from xenc.index.verify import verify
 from xenc.pipeline import build_index, open_index
 

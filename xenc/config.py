@@ -92,6 +92,10 @@ class SearchParams:
         if self.fusion is not None:
             parse_fusion(self.fusion)
         _check_choice("aggregate", self.aggregate, AGGREGATES)
+        for name in ("candidates", "k", "rrf_k", "passages_per_doc"):
+            check_number(name, getattr(self, name), minimum=1, integer=True)
+        if self.budget_ms is not None:
+            check_number("budget_ms", self.budget_ms, above=0)
         if self.candidates < self.k:
             object.__setattr__(self, "candidates", self.k)
 
@@ -152,6 +156,28 @@ def parse_retrievers(value: str | Iterable[str] | None) -> tuple[str, ...]:
     if "bm25" not in names:
         raise UsageError(f"{param('retrievers')} must include bm25: give {choices}")
     return tuple(kind for kind in INDEX_RETRIEVERS if kind in names)
+
+
+def check_number(name: str, value: object, *, minimum: float | None = None,
+                 above: float | None = None, integer: bool = False) -> None:
+    """A finite number (an integer with ``integer``) at least ``minimum`` / above ``above``.
+
+    Raises:
+        UsageError: Not a number, not finite (``inf``, ``nan``), or out of range; one wording
+            for every parameter, named as the caller spells it (:func:`xenc.errors.param`).
+    """
+    kind = "an integer" if integer else "a finite number"
+    ok = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
+    if ok and not integer:
+        ok = math.isfinite(float(value))  # type: ignore[arg-type]
+    bound = (f" >= {minimum:g}" if minimum is not None else "") + (
+        f" > {above:g}" if above is not None else "")
+    if ok and minimum is not None:
+        ok = value >= minimum  # type: ignore[operator]
+    if ok and above is not None:
+        ok = value > above  # type: ignore[operator]
+    if not ok:
+        raise UsageError(f"{param(name)} must be {kind}{bound}, not {value!r}")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

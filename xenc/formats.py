@@ -172,3 +172,27 @@ def atomic_output(path: str | os.PathLike[str] | None) -> Iterator[IO[bytes]]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def writable_directory(path: str | os.PathLike[str]) -> Path:
+    """Create ``path`` if needed and prove a file can be written in it, before a long job.
+
+    Raises:
+        XencError: ``PATH: reason`` (a read-only mount, no permission, a full disk, a file
+            in the way).
+    """
+    from xenc.errors import XencError
+
+    target = Path(path)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".xenc-probe-", dir=target)
+        try:
+            os.write(fd, b"x")
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else target
+        raise XencError(f"{os.fsdecode(where)}: {exc.strerror or exc}") from None
+    return target

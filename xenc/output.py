@@ -25,10 +25,18 @@ TABLE_HEADERS = {"first_stage_rank": "FIRST"}
 RIGHT = {"rank", "score", "first_stage_rank"}  # numbers align right
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (a tab as ``\\t``, a newline as ``\\n``), so
+    an id or title can never break a table row into several lines or shift its columns."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
 def _cells(r: Result) -> dict[str, str]:
-    return {"qid": str(r.qid), "rank": str(r.rank), "doc_id": r.doc_id,
+    return {"qid": printable(str(r.qid)), "rank": str(r.rank), "doc_id": printable(r.doc_id),
             "score": f"{r.score:.4f}", "first_stage_rank": str(r.first_stage_rank),
-            "title": r.title[:60]}
+            "title": printable(r.title[:60])}
 
 
 def _table(results: Iterable[Result], stream: IO[bytes]) -> int:

@@ -154,8 +154,11 @@ class Loading:
         self._value: Any = None
         self._error: BaseException | None = None
         context = contextvars.copy_context()
+        # Not a daemon: a process that fails (a corrupted index, say) while the model is still
+        # loading waits for it at exit. Finalizing Python under a thread that is inside ONNX
+        # Runtime's or a tokenizer's C++ aborts with "terminate called ..." (exit 134).
         self._thread = threading.Thread(target=context.run, args=(self._run, load),
-                                        name="xenc-load", daemon=True)
+                                        name="xenc-load", daemon=False)
         self._thread.start()
 
     def _run(self, load: Callable[[], Any]) -> None:

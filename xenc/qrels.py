@@ -216,7 +216,15 @@ def trec_run_line(qid: str, doc_id: str, rank: int, score: str, tag: str = "xenc
 
     The one place the run format is written: :func:`write_trec_run` and ``xenc search --format
     trec`` (:mod:`xenc.output`) use it, both with exact ``repr`` scores.
+
+    Raises:
+        InputError: A query or document id that is empty or holds whitespace (a space, tab
+            or newline would shift or split the columns, and no TREC reader unescapes).
     """
+    for what, value in (("query", qid), ("document", doc_id)):
+        if not value or any(c.isspace() for c in value):
+            raise InputError("--format trec", None, f"{what} id {value!r} is empty or holds "
+                             "whitespace, which a TREC run cannot hold; use --format jsonl")
     return f"{qid} Q0 {doc_id} {rank} {score} {tag}\n"
 
 

@@ -36,6 +36,7 @@ from xenc.cli.options import (
     handle_errors,
     reranker_options,
     reranking_note,
+    run,
 )
 from xenc.config import ENV_BATCH_SIZE, ENV_ENCODER, SearchParams
 from xenc.errors import UsageError, XencError
@@ -44,9 +45,7 @@ app = typer.Typer(
     name="xenc",
     help="Two-stage retrieval with cross-encoder reranking: index, search, score, eval.",
     rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    no_args_is_help=True,
+    pretty_exceptions_enable=False, add_completion=False, no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -397,4 +396,4 @@ app.registered_commands += cli_export.app.registered_commands
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    run(app)

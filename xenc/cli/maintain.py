@@ -26,24 +26,29 @@ app = make_subapp()
 
 @app.command("verify")
 @handle_errors
-def verify_cmd(index_dir: IndexDir) -> None:
+def verify_cmd(
+    index_dir: IndexDir,
+    generation: Annotated[str | None, typer.Option(
+        "--generation", help="Check this generation (gen-NNNNNN) instead of the live one: "
+        "to find one to restore when CURRENT is lost.")] = None,
+) -> None:
     """Check an index thoroughly: file hashes, counts, ids, embeddings, BM25, HNSW labels.
 
     Prints each problem on stderr and exits 1 if there is any.
 
     \b
     Example:
-      xenc verify --index-dir idx || alert "index is corrupted"
+      xenc verify --index-dir idx || echo "index is corrupted" >&2
     """
     from xenc.index.verify import summary, verify
     from xenc.progress import note
 
-    problems = verify(index_dir)
+    problems = verify(index_dir, generation=generation)
     for problem in problems:
         sys.stderr.write(f"problem: {problem}\n")
     if problems:
         raise XencError(f"{index_dir}: {len(problems)} problems found")
-    note(f"{index_dir}: ok ({summary(index_dir)})")
+    note(f"{index_dir}: ok ({summary(index_dir, generation=generation)})")
 
 
 def read_ids(source: str) -> Iterator[str]:
@@ -53,7 +58,10 @@ def read_ids(source: str) -> Iterator[str]:
     name = source_name(source)
     for line_no, line in iter_lines(source):
         if not line.lstrip().startswith(b"{"):
-            yield line.decode("utf-8", errors="replace").strip()
+            try:
+                yield line.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                raise InputError(name, line_no, "not valid UTF-8") from None
             continue
         obj = parse_object(line, name, line_no)
         value = obj.get("id", obj.get("_id"))

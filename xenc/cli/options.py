@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -53,8 +54,33 @@ def _quiet_broken_pipe() -> typer.Exit:
     return typer.Exit(1)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that ``finally`` blocks run: a temporary output
+    file or staging directory is removed, a lock released, as on Ctrl-C."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def run(app: Callable[[], Any]) -> None:
+    """Run the root app with SIGTERM turned into :class:`Terminated` (exit 143)."""
+    signal.signal(signal.SIGTERM, _terminate)
+    app()
+
+
+def os_error(exc: OSError) -> str:
+    """``PATH: reason`` for an operating-system error (a full disk, a read-only mount, a
+    permission refused): one line, no errno number."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    where = exc.filename if exc.filename is not None else None
+    return f"{os.fsdecode(where)}: {reason.rstrip('.')}" if where is not None else reason
+
+
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Map library exceptions to one stderr line and an exit code (the only place that does)."""
+    """Map library exceptions to one stderr line and an exit code (the only place that does):
+    ``XencError`` → its code, any other ``OSError`` → ``Error: PATH: reason`` and 1, SIGTERM →
+    143, Ctrl-C → 130."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -65,6 +91,10 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise fail(str(exc), exc.exit_code) from None
         except BrokenPipeError:
             raise _quiet_broken_pipe() from None
+        except OSError as exc:
+            raise fail(os_error(exc), 1) from None
+        except Terminated:
+            raise fail("terminated", 143) from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
         except MemoryError:

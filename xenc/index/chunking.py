@@ -12,11 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
+
 from xenc.config import ChunkParams
 from xenc.errors import UsageError, param
 from xenc.records import Document
 
 MIN_BUDGET_FRACTION = 2  # the title may take at most half of a window
+# A body longer than this is tokenized a segment at a time, each cut just before a whitespace
+# character (where the tokenizers of BERT, BPE and SentencePiece models all split anyway), and
+# its offsets kept as one int64 array: a 20 MB document costs tens of MB, not gigabytes.
+SEGMENT_CHARS = 100_000
 
 
 def validate(params: ChunkParams) -> None:
@@ -85,14 +91,11 @@ def chunk_spans(
     """
     if not docs:
         return []
-    bodies = tokenizer(
-        [d.text for d in docs],
-        add_special_tokens=False,
-        return_offsets_mapping=True,
-        return_attention_mask=False,
-        return_token_type_ids=False,
-        verbose=False,
-    )["offset_mapping"]
+    short = [d.text if len(d.text) <= SEGMENT_CHARS else "" for d in docs]
+    bodies: list[Any] = _offsets(tokenizer, short)
+    for i, doc in enumerate(docs):
+        if len(doc.text) > SEGMENT_CHARS:
+            bodies[i] = _long_offsets(tokenizer, doc.text)
     titles = tokenizer(
         [d.title for d in docs],
         add_special_tokens=False,
@@ -102,16 +105,41 @@ def chunk_spans(
     )["input_ids"]
     out: list[list[tuple[int, int]]] = []
     for doc, offsets, title_ids in zip(docs, bodies, titles, strict=True):
-        if not offsets:
+        if not len(offsets):
             out.append([(0, len(doc.text))])
             continue
         spans = windows(offsets, _budget(params, len(title_ids)), params.stride)
-        chars = [(offsets[a][0], offsets[b - 1][1]) for a, b in spans]
+        chars = [(int(offsets[a][0]), int(offsets[b - 1][1])) for a, b in spans]
         # The first passage keeps any leading text, the last any trailing text.
         chars[0] = (0, chars[0][1])
         chars[-1] = (chars[-1][0], len(doc.text))
         out.append(chars)
     return out
+
+
+def _offsets(tokenizer: Any, texts: list[str]) -> list[Any]:
+    return list(tokenizer(
+        texts,
+        add_special_tokens=False,
+        return_offsets_mapping=True,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+        verbose=False,
+    )["offset_mapping"])
+
+
+def _long_offsets(tokenizer: Any, text: str) -> np.ndarray:
+    """Token offsets of a long body, tokenized in segments of at most ``SEGMENT_CHARS``."""
+    parts, start = [], 0
+    while start < len(text):
+        end = min(start + SEGMENT_CHARS, len(text))
+        if end < len(text):
+            cut = max(text.rfind(c, start + 1, end) for c in " \n\t\r")
+            end = cut if cut > start else end  # one giant word: cut it where it is
+        found = _offsets(tokenizer, [text[start:end]])[0]
+        parts.append(np.asarray(found, dtype=np.int64).reshape(-1, 2) + start)
+        start = end
+    return np.concatenate(parts)
 
 
 def iter_batches(items: Iterator[Document], size: int) -> Iterator[list[Document]]:

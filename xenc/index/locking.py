@@ -28,7 +28,9 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import re
 import shutil
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,8 +40,13 @@ from typing import IO, Any
 import orjson
 
 from xenc.errors import IndexLockedError, UsageError, param
-from xenc.index import store
+from xenc.index import digests, store
+from xenc.index.contain import corrupted, plain_name, real_directory
 from xenc.index.store import CURRENT, GEN_PREFIX, GEN_RE, LOCK, MANIFEST
+
+# The only files a format-1 index (files at the top level, replaced whole) ever held.
+V1_FILES = re.compile(r"docs\.sqlite|chunk_doc\.npy|embeddings\.npy|hnsw\.bin|"
+                      r"bm25_(indptr|rows|tf|doc_len|idf)\.npy|bm25_vocab\.json")
 
 POLL_SECONDS = 0.05
 
@@ -72,6 +79,21 @@ def _holder(path: Path) -> str:
     return f" (held by PID {pid})" if pid.isdigit() else ""
 
 
+def _open_lock(path: Path) -> IO[bytes]:
+    """Open (create) the lock file without following a symlink; refuse anything but a
+    regular file, so that truncating it can never touch a file elsewhere."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise corrupted(path, "is a symlink; a writer lock must be a regular file") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise corrupted(path, "is not a regular file; a writer lock must be one")
+    return os.fdopen(fd, "r+b")
+
+
 class WriterLock:
     """The exclusive writer lock of one index directory (``DIR/.lock``).
 
@@ -94,7 +116,7 @@ class WriterLock:
         deadline = time.monotonic() + self.wait
         while True:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fh = open(self.path, "a+b")  # noqa: SIM115 - kept open while the lock is held
+            fh = _open_lock(self.path)
             if _try_lock(fh, fcntl.LOCK_EX):
                 if _same_file(fh, self.path):
                     fh.truncate(0)
@@ -172,8 +194,40 @@ def _owned(name: str) -> bool:
     )
 
 
+def format1_files(target: Path) -> list[str] | None:
+    """The files of a format-1 index in ``target`` (its ``manifest.json`` is a plain file),
+    or None when there is no such manifest.
+
+    Raises:
+        UsageError: ``manifest.json`` is not a valid format-1 xenc manifest (a foreign file is
+            never cleaned up), or lists a file that format 1 never wrote.
+    """
+    path = target / MANIFEST
+    if path.is_symlink() or not path.is_file():
+        return None
+    refuse = (f"{param('index_dir')} {target}: {path.name} is not an xenc index manifest; "
+              "refusing to write there (move it away, or choose another directory)")
+    try:
+        manifest = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        raise UsageError(refuse) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != store.FORMAT:
+        raise UsageError(refuse)
+    files = manifest.get("files", {})
+    if manifest.get("format_version") != 1 or not isinstance(files, dict) or any(
+            not plain_name(n) or not V1_FILES.fullmatch(n) for n in files):
+        raise UsageError(f"{param('index_dir')} {target}: {path.name} is no format-1 xenc "
+                         "manifest this version can replace; refusing to write there")
+    return list(files)
+
+
 def _check_replaceable(target: Path) -> None:
-    if not target.is_dir() or (target / MANIFEST).is_file():
+    if not target.is_dir():
+        return
+    lost = store.orphaned(target)
+    if lost is not None and store.live_generation(target) is None:
+        raise lost
+    if format1_files(target) is not None or store.live_generation(target) is not None:
         return
     if any(not _owned(p.name) for p in target.iterdir()):
         raise UsageError(
@@ -191,22 +245,27 @@ class IndexWriter:
     def __init__(self, target: Path) -> None:
         self.target = target
         self._staged: Path | None = None
-        manifest = target / MANIFEST
-        self._v1_files: list[str] = []
-        if manifest.is_file() and not manifest.is_symlink():  # a format-1 index, replaced whole
-            try:
-                files = orjson.loads(manifest.read_bytes()).get("files", {})
-                self._v1_files = [n for n in files if "/" not in n and not _owned(n)]
-            except (orjson.JSONDecodeError, AttributeError):
-                pass
-            self._v1_files.append(MANIFEST)
+        v1 = format1_files(target)  # a format-1 index, replaced whole once published
+        self._v1_files: list[str] = [] if v1 is None else [*v1, MANIFEST]
 
     def live(self) -> Path | None:
         """The published generation (the one readers open), if any."""
         return store.live_generation(self.target)
 
     def clean(self) -> None:
-        """Remove what killed writers left (temporary names) and generations nobody reads."""
+        """Remove what killed writers left (temporary names) and generations nobody reads.
+
+        Raises:
+            IndexFormatError: ``CURRENT`` is missing while generations exist, or names a
+                generation that is not there: nothing is removed or built over.
+        """
+        live = store.live_generation(self.target)
+        if live is None:
+            lost = store.orphaned(self.target)
+            if lost is not None:
+                raise lost
+        elif not real_directory(live):
+            raise corrupted(self.target / CURRENT, f"names {live.name}, which is missing")
         for p in self.target.iterdir():
             if ".tmp" in p.name and _owned(p.name):
                 _remove(p)
@@ -215,8 +274,8 @@ class IndexWriter:
     def collect_garbage(self) -> None:
         """Remove every generation but the live one, unless a reader holds it open."""
         live = store.live_generation(self.target)
-        for p in sorted(self.target.iterdir()):
-            if GEN_RE.fullmatch(p.name) and p != live and p.is_dir():
+        for p in store.generations(self.target):
+            if p != live:
                 claim = try_claim(p / MANIFEST)
                 if claim is not None:
                     try:
@@ -235,7 +294,7 @@ class IndexWriter:
     def publish(self, staged: Path, manifest: dict[str, Any]) -> Path:
         """Record file digests, write the manifest last, fsync, and switch ``CURRENT`` to it."""
         manifest["files"] = {
-            p.name: store.file_digest(p) for p in sorted(staged.iterdir()) if p.name != MANIFEST
+            p.name: digests.file_digest(p) for p in sorted(staged.iterdir()) if p.name != MANIFEST
         }
         (staged / MANIFEST).write_bytes(
             orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
@@ -272,8 +331,9 @@ class IndexWriter:
         os.symlink(f"{generation.name}/{MANIFEST}", tmp)
         os.replace(tmp, self.target / MANIFEST)
         for name in self._v1_files:
-            if name != MANIFEST:
-                _remove(self.target / name)
+            path = self.target / name
+            if name != MANIFEST and path.is_file() and not path.is_symlink():
+                path.unlink(missing_ok=True)
         self._v1_files = []
 
     def discard(self) -> None:

@@ -42,6 +42,8 @@ import orjson
 
 from xenc.config import INDEX_RETRIEVERS
 from xenc.errors import IndexFormatError, IndexNotFoundError
+from xenc.index.contain import check_names, corrupted, real_directory
+from xenc.index.digests import check_files
 from xenc.records import Chunk, Document
 
 FORMAT = "xenc-index"
@@ -73,14 +75,6 @@ def document_hash(doc: Document) -> str:
         [doc.id, doc.title, doc.text, doc.metadata], option=orjson.OPT_SORT_KEYS
     )
     return hashlib.sha256(payload).hexdigest()
-
-
-def file_digest(path: Path) -> dict[str, Any]:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
 
 
 class DocStoreWriter:
@@ -143,7 +137,30 @@ def live_generation(directory: Path) -> Path | None:
         raise IndexFormatError(f"{Path(directory) / CURRENT}: unreadable ({exc})") from None
     if not GEN_RE.fullmatch(name):
         raise IndexFormatError(f"{Path(directory) / CURRENT}: names no generation ({name!r})")
-    return Path(directory) / name
+    generation = Path(directory) / name
+    if generation.is_symlink():
+        raise corrupted(generation, "is a symlink, not a generation directory")
+    return generation
+
+
+def generations(directory: Path) -> list[Path]:
+    """The published generation directories of ``directory`` (``gen-NNNNNN``), oldest first."""
+    return sorted(p for p in Path(directory).iterdir()
+                  if GEN_RE.fullmatch(p.name) and real_directory(p))
+
+
+def orphaned(directory: Path) -> IndexFormatError | None:
+    """The error for a directory whose ``CURRENT`` is missing but which holds generations:
+    a corrupted index that no writer may build over and no reader may guess at."""
+    found = generations(directory)
+    if not found:
+        return None
+    return IndexFormatError(
+        f"{Path(directory) / CURRENT}: missing, but {directory} holds "
+        f"{', '.join(p.name for p in found)}; the index is corrupted. Recover: run `xenc "
+        f"verify --index-dir {directory} --generation {found[-1].name}` and, if it says ok, "
+        f"`echo {found[-1].name} > {Path(directory) / CURRENT}` (else try the next older one)"
+    )
 
 
 def parse_manifest(data: bytes, path: Path) -> dict[str, Any]:
@@ -164,6 +181,7 @@ def parse_manifest(data: bytes, path: Path) -> dict[str, Any]:
             kind not in INDEX_RETRIEVERS for kind in retrievers):
         raise IndexFormatError(f"{path}: \"retrievers\" must list bm25 and optionally dense, "
                                f"not {retrievers!r}; the index is corrupted")
+    check_names(manifest, path)
     return manifest
 
 
@@ -171,19 +189,6 @@ def retrievers_of(manifest: dict[str, Any]) -> tuple[str, ...]:
     """What an index holds (its manifest's ``retrievers``, checked when it was read); an
     index made before the field existed holds both BM25 and dense."""
     return tuple(manifest.get("retrievers", INDEX_RETRIEVERS))
-
-
-def _check_files(directory: Path, manifest: dict[str, Any]) -> None:
-    for name, info in manifest.get("files", {}).items():
-        file = directory / name
-        if not file.is_file():
-            raise IndexFormatError(
-                f"{file}: missing; the index is incomplete, re-run `xenc index`"
-            )
-        if file.stat().st_size != info.get("bytes"):
-            raise IndexFormatError(
-                f"{file}: size differs from the manifest; the index is corrupted"
-            )
 
 
 def read_manifest(generation: Path) -> dict[str, Any]:
@@ -194,7 +199,7 @@ def read_manifest(generation: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise IndexNotFoundError(f"{generation} holds no {MANIFEST}: not an xenc index") from None
     manifest = parse_manifest(data, path)
-    _check_files(Path(generation), manifest)
+    check_files(Path(generation), manifest)
     return manifest
 
 
@@ -234,6 +239,9 @@ def open_generation(
     generation = live_generation(directory)
     while True:
         if generation is None:
+            lost = orphaned(directory)
+            if lost is not None:
+                raise lost
             if (directory / MANIFEST).is_file():  # format 1 keeps its files at the top level
                 read_manifest(directory)
             raise IndexNotFoundError(f"{directory} holds no {MANIFEST}: not an xenc index")
@@ -246,7 +254,7 @@ def open_generation(
         generation = again  # a writer published a newer one meanwhile
     try:
         manifest = parse_manifest(pinned.read(), generation / MANIFEST)
-        _check_files(generation, manifest)
+        check_files(generation, manifest, hashes=True)
     except BaseException:
         pinned.close()
         raise
@@ -273,11 +281,19 @@ class DocStore:
         self._ids: list[str] | None = None
         self._seq_of: dict[str, int] | None = None
 
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> Iterator[Any]:
+        """The rows of a query; a read error (a damaged page) is a corrupted index."""
+        try:
+            yield from self._db.execute(sql, params)
+        except sqlite3.DatabaseError as exc:
+            raise IndexFormatError(f"{self._path}: unreadable ({exc}); the index is "
+                                   "corrupted") from None
+
     @property
     def doc_ids(self) -> list[str]:
         """Every document id in ``seq`` order (reads the whole id column once)."""
         if self._ids is None:
-            self._ids = [r[0] for r in self._db.execute("SELECT id FROM docs ORDER BY seq")]
+            self._ids = [r[0] for r in self._rows("SELECT id FROM docs ORDER BY seq")]
         return self._ids
 
     @property
@@ -296,7 +312,7 @@ class DocStore:
         for i in range(0, len(wanted), 500):
             part = wanted[i : i + 500]
             marks = ",".join("?" * len(part))
-            out.update(self._db.execute(f"SELECT seq, id FROM docs WHERE seq IN ({marks})", part))
+            out.update(self._rows(f"SELECT seq, id FROM docs WHERE seq IN ({marks})", part))
         return out
 
     def chunks(self, rows: Iterable[int]) -> dict[int, Chunk]:
@@ -309,7 +325,7 @@ class DocStore:
                 "SELECT c.row, d.id, c.chunk_no, c.start, c.end, d.text, d.title "
                 f"FROM chunks c JOIN docs d ON d.seq = c.doc_seq WHERE c.row IN ({marks})"
             )
-            for row, doc_id, no, a, b, text, title in self._db.execute(query, part):
+            for row, doc_id, no, a, b, text, title in self._rows(query, part):
                 out[row] = Chunk(row, doc_id, no, a, b, text[a:b], title)
         return out
 
@@ -322,7 +338,7 @@ class DocStore:
             marks = ",".join("?" * len(part))
             query = ("SELECT d.id, c.row FROM docs d JOIN chunks c ON c.doc_seq = d.seq "
                      f"AND c.chunk_no = 0 WHERE d.id IN ({marks})")
-            out.update(self._db.execute(query, part))
+            out.update(self._rows(query, part))
         missing = [d for d in ids if d not in out]
         if missing:
             raise KeyError(missing[0])
@@ -335,19 +351,19 @@ class DocStore:
             part = ids[i : i + 500]
             marks = ",".join("?" * len(part))
             query = f"SELECT id, title, text, metadata FROM docs WHERE id IN ({marks})"
-            for doc_id, title, text, meta in self._db.execute(query, part):
+            for doc_id, title, text, meta in self._rows(query, part):
                 out[doc_id] = Document(doc_id, text, title, orjson.loads(meta))
         return out
 
     def hashes(self) -> dict[str, tuple[int, str]]:
         """Every document's ``id → (seq, content hash)``."""
-        rows = self._db.execute("SELECT id, seq, hash FROM docs")
+        rows = self._rows("SELECT id, seq, hash FROM docs")
         return {doc_id: (seq, digest) for doc_id, seq, digest in rows}
 
     def spans(self) -> list[list[tuple[int, int]]]:
         """Each document's passage spans ``(start, end)``, indexed by ``seq``, in row order."""
         out: list[list[tuple[int, int]]] = [[] for _ in self.doc_ids]
-        for seq, start, end in self._db.execute(
+        for seq, start, end in self._rows(
             "SELECT doc_seq, start, end FROM chunks ORDER BY row"
         ):
             out[seq].append((start, end))
@@ -355,7 +371,7 @@ class DocStore:
 
     def iter_documents(self) -> Iterator[tuple[int, Document]]:
         """All documents as ``(seq, document)``, in ``seq`` order."""
-        cursor = self._db.execute("SELECT seq, id, title, text, metadata FROM docs ORDER BY seq")
+        cursor = self._rows("SELECT seq, id, title, text, metadata FROM docs ORDER BY seq")
         for seq, doc_id, title, text, meta in cursor:
             yield seq, Document(doc_id, text, title, orjson.loads(meta))
 

@@ -34,9 +34,16 @@ import numpy as np
 from xenc import __version__
 from xenc.config import parse_retrievers
 from xenc.corpus import CorpusFields, CorpusSkips, read_corpus
-from xenc.errors import IndexNotFoundError, InputError, UsageError, param, setting
+from xenc.errors import (
+    IndexFormatError,
+    IndexNotFoundError,
+    InputError,
+    UsageError,
+    param,
+    setting,
+)
 from xenc.formats import source_name
-from xenc.index import hnsw, store
+from xenc.index import digests, hnsw, store
 from xenc.index.build import (
     EmbedSink,
     Entry,
@@ -57,12 +64,30 @@ if TYPE_CHECKING:
     from xenc.models.fast_tokenizer import FastTokenizer
 
 
+def check_digests(generation: Path, manifest: dict[str, Any]) -> None:
+    """Every file of ``generation`` against the sha256 its manifest records: nothing corrupted
+    is carried into, or re-hashed by, a new generation.
+
+    Raises:
+        IndexFormatError: A file differs, naming it.
+    """
+    for name, info in sorted(manifest.get("files", {}).items()):
+        if digests.file_digest(generation / name)["sha256"] != info["sha256"]:
+            raise IndexFormatError(
+                f"{generation / name}: sha256 differs from the manifest; the index is "
+                "corrupted, refusing to carry it into a new generation (rebuild with "
+                f"`xenc index` without {param('update')})"
+            )
+
+
 class LiveIndex:
-    """What an update reuses from the live generation: hashes, spans and embedding rows."""
+    """What an update reuses from the live generation: hashes, spans and embedding rows,
+    every file checked against its recorded sha256 first (:func:`check_digests`)."""
 
     def __init__(self, generation: Path) -> None:
         self.generation = generation
         self.manifest = store.read_manifest(generation)
+        check_digests(generation, self.manifest)
         self.docstore = store.DocStore(generation)
         self.hashes = self.docstore.hashes()
         self.spans = self.docstore.spans()

@@ -27,9 +27,10 @@ from typing import Any
 import numpy as np
 
 from xenc.config import HNSWParams
-from xenc.errors import XencError
-from xenc.index import hnsw, store
+from xenc.errors import IndexNotFoundError, XencError
+from xenc.index import digests, hnsw, store
 from xenc.index.bm25 import BM25_FILES, BM25Index, BM25Params
+from xenc.index.contain import real_directory, regular_file
 
 NORM_TOLERANCE = 1e-3
 ITEM_TOLERANCE = 1e-4
@@ -37,18 +38,33 @@ BLOCK = 4096
 DENSE_FILES = (hnsw.EMBEDDINGS_FILE, hnsw.HNSW_FILE)
 
 
-def verify(index_dir: str | os.PathLike[str]) -> list[str]:
-    """Check the live generation of ``index_dir`` thoroughly; return the problems found."""
-    directory = Path(index_dir)
-    try:
+def _generation(directory: Path, name: str | None) -> Path:
+    """The live generation of ``directory``, or the one called ``name``."""
+    if name is None:
         generation = store.live_generation(directory) if directory.is_dir() else None
         if generation is None:
             store.open_generation(directory)  # raises the usual "no index" error
-        pinned = store.pin(generation / store.MANIFEST)  # type: ignore[operator]
+        return generation  # type: ignore[return-value]
+    if not store.GEN_RE.fullmatch(name) or not real_directory(directory / name):
+        raise IndexNotFoundError(f"{directory} holds no generation {name!r}")
+    return directory / name
+
+
+def verify(index_dir: str | os.PathLike[str], *, generation: str | None = None) -> list[str]:
+    """Check the live generation of ``index_dir`` (or ``generation``, a ``gen-NNNNNN`` name)
+    thoroughly; return the problems found."""
+    directory = Path(index_dir)
+    try:
+        found = _generation(directory, generation)
+        pinned = store.pin(found / store.MANIFEST)
         if pinned is None:
-            return [f"{generation}: missing; the index is corrupted"]
+            return [f"{found}: missing; the index is corrupted"]
     except XencError as exc:
         return [str(exc)]
+    return _verify_pinned(found, pinned)
+
+
+def _verify_pinned(generation: Path, pinned: Any) -> list[str]:
     with pinned:
         try:
             manifest = store.parse_manifest(pinned.read(), generation / store.MANIFEST)
@@ -66,13 +82,18 @@ def verify(index_dir: str | os.PathLike[str]) -> list[str]:
     return problems
 
 
-def summary(index_dir: str | os.PathLike[str]) -> str:
-    """``gen-NNNNNN, D documents, P passages`` for the live generation."""
-    generation, manifest, pinned = store.open_generation(index_dir)
-    pinned.close()
+def summary(index_dir: str | os.PathLike[str], *, generation: str | None = None) -> str:
+    """``gen-NNNNNN, D documents, P passages`` for the live generation (or ``generation``)."""
+    if generation is None:
+        found, manifest, pinned = store.open_generation(index_dir)
+        pinned.close()
+    else:
+        found = Path(index_dir) / generation
+        manifest = store.read_manifest(found)
+    generation = found.name
     counts = manifest["counts"]
     only = "" if "dense" in store.retrievers_of(manifest) else ", BM25 only"
-    return (f"{generation.name}, {counts['documents']} documents, {counts['passages']} "
+    return (f"{generation}, {counts['documents']} documents, {counts['passages']} "
             f"passages{only}")
 
 
@@ -81,10 +102,14 @@ def _check_files(generation: Path, manifest: dict[str, Any]) -> list[str]:
     files = manifest.get("files", {})
     for name, info in sorted(files.items()):
         path = generation / name
-        if not path.is_file():
-            problems.append(f"{path}: missing")
+        try:
+            if regular_file(path) is None:
+                problems.append(f"{path}: missing")
+                continue
+        except XencError as exc:
+            problems.append(str(exc))
             continue
-        digest = store.file_digest(path)
+        digest = digests.file_digest(path)
         if digest["bytes"] != info.get("bytes"):
             size = info.get("bytes")
             problems.append(f"{path}: {digest['bytes']} bytes, the manifest says {size}")

@@ -2,8 +2,7 @@
 
 Pairs are tokenized query first; the query is never truncated when it fits on its own
 (``only_second``), and pairs whose query alone is too long fall back to ``longest_first``.
-Every pair longer than :attr:`CrossEncoder.max_length` is counted in
-:attr:`CrossEncoder.truncated`, from token lengths.
+Every pair longer than :attr:`CrossEncoder.max_length` is counted in :attr:`truncated`.
 
 The forward pass is the only thing a backend changes: ``"torch"`` runs the transformers model,
 ``"onnx"``/``"onnx-int8"`` run the files ``xenc export`` wrote with onnxruntime on the CPU
@@ -118,12 +117,17 @@ def model_activation(config: Any, num_labels: int) -> str:
     return "sigmoid" if num_labels == 1 else "softmax"
 
 
-def _check_pairs(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+# Texts are cut to CHARS_PER_TOKEN × max_length characters before tokenizing (a 20 MB line
+# would take gigabytes); only texts whose tokens average more (long unbroken strings) differ.
+CHARS_PER_TOKEN = 64
+
+
+def _check_pairs(pairs: Sequence[tuple[str, str]], max_chars: int) -> list[tuple[str, str]]:
     checked = []
     for pair in pairs:
         if isinstance(pair, str) or len(pair) != 2 or not all(isinstance(t, str) for t in pair):
             raise UsageError("expected (query, document) pairs of strings")
-        checked.append((pair[0], pair[1]))
+        checked.append((pair[0][:max_chars], pair[1][:max_chars]))
     return checked
 
 
@@ -245,7 +249,7 @@ class CrossEncoder:
         """Model inputs for pairs exactly as :meth:`predict` builds them (padded, on device)."""
         import torch
 
-        checked = _check_pairs(pairs)
+        checked = _check_pairs(pairs, self.max_length * CHARS_PER_TOKEN)
         if not checked:
             raise UsageError("no pairs to tokenize")
         batch = self._tokenize(checked, self._pair_lengths(checked)[0])
@@ -330,7 +334,7 @@ class CrossEncoder:
         progress: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """:meth:`predict` as a ``(len(pairs), num_labels)`` array, whatever the labels."""
-        checked = _check_pairs(pairs)
+        checked = _check_pairs(pairs, self.max_length * CHARS_PER_TOKEN)
         out = np.zeros((len(checked), self.num_labels), dtype=np.float32)
         if not checked:
             return out

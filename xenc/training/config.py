@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from xenc.errors import UsageError
+from xenc.formats import writable_directory
 from xenc.training.data import TASKS
 from xenc.training.mining import MineParams
 
@@ -66,6 +67,7 @@ class TrainConfig:
             raise UsageError(f"--warmup must be a fraction in [0, 1), got {self.warmup}")
         self.mine.check()
         paths = {name: Path(getattr(self, name)) for name in _PATHS if getattr(self, name)}
+        writable_directory(paths["output"].parent)  # fail now, not after hours of training
         return replace(self, **paths)
 
     def params(self) -> dict[str, Any]:
