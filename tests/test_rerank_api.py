@@ -100,3 +100,22 @@ def test_bad_options(tiny_reranker):
 def test_several_label_models_are_refused(tiny_nli_dir):
     with pytest.raises(UsageError, match="reranker has 3 labels"):
         xenc.rerank(QUERY, ["x"], reranker=str(tiny_nli_dir))
+
+
+def test_the_shipped_reranker_reranks_without_torch():
+    """With the shipped reranker's checked ONNX export, reranking imports neither torch nor
+    transformers (the query path a server keeps torch-free)."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = ("import sys, xenc\n"
+            "r = xenc.rerank('moon phases', ['The Moon has phases.', 'x' * 3000], top_n=1)\n"
+            "print(len(r), 'torch' in sys.modules, 'transformers' in sys.modules)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "False", "False"]
