@@ -242,3 +242,32 @@ def test_the_models_own_fusion_is_not_applied_by_default(runner, tmp_path, tiny_
     assert "fusion none" in note
     assert default != list(range(6))  # the random model does not keep the input order
     assert order("--fusion", "linear:0")[0] == list(range(6))  # asked for: the input order
+
+
+def test_requests_are_streamed_one_at_a_time(tmp_path):
+    """A request's records come out before the next request is even written (a pipe)."""
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    from conftest import ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "xenc", "rerank", "-"], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    watchdog = threading.Timer(120, proc.kill)  # a record that never comes fails, not hangs
+    watchdog.start()
+    try:
+        for qid in ("first", "second"):
+            line = {"qid": qid, "query": "moon", "documents": ["the moon", "bread", "stars"]}
+            proc.stdin.write(orjson.dumps(line) + b"\n")
+            proc.stdin.flush()
+            got = [orjson.loads(proc.stdout.readline()) for _ in range(3)]
+            assert [(r["qid"], r["rank"]) for r in got] == [(qid, 1), (qid, 2), (qid, 3)]
+        proc.stdin.close()
+        assert proc.stdout.read() == b"" and proc.wait(timeout=60) == 0
+    finally:
+        watchdog.cancel()
+        proc.kill()
