@@ -271,3 +271,15 @@ def test_requests_are_streamed_one_at_a_time(tmp_path):
     finally:
         watchdog.cancel()
         proc.kill()
+
+
+def test_an_empty_corpus_document_in_a_run_is_scored_empty(runner, tmp_path, tiny_reranker_dir,
+                                                           tiny_reranker):
+    assert CORPUS["misc-002"]["text"] == "" and CORPUS["misc-002"]["title"] == ""
+    run = _run_file(tmp_path, [("q01", "misc-002", 2.0), ("q01", "astro-001", 1.0)])
+    result = _invoke(runner, tiny_reranker_dir, "--run", str(run), "--queries",
+                     str(SAMPLE / "queries.jsonl"), "--corpus", str(SAMPLE / "corpus.jsonl"))
+    assert result.exit_code == 0, result.stderr
+    empty = next(r for r in parse_jsonl(result.stdout) if r["doc_id"] == "misc-002")
+    want = float(tiny_reranker.predict([(QUERIES["q01"], "")])[0])
+    assert empty["score"] == pytest.approx(want, abs=1e-6) and empty["first_stage_rank"] == 1

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from xenc.corpus import CorpusSkips, read_corpus, read_queries
+from xenc.corpus import document_from_object, read_queries
 from xenc.errors import InputError, UsageError, param
 from xenc.formats import iter_lines, read_jsonl, source_name
 from xenc.records import Document, Result, trec_order
@@ -145,12 +145,24 @@ class Texts(Protocol):
 
 
 class CorpusTexts:
-    """The documents of a JSONL corpus that a run names, read once and kept."""
+    """The documents of a JSONL corpus that a run names, read once and kept.
+
+    A document with neither title nor text (which ``xenc index`` leaves out) is kept: the run
+    ranked it, so it is scored, as an empty passage.
+    """
 
     def __init__(self, corpus: str | os.PathLike[str], wanted: set[str]) -> None:
         self.name = source_name(corpus)
-        self._docs = {d.id: d for d in read_corpus(corpus, skips=CorpusSkips(False))
-                      if d.id in wanted}
+        self._docs: dict[str, Document] = {}
+        lines: dict[str, int] = {}
+        for line_no, obj in read_jsonl(corpus):
+            doc = document_from_object(obj, (self.name, line_no))
+            if doc.id in lines:
+                raise InputError(self.name, line_no, f'duplicate id "{doc.id}" (first seen on '
+                                 f"line {lines[doc.id]})")
+            lines[doc.id] = line_no
+            if doc.id in wanted:
+                self._docs[doc.id] = doc
 
     def documents(self, doc_ids: list[str]) -> dict[str, Document]:
         return {d: self._docs[d] for d in doc_ids if d in self._docs}
