@@ -14,6 +14,8 @@ Heavy libraries (torch, transformers, hnswlib) load only when a model or graph i
 
 from __future__ import annotations
 
+import sys
+import types
 from importlib import import_module
 from typing import Any
 
@@ -48,10 +50,30 @@ _EXPORTS = {
     "UsageError": "xenc.errors",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = sorted([*_EXPORTS, "rerank"]) + ["__version__"]
 
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'xenc' has no attribute {name!r}")
+
+
+class _Package(types.ModuleType):
+    """``xenc`` itself, so that ``xenc.rerank`` stays the function :func:`xenc.reranking.rerank`.
+
+    Importing the rerank stage, the submodule ``xenc/rerank.py``, makes Python set the
+    package's ``rerank`` attribute to that module; this property keeps the public function
+    (``from xenc.rerank import ...`` is unaffected: it reads ``sys.modules``).
+    """
+
+    @property
+    def rerank(self) -> Any:
+        return import_module("xenc.reranking").rerank
+
+    @rerank.setter
+    def rerank(self, value: Any) -> None:  # the import system setting the submodule: ignored
+        pass
+
+
+sys.modules[__name__].__class__ = _Package

@@ -81,31 +81,40 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Result:
-    """One line of ``xenc search`` output."""
+    """One line of ``xenc search`` (and ``xenc rerank``) output.
+
+    ``index`` (the document's 0-based position in a rerank request) is set by ``xenc rerank``
+    only; ``first_stage_score`` is ``None`` there when the input gave no first-stage scores
+    (a request's documents), and both are then left out of :meth:`to_dict`.
+    """
 
     qid: str
     rank: int
     doc_id: str
     score: float
     first_stage_rank: int
-    first_stage_score: float
+    first_stage_score: float | None
     reranked: bool
     title: str = ""
     text: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     reranked_count: int | None = None
+    index: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "qid": str(self.qid),
             "rank": int(self.rank),
             "doc_id": str(self.doc_id),
-            "score": float(self.score),
-            "first_stage_rank": int(self.first_stage_rank),
-            "first_stage_score": float(self.first_stage_score),
-            "reranked": bool(self.reranked),
-            "title": self.title,
         }
+        if self.index is not None:
+            out["index"] = int(self.index)
+        out["score"] = float(self.score)
+        out["first_stage_rank"] = int(self.first_stage_rank)
+        if self.first_stage_score is not None:
+            out["first_stage_score"] = float(self.first_stage_score)
+        out["reranked"] = bool(self.reranked)
+        out["title"] = self.title
         if self.reranked_count is not None:
             out["reranked_count"] = int(self.reranked_count)
         if self.text is not None:
