@@ -17,9 +17,9 @@ from pathlib import Path
 import orjson
 import pytest
 from conftest import write_jsonl
+from hostile import FEW
 from hypothesis import given
 from hypothesis import strategies as st
-from hostile import FEW
 from test_integrity import DOCS, snapshot
 
 from xenc.errors import XencError
