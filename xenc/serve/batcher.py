@@ -2,11 +2,13 @@
 
 Requests hand their pairs to :meth:`Batcher.submit` from the event loop and await the result;
 a single worker thread (the only one that touches the model: the cross-encoder is not
-thread-safe) takes every request waiting when it is free, measures their pairs, sorts them all
-by length and runs them in shared batches of at most ``batch_size`` pairs and
-``max_batch_tokens`` padded tokens. A request is answered as soon as its last pair is scored.
-While the thread runs a window of batches, new requests queue up and form the next window, so
-under load batches fill up by themselves and at low load nothing waits for a timer.
+thread-safe) measures the pairs of the requests waiting, first come first served, takes a
+window of ``WINDOW_BATCHES`` batches' worth of them (from one request or many), sorts the
+window by length and runs it in shared batches of at most ``batch_size`` pairs and
+``max_batch_tokens`` padded tokens. A request is answered as soon as its last pair is scored,
+so early requests are answered early however many wait behind them. While the thread runs a
+window, new requests queue up behind it, so under load batches fill up by themselves and at
+low load nothing waits for a timer.
 
 The queue is bounded: past ``max_queue`` requests waiting or being scored, :meth:`submit`
 raises :class:`QueueFull` at once (the server answers 503 with ``Retry-After``). Other work
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +30,8 @@ import numpy as np
 from xenc.errors import XencError
 
 log = logging.getLogger("xenc.serve")
+
+WINDOW_BATCHES = 4  # pairs sorted together: this many batches' worth
 
 
 class QueueFull(Exception):
@@ -51,6 +56,9 @@ class _Job:
 
     def resolve(self, value: Any = None, error: BaseException | None = None) -> None:
         self.loop.call_soon_threadsafe(_settle, self.future, value, error)
+
+
+_Entry = tuple[int, _Job, int, int]  # (padded length, job, pair position, query length)
 
 
 def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
@@ -138,11 +146,12 @@ class Batcher:
 
     # The worker thread ----------------------------------------------------------------------
 
-    def _take(self) -> list[_Job] | None:
+    def _take(self, wait: bool) -> list[_Job] | None:
+        """New jobs (waiting for one when ``wait``); None once stopping with nothing left."""
         with self._cond:
-            while not self._pending and not self._stopping:
+            while wait and not self._pending and not self._stopping:
                 self._cond.wait()
-            if not self._pending:
+            if wait and not self._pending:
                 return None
             jobs, self._pending = self._pending, []
             return jobs
@@ -154,40 +163,55 @@ class Batcher:
         job.resolve(value, error)
 
     def _run(self) -> None:
-        while (jobs := self._take()) is not None:
+        jobs: deque[_Job] = deque()  # admitted, not yet measured, in arrival order
+        ready: deque[_Entry] = deque()  # measured pairs, in arrival order
+        while True:
+            new = self._take(wait=not jobs and not ready)
+            if new is None:
+                return
+            jobs.extend(new)
             try:
-                self._window(jobs)
+                self._round(jobs, ready)
             except Exception as exc:  # noqa: BLE001 - answered as a 500, the thread lives on
                 log.exception("scoring failed")
-                for job in jobs:
+                for job in {*jobs, *(entry[1] for entry in ready)}:
                     if not job.settled:
                         self._done(job, error=exc)
+                jobs.clear()
+                ready.clear()
 
-    def _window(self, jobs: list[_Job]) -> None:
-        """Score every pair of ``jobs`` in shared batches, longest first."""
-        entries: list[tuple[int, _Job, int, int]] = []  # (length, job, pair, query length)
-        for job in jobs:
+    def _round(self, jobs: deque[_Job], ready: deque[_Entry]) -> None:
+        """Measure jobs in arrival order until a window of pairs is ready, then score the
+        window's pairs longest first in shared batches. Pairs flow first come, first served,
+        so early requests are answered early even when many wait; sorting within the window
+        keeps the padding small."""
+        window = self.batch_size * WINDOW_BATCHES
+        while jobs and len(ready) < window:
+            job = jobs.popleft()
             if job.call is not None:
                 self._run_call(job)
-                continue
-            if job.future.cancelled():
+            elif job.future.cancelled():
                 self._done(job)
-                continue
-            try:
-                lengths = self._measure(job)
-            except XencError as exc:
-                self._done(job, error=exc)
-                continue
-            job.logits = np.zeros((len(job.pairs), self.scorer.num_labels), dtype=np.float32)
-            job.left = len(job.pairs)
-            entries += [(length, job, i, q) for i, (q, length) in enumerate(lengths)]
-        entries.sort(key=lambda e: -e[0])  # stable: equal lengths keep arrival order
+            else:
+                ready.extend(self._entries(job))
+        chosen = sorted((ready.popleft() for _ in range(min(window, len(ready)))),
+                        key=lambda e: -e[0])  # stable: equal lengths keep arrival order
         start = 0
-        while start < len(entries):
-            longest = entries[start][0]
+        while start < len(chosen):
+            longest = chosen[start][0]
             size = max(1, min(self.batch_size, self.max_batch_tokens // max(longest, 1)))
-            self._batch(entries[start : start + size])
+            self._batch(chosen[start : start + size])
             start += size
+
+    def _entries(self, job: _Job) -> list[_Entry]:
+        try:
+            lengths = self._measure(job)
+        except XencError as exc:
+            self._done(job, error=exc)
+            return []
+        job.logits = np.zeros((len(job.pairs), self.scorer.num_labels), dtype=np.float32)
+        job.left = len(job.pairs)
+        return [(length, job, i, q) for i, (q, length) in enumerate(lengths)]
 
     def _measure(self, job: _Job) -> list[tuple[int, int]]:
         """(query length, padded length) of each pair, after cutting documents if asked."""
@@ -210,7 +234,7 @@ class Batcher:
             return
         self._done(job, value)
 
-    def _batch(self, entries: list[tuple[int, _Job, int, int]]) -> None:
+    def _batch(self, entries: list[_Entry]) -> None:
         live = []
         for entry in entries:
             job = entry[1]
