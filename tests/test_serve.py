@@ -424,3 +424,17 @@ def test_search_gives_the_records_xenc_search_prints(sample_index, runner):
     for r, w in zip(records, want, strict=True):
         assert r == {**w, "score": pytest.approx(w["score"], abs=1e-5)}
     assert bad.status_code == 422 and "aggregate" in bad.json()["message"]
+
+
+@pytest.mark.parametrize("which", ["bundled", "tiny"])
+def test_pair_scorer_measures_pairs_as_predict_does(which, tiny_reranker):
+    from xenc.models.cross_encoder import CrossEncoder
+    from xenc.models.pair_scorer import PairScorer
+
+    model = CrossEncoder(None) if which == "bundled" else tiny_reranker
+    pairs = [(QUERIES[i % 5], PASSAGES[i]) for i in range(30)] + [("", ""), ("é " * 50, "x")]
+    got, want = PairScorer(model).lengths(pairs), model._pair_lengths(pairs)
+    assert got[0].tolist() == want[0].tolist() and got[1].tolist() == want[1].tolist()
+    before = model.predict(pairs[:3]).tolist()
+    PairScorer(model).lengths(pairs)  # turns the Rust tokenizer's truncation off ...
+    assert model.predict(pairs[:3]).tolist() == before  # ... and predict turns it on again
