@@ -153,15 +153,15 @@ def test_tei_truncate_false_refuses_a_long_text(client):
 
 
 def test_max_tokens_per_doc_cuts_documents(client):
-    doc = PASSAGES[0]
-    words = doc.split()
-    cut = client.post("/v2/rerank", json={"query": "moon", "documents": [doc],
-                                          "max_tokens_per_doc": 5}).json()["results"][0]
-    short = client.post("/v2/rerank", json={"query": "moon", "documents": [
-        " ".join(words[:4])]}).json()["results"][0]
-    whole = client.post("/v2/rerank", json={"query": "moon", "documents": [doc]}).json()
-    assert cut["relevance_score"] != whole["results"][0]["relevance_score"]
-    assert cut["relevance_score"] == pytest.approx(short["relevance_score"], abs=0.05)
+    doc = PASSAGES[0]  # "The Moon produces no light of its own; ...": one token a word
+    def score(documents: list[str], **extra) -> float:
+        body = {"query": "what causes a lunar eclipse", "documents": documents, **extra}
+        return client.post("/v2/rerank", json=body).json()["results"][0]["relevance_score"]
+
+    cut = score([doc], max_tokens_per_doc=5)
+    assert cut == pytest.approx(score([" ".join(doc.split()[:5])]), abs=1e-6)
+    assert cut != pytest.approx(score([doc]), abs=1e-3)
+    assert score([doc], max_tokens_per_doc=4096) == score([doc])
 
 
 def test_cohere_sdk_talks_to_it(server):
@@ -356,27 +356,27 @@ def test_a_request_past_the_timeout_gets_504():
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_mid_requests_answers_all_then_exits_0(sig):
     srv = Server("--timeout", "300")
-    bodies = [{"query": QUERIES[i], "documents": _docs(100, i)} for i in range(8)]
+    bodies = [{"query": QUERIES[i], "documents": _docs(250, i)} for i in range(8)]
 
     def call(body: dict) -> httpx.Response:
-        with httpx.Client(base_url=srv.url, timeout=120) as c:
+        with httpx.Client(base_url=srv.url, timeout=300) as c:
             return c.post("/v1/rerank", json=body)
 
     try:
         with ThreadPoolExecutor(8) as pool:
             futures = [pool.submit(call, b) for b in bodies]
-            with httpx.Client(base_url=srv.url) as c:
-                deadline = time.monotonic() + 30
-                while c.get("/health").json()["queue_depth"] < 4:
-                    assert time.monotonic() < deadline
-                    time.sleep(0.005)
+            with httpx.Client(base_url=srv.url) as c:  # all 8 received, the first still scored
+                deadline = time.monotonic() + 60
+                while c.get("/health").json()["queue_depth"] < 8:
+                    assert time.monotonic() < deadline and not any(f.done() for f in futures)
+                    time.sleep(0.002)
             srv.proc.send_signal(sig)
             answers = [f.result() for f in futures]
-        assert srv.proc.wait(60) == 0, srv.stderr
+        assert srv.proc.wait(120) == 0, srv.stderr
     finally:
         srv.stop()
     assert [a.status_code for a in answers] == [200] * 8
-    assert all(len(a.json()["results"]) == 100 for a in answers)
+    assert all(len(a.json()["results"]) == 250 for a in answers)
     assert "stopped: every request answered" in srv.stderr
     with pytest.raises(httpx.ConnectError):
         httpx.get(srv.url + "/health")
