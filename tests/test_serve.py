@@ -438,3 +438,53 @@ def test_pair_scorer_measures_pairs_as_predict_does(which, tiny_reranker):
     before = model.predict(pairs[:3]).tolist()
     PairScorer(model).lengths(pairs)  # turns the Rust tokenizer's truncation off ...
     assert model.predict(pairs[:3]).tolist() == before  # ... and predict turns it on again
+
+
+class _Recorder:
+    """A stand-in model for the batcher alone: a pair's logit is its document's word count,
+    its length that count + 3; every batch is recorded."""
+
+    max_length, num_labels = 64, 1
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+
+    def lengths(self, pairs):
+        import numpy as np
+
+        words = np.array([len(d.split()) for _, d in pairs])
+        return np.ones(len(pairs), dtype=np.int64), words + 3
+
+    def logits(self, pairs, queries):
+        import numpy as np
+
+        self.batches.append([min(len(d.split()) + 3, 64) for _, d in pairs])
+        return np.array([[len(d.split())] for _, d in pairs], dtype=np.float32)
+
+
+def test_batcher_shares_budgeted_length_sorted_batches():
+    import asyncio
+
+    from xenc.serve.batcher import Batcher
+
+    model = _Recorder()
+    batcher = Batcher(model, batch_size=8, max_batch_tokens=100, max_queue=10)
+    requests = [[" ".join(["w"] * n) for n in range(k, 70, 7)] for k in range(1, 6)]
+
+    async def main():
+        futures = [batcher.submit([("q", d) for d in docs]) for docs in requests]
+        batcher.start()  # all five are queued before the thread looks
+        return await asyncio.gather(*futures)
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        batcher.stop()
+    for docs, logits in zip(requests, results, strict=True):
+        assert logits[:, 0].tolist() == [len(d.split()) for d in docs]
+    assert sum(map(len, model.batches)) == sum(map(len, requests))
+    # a document of n words came from request (n - 1) % 7: some batch mixes requests
+    assert any(len({(n - 4) % 7 for n in b if n < 64}) > 1 for b in model.batches)
+    for batch in model.batches:
+        assert len(batch) <= 8 and (len(batch) == 1 or len(batch) * batch[0] <= 100)
+        assert batch == sorted(batch, reverse=True)
