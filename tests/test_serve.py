@@ -483,8 +483,8 @@ def test_batcher_shares_budgeted_length_sorted_batches():
     for docs, logits in zip(requests, results, strict=True):
         assert logits[:, 0].tolist() == [len(d.split()) for d in docs]
     assert sum(map(len, model.batches)) == sum(map(len, requests))
-    # a document of n words came from request (n - 1) % 7: some batch mixes requests
-    assert any(len({(n - 4) % 7 for n in b if n < 64}) > 1 for b in model.batches)
+    # a pair of length v (words + 3) came from request (v - 3) % 7: some batch mixes requests
+    assert any(len({(v - 3) % 7 for v in b if v < 64}) > 1 for b in model.batches)
     for batch in model.batches:
         assert len(batch) <= 8 and (len(batch) == 1 or len(batch) * batch[0] <= 100)
         assert batch == sorted(batch, reverse=True)
