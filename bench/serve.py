@@ -7,7 +7,9 @@ loopback on this CPU. Then, for each concurrency level, each server in turn gets
 load: that many clients, each sending rerank requests of ``--docs`` real passages
 (data/sample/corpus.jsonl, whole) and a real query back to back, ``--rounds`` each (at least
 ``--min-requests`` in all). The table gives
-pairs scored per second and the p50/p95 latency of a request. Before measuring, both servers
+pairs scored per second, the p50/p95 latency of a request, and the CPU time the server process
+spent per pair (its threads together; on a shared CPU this says how much work a pair costs,
+whoever else runs). Before measuring, both servers
 score the same request once and the largest difference between their scores is printed (the
 same model must give the same scores).
 
@@ -105,6 +107,12 @@ async def load(url: str, path: str, bodies: list[bytes], clients: int, total: in
             "p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95))}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def scores(url: str, path: str, body: bytes) -> np.ndarray:
     r = httpx.post(url + path, content=body,
                    headers={"content-type": "application/json"}, timeout=120)
@@ -168,19 +176,24 @@ def main() -> None:
         print("\n".join(notes), file=sys.stderr)
         rows = []
         for clients in (int(c) for c in args.concurrency.split(",")):
-            for name, (url, path, _) in servers.items():  # alternated, level by level
+            for name, (url, path, proc) in servers.items():  # alternated, level by level
                 total = max(args.min_requests, clients * args.rounds)
+                before = cpu_seconds(proc.pid)
                 res = asyncio.run(load(url, path, bodies, clients, total, args.docs))
+                # the warm-up requests included: CPU the server spent per pair it scored
+                res["cpu_ms"] = (cpu_seconds(proc.pid) - before) * 1e3 / (
+                    (res["requests"] + clients) * args.docs)
                 rows.append((name, clients, res))
-                print(f"{name} c={clients}: {res['pairs_s']:.0f} pairs/s, p50 "
+                print(f"{name} c={clients}: {res['pairs_s']:.0f} pairs/s, "
+                      f"{res['cpu_ms']:.1f} CPU ms/pair, p50 "
                       f"{res['p50']:.0f} ms, p95 {res['p95']:.0f} ms ({res['requests']} "
                       "requests)", file=sys.stderr)
     finally:
         codes = {name: stop(proc) for name, (_, _, proc) in servers.items()}
-    table = ("| server | clients | pairs/s | p50 ms | p95 ms | requests |\n"
-             "|---|---:|---:|---:|---:|---:|\n")
+    table = ("| server | clients | pairs/s | p50 ms | p95 ms | server CPU ms/pair | requests |\n"
+             "|---|---:|---:|---:|---:|---:|---:|\n")
     table += "".join(f"| {n} | {c} | {r['pairs_s']:.0f} | {r['p50']:.0f} | {r['p95']:.0f} | "
-                     f"{r['requests']} |\n" for n, c, r in rows)
+                     f"{r['cpu_ms']:.2f} | {r['requests']} |\n" for n, c, r in rows)
     print(table)
     load_avg = " ".join(f"{x:.2f}" for x in os.getloadavg())
     if args.append:
