@@ -233,10 +233,11 @@ HOSTILE = [
     ("/v1/rerank", b"", 400, "invalid JSON"),
     ("/v2/rerank", b'{"documents": ["a"]}', 422, "missing field: query"),
     ("/v2/rerank", b'{"query": 3, "documents": ["a"]}', 422, "query must be a string"),
-    ("/v2/rerank", b'{"query": "  ", "documents": ["a"]}', 422, "query is empty"),
+    ("/v2/rerank", b'{"query": "  ", "documents": ["a"]}', 400, "query is empty"),
     ("/v2/rerank", b'{"query": "q"}', 422, "missing field: documents"),
     ("/v2/rerank", b'{"query": "q", "documents": "a"}', 422, "documents must be an array"),
-    ("/v2/rerank", b'{"query": "q", "documents": []}', 422, "documents is empty"),
+    ("/v2/rerank", b'{"query": "q", "documents": []}', 400, "documents is empty"),
+    ("/rerank", b'{"query": "q", "texts": []}', 400, "texts is empty"),
     ("/v2/rerank", b'{"query": "q", "documents": ["a", 5]}', 422, "documents[1] must be"),
     ("/v2/rerank", b'{"query": "q", "documents": [{"title": "a"}]}', 422, "documents[0]"),
     ("/v2/rerank", b'{"query": "q", "documents": ["a"], "top_n": -1}', 422,
@@ -280,10 +281,10 @@ def test_unknown_routes_and_methods_are_json(client):
 
 
 def test_metrics_count_requests_errors_and_latency(client):
-    client.post("/v2/rerank", json={"query": "q", "documents": []})
+    client.post("/v2/rerank", json={"query": "q", "documents": [], "top_n": 1})
     text = client.get("/metrics").text
-    assert re.search(r'^xenc_requests_total\{code="422",route="/v2/rerank"\} [1-9]', text, re.M)
-    assert re.search(r'^xenc_request_errors_total\{code="422",route="/v2/rerank"\}', text, re.M)
+    assert re.search(r'^xenc_requests_total\{code="400",route="/v2/rerank"\} [1-9]', text, re.M)
+    assert re.search(r'^xenc_request_errors_total\{code="400",route="/v2/rerank"\}', text, re.M)
     assert re.search(r'^xenc_request_duration_seconds_bucket\{le="\+Inf",route="/v1/rerank"\}',
                      text, re.M)
     assert re.search(r"^xenc_queue_depth 0\.0$", text, re.M)

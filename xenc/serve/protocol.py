@@ -64,7 +64,7 @@ def _query(body: dict[str, Any]) -> str:
     if not isinstance(query, str):
         raise _invalid("query", "a string", query)
     if not query.strip():
-        raise BadRequest(422, "query is empty")
+        raise BadRequest(400, "query is empty", "Empty")
     return query
 
 
@@ -95,7 +95,7 @@ def _texts(body: dict[str, Any], name: str, *, objects: bool, cap: int) -> list[
     if not isinstance(items, list):
         raise _invalid(name, "an array", items)
     if not items:
-        raise BadRequest(422, f"{name} is empty")
+        raise BadRequest(400, f"{name} is empty", "Empty")
     if len(items) > cap:
         raise BadRequest(413, f"{len(items)} {name} in one request; this server takes at most "
                          f"{cap} (--max-docs)", "Validation")
