@@ -106,7 +106,7 @@ def test_no_import_cycle():
 
 UPPER = ("xenc.cli", "xenc.pipeline", "xenc.evaluation", "xenc.scoring", "xenc.training",
          "xenc.datasets", "xenc.retrieve", "xenc.rerank", "xenc.output", "xenc.__main__",
-         "xenc.engines")
+         "xenc.engines", "xenc.serve")
 
 
 def test_engines_use_only_models_and_the_shared_vocabulary():
@@ -160,6 +160,15 @@ def test_only_main_imports_the_cli():
         f"{name} → {target}"
         for name, targets in _graph().items() if not _in(name, "xenc.cli", "xenc.__main__")
         for target in targets if _in(target, "xenc.cli")
+    )
+    assert not bad, ", ".join(bad)
+
+
+def test_only_the_cli_imports_the_server():
+    bad = sorted(
+        f"{name} → {target}"
+        for name, targets in _graph().items() if not _in(name, "xenc.serve", "xenc.cli.serve")
+        for target in targets if _in(target, "xenc.serve")
     )
     assert not bad, ", ".join(bad)
 

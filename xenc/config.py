@@ -20,6 +20,7 @@ ENV_INDEX_DIR = "XENC_INDEX_DIR"
 ENV_DEVICE = "XENC_DEVICE"
 ENV_BATCH_SIZE = "XENC_BATCH_SIZE"
 ENV_BACKEND = "XENC_BACKEND"
+ENV_API_KEY = "XENC_API_KEY"
 
 RETRIEVERS = ("bm25", "dense", "hybrid")
 # What an index can hold (``xenc index --retrievers``); an index made before the manifest

@@ -14,6 +14,7 @@ from xenc import __version__
 from xenc.cli import export as cli_export
 from xenc.cli import maintain as cli_maintain
 from xenc.cli import reranking as cli_reranking
+from xenc.cli import serve as cli_serve
 from xenc.cli import train as cli_train
 from xenc.cli.options import (
     Aggregate,
@@ -388,10 +389,8 @@ def convert_cmd(
 
 
 # Commands defined in their own modules, merged into the top level of `xenc`.
-app.registered_commands += cli_train.app.registered_commands
-app.registered_commands += cli_maintain.app.registered_commands
-app.registered_commands += cli_export.app.registered_commands
-app.registered_commands += cli_reranking.app.registered_commands
+for _module in (cli_train, cli_maintain, cli_export, cli_serve, cli_reranking):
+    app.registered_commands += _module.app.registered_commands
 
 
 def main() -> None:
