@@ -11,6 +11,8 @@ import pytest
 
 from xenc.cli.app import app
 
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+
 REMOTE_CODE = '''
 from pathlib import Path
 Path({marker!r}).write_text("remote code ran")
@@ -70,25 +72,42 @@ def _remote_dir(tmp_path: Path, source: Path) -> tuple[Path, Path]:
     return model, marker
 
 
-@pytest.mark.parametrize("command", ["score", "search", "eval"])
-def test_auto_map_needs_the_flag_and_runs_nothing(runner, tmp_path, tiny_reranker_dir, command):
-    model, marker = _remote_dir(tmp_path, tiny_reranker_dir)
-    args = {
+def _args(command: str, tmp_path: Path, index: Path) -> list[str]:
+    return {
         "score": ["score", str(_pairs(tmp_path))],
-        "search": ["search", "hot water", "--index-dir", str(tmp_path / "no-index")],
-        "eval": ["eval", "--index-dir", str(tmp_path / "no-index"), "--queries", "q.jsonl",
-                 "--qrels", "qrels.tsv"],
+        "search": ["search", "starter", "--index-dir", str(index), "--retriever", "bm25"],
+        "eval": ["eval", "--index-dir", str(index), "--queries", str(SAMPLE / "queries.jsonl"),
+                 "--qrels", str(SAMPLE / "qrels.tsv"), "--retriever", "bm25",
+                 "--candidates", "3"],
     }[command]
-    result = runner.invoke(app, [*args, "--reranker", str(model)])
-    if command == "score":
-        assert result.exit_code == 1
-        assert result.stderr.count("\n") == 1
-        assert ("ships its own Python code (config.json auto_map: evil.EvilConfig, "
-                "evil.EvilModel)") in result.stderr
-        assert "pass --trust-remote-code only if you trust its source" in result.stderr
-    else:  # the option is there (no usage error for it); the index is missing first
-        assert "No such option" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["score", "search", "eval"])
+def test_auto_map_needs_the_flag_and_runs_nothing(runner, tmp_path, tiny_reranker_dir,
+                                                  sample_index, command):
+    model, marker = _remote_dir(tmp_path, tiny_reranker_dir)
+    result = runner.invoke(app, [*_args(command, tmp_path, sample_index), "--reranker",
+                                 str(model)])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert ("ships its own Python code (config.json auto_map: evil.EvilConfig, "
+            "evil.EvilModel)") in result.stderr
+    assert "pass --trust-remote-code only if you trust its source" in result.stderr
     assert not marker.exists()
+    result = runner.invoke(app, [*_args(command, tmp_path, sample_index), "--reranker",
+                                 str(model), "--trust-remote-code"])
+    assert result.exit_code == 0, result.stderr
+    assert marker.read_text() == "remote code ran"
+
+
+def test_auto_map_encoder_refused_by_index(runner, tmp_path, tiny_encoder_dir):
+    model, marker = _remote_dir(tmp_path, tiny_encoder_dir)
+    result = runner.invoke(app, ["index", str(SAMPLE / "corpus.jsonl"), "--index-dir",
+                                 str(tmp_path / "idx"), "--encoder", str(model), "--limit", "3"])
+    assert result.exit_code == 1
+    assert "pass --trust-remote-code only if you trust its source" in result.stderr
+    assert not marker.exists() and not (tmp_path / "idx").exists()
 
 
 def test_auto_map_in_python_without_trust(tmp_path, tiny_reranker_dir):
@@ -99,11 +118,3 @@ def test_auto_map_in_python_without_trust(tmp_path, tiny_reranker_dir):
     with pytest.raises(ModelError, match="pass trust_remote_code only if"):
         CrossEncoder(str(model))
     assert not marker.exists()
-
-
-def test_auto_map_with_the_flag_runs_the_code(runner, tmp_path, tiny_reranker_dir):
-    model, marker = _remote_dir(tmp_path, tiny_reranker_dir)
-    result = runner.invoke(app, ["score", str(_pairs(tmp_path)), "--reranker", str(model),
-                                 "--trust-remote-code"])
-    assert result.exit_code == 0, result.stderr
-    assert marker.read_text() == "remote code ran"

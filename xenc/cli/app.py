@@ -34,6 +34,7 @@ from xenc.cli.options import (
     Wait,
     engine_options,
     handle_errors,
+    remote_code_option,
     reranker_options,
     reranking_note,
 )
@@ -76,6 +77,7 @@ def root(
 @app.command("index")
 @handle_errors
 @engine_options
+@remote_code_option
 def index_cmd(
     corpus: Annotated[str, typer.Argument(help="JSONL corpus file, or - for stdin.")],
     index_dir: IndexDir,
@@ -385,8 +387,6 @@ def convert_cmd(
 
     summary = convert_dataset(src, out_dir, fmt=fmt, split=split)
     note(summary.describe())
-
-
 
 
 # Commands defined in their own modules, merged into the top level of `xenc`.

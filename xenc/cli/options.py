@@ -237,15 +237,16 @@ def reranker_options(*, optional: bool = True, activation: bool = False):
 
 
 def remote_code_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run a command that declares ``trust_remote_code: TrustRemoteCode`` with that choice in
-    force for every model it loads (:func:`xenc.models.safety.trusting_remote_code`)."""
+    """Give a command ``--trust-remote-code`` (last in ``--help``): every model the command
+    loads may then run code of its own (:func:`xenc.models.safety.trusting_remote_code`)."""
 
     @functools.wraps(fn)
-    def trusted(*args: Any, **kwargs: Any) -> Any:
-        with trusting_remote_code(kwargs.get("trust_remote_code", False)):
-            return fn(*args, **kwargs)
+    def trusted(**kwargs: Any) -> Any:
+        with trusting_remote_code(kwargs.pop("trust_remote_code")):
+            return fn(**kwargs)
 
-    return trusted
+    flag = _param("trust_remote_code", TrustRemoteCode, False)
+    return _replace_param(trusted, "", [], lambda kwargs: kwargs, after={"": [flag]})
 
 
 def _chosen(name: str | None) -> str | None:

@@ -80,14 +80,18 @@ def _flat(value: Any) -> Iterator[str]:
         yield str(value)
 
 
-def describe_checkpoint(config: Any, modules: Any = None) -> str:
-    """What a model directory seems to be, from its config's architecture and its
-    sentence-transformers modules, in words for an error message."""
+def describe_checkpoint(config: Any, modules: Any = None, missing: Any = ()) -> str:
+    """What a model directory seems to be, from its config's architecture, its
+    sentence-transformers modules and the tensors it lacks, in words for an error message."""
     archs = [str(a) for a in (getattr(config, "architectures", None) or [])]
     arch = archs[0] if archs else str(getattr(config, "model_type", "") or "unknown")
     types = [str(m.get("type", "")) for m in modules or [] if isinstance(m, dict)]
-    if any(t.endswith("LogitScore") for t in types) or arch.endswith("ForCausalLM"):
-        return f"looks like a causal-LM reranker ({arch}), scored from its yes/no logits"
+    decoder_head = bool(missing) and all(str(k).startswith("score.") for k in missing)
+    if any(t.endswith("LogitScore") for t in types) or arch.endswith("ForCausalLM") or (
+            decoder_head and not arch.endswith("ForSequenceClassification")):
+        return (f"looks like a causal-LM reranker ({arch}), to be scored from its yes/no "
+                "logits: xenc does so when its config.json names a *ForCausalLM architecture "
+                "or sentence-transformers saved it with a LogitScore module")
     if arch.endswith(("ForMaskedLM", "ForPreTraining", "Model")):
         return (f"looks like a base encoder or language model ({arch}) with no reranking "
                 "head: train one with `xenc train --base`")
@@ -119,7 +123,7 @@ def check_loading_info(name: str, loaded: Any, info: dict[str, Any] | None, *,
         return
     shown = ", ".join(missing[:_SHOWN]) + (f" and {len(missing) - _SHOWN} more"
                                            if len(missing) > _SHOWN else "")
-    kind = describe_checkpoint(getattr(loaded, "config", None), modules)
+    kind = describe_checkpoint(getattr(loaded, "config", None), modules, missing)
     raise ModelError(
         f"{name} as {type(loaded).__name__} lacks {len(missing)} weight tensor(s) that would "
         f"be newly initialised at random ({shown}); it {kind}. xenc does not score with "
