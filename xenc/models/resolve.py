@@ -33,6 +33,7 @@ from xenc.models.hub import (
     hub_offline,
     hub_reachable,
 )
+from xenc.models.presets import preset_hub_id
 from xenc.models.safety import (
     check_loading_info,
     check_remote_code,
@@ -114,7 +115,8 @@ def resolve_model(name: str | None, *, kind: str) -> ResolvedModel:
     """Turn a user-given model name into a :class:`ResolvedModel` (nothing is loaded).
 
     Order: ``None`` → the kind's default (the bundled all-MiniLM-L6-v2 encoder, or the reranker
-    shipped inside xenc); an alias of either; an existing local directory; otherwise a hub id.
+    shipped inside xenc); a reranker preset (:mod:`xenc.models.presets`) → its hub id; an alias;
+    an existing local directory; otherwise a hub id.
 
     Args:
         name: Alias, local directory or hub id; ``None`` for the kind's default.
@@ -134,6 +136,8 @@ def resolve_model(name: str | None, *, kind: str) -> ResolvedModel:
                 f"cross-encoder directory or hub id) or {param('no_rerank', 'reranker=None')}"
             )
     name = name.strip()
+    if kind == "reranker":  # a preset (qwen3-0.6b, ...) is a name for a hub id
+        name = preset_hub_id(name) or name
     if name.lower() in _RERANKER_ALIASES:
         if kind == "encoder":
             raise UsageError(f"{name} is a cross-encoder, not a bi-encoder: choose another encoder")
@@ -275,12 +279,8 @@ def _quiet_loading() -> Iterator[None]:
 
 
 def code_policy(model: ResolvedModel, trust_remote_code: bool = False) -> dict[str, Any]:
-    """``from_pretrained`` keyword arguments for the remote-code policy (checked first).
-
-    Raises:
-        ModelError: The model names code of its own (``auto_map``) and it is not trusted
-            (:mod:`xenc.models.safety`).
-    """
+    """``from_pretrained`` arguments for the remote-code policy; a ``ModelError`` when the
+    model names code of its own (``auto_map``) and it is not trusted (:mod:`.safety`)."""
     trusted = remote_code_trusted(trust_remote_code)
     configs = {f: read_json(model, f) for f in ("config.json", "tokenizer_config.json")}
     check_remote_code(model.name, configs, trusted)
