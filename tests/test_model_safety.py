@@ -118,3 +118,20 @@ def test_auto_map_in_python_without_trust(tmp_path, tiny_reranker_dir):
     with pytest.raises(ModelError, match="pass trust_remote_code only if"):
         CrossEncoder(str(model))
     assert not marker.exists()
+
+
+def test_encoder_without_pooler_weights_loads(tmp_path, tiny_encoder_dir):
+    """A bi-encoder checkpoint saved without BERT's pooler is fine: xenc pools hidden states,
+    so the pooler transformers would add at random is never used."""
+    from safetensors.torch import load_file, save_file
+
+    from xenc.models.encoder import Encoder
+
+    model = tmp_path / "no-pooler"
+    shutil.copytree(tiny_encoder_dir, model)
+    weights = load_file(model / "model.safetensors")
+    kept = {k: v for k, v in weights.items() if not k.startswith("pooler.")}
+    assert len(kept) < len(weights)
+    save_file(kept, model / "model.safetensors", metadata={"format": "pt"})
+    with_pooler = Encoder(str(tiny_encoder_dir)).encode(["hot water"])
+    assert (Encoder(str(model)).encode(["hot water"]) == with_pooler).all()

@@ -205,3 +205,11 @@ def test_causal_lm_without_architecture_is_diagnosed(runner, tmp_path, family_di
     assert result.stderr.count("\n") == 1
     assert "as Qwen3ForSequenceClassification lacks 1 weight tensor(s)" in result.stderr
     assert "(score.weight); it looks like a causal-LM reranker (qwen3)" in result.stderr
+
+
+@pytest.mark.parametrize("family", ["qwen2", "modernbert"])
+def test_models_command_names_the_family(runner, family, family_dirs):
+    result = runner.invoke(app, ["models", "--reranker", str(family_dirs[family])])
+    assert result.exit_code == 0, result.stderr
+    record = parse_jsonl(result.stdout)[-1]
+    assert record["family"] == ("causal-lm" if family in CAUSAL else "sequence-classification")

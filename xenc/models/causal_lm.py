@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from xenc.errors import ModelError, UsageError
+from xenc.errors import ModelError, UsageError, param, setting
 from xenc.models.cross_encoder import (
     _TORCH_ACTIVATIONS,
     CrossEncoder,
@@ -93,7 +93,7 @@ def _activation(st: dict[str, Any], config: Any) -> str:
         return "sigmoid"  # sentence-transformers' default for a one-score model
     name = str(path).rsplit(".", 1)[-1].lower()
     if name not in _TORCH_ACTIVATIONS:
-        raise ModelError(f"model activation {path} unsupported: pass an activation")
+        raise ModelError(f"model activation {path} unsupported: pass {param('activation')}")
     return _TORCH_ACTIVATIONS[name]
 
 
@@ -185,7 +185,7 @@ class CausalLMReranker(CrossEncoder):
                  trust_pickle_weights: bool = False, trust_remote_code: bool = False,
                  dtype: str = "float32", backend: str = "auto") -> None:
         if activation is not None:
-            activation = _check_activation(activation, "(activation)", UsageError)
+            activation = _check_activation(activation, f"({param('activation')})", UsageError)
         if batch_size < 1:
             raise UsageError(f"batch size must be at least 1, got {batch_size}")
         resolved = model if isinstance(model, ResolvedModel) else resolve_model(
@@ -193,8 +193,8 @@ class CausalLMReranker(CrossEncoder):
         self.resolved = resolved
         if check_backend(backend) in ONNX_FILES:
             raise ModelError(f"{resolved.name} is a causal-LM reranker: it runs with torch "
-                             f"only (xenc export does not export this family); use "
-                             "--backend torch or auto")
+                             "only (xenc export does not export this family); use "
+                             f"{setting('backend', 'torch')} or the default auto")
         self.backend = "torch"
         self.device = select_device(device)
         self.dtype = check_dtype(dtype, self.device)

@@ -119,6 +119,8 @@ def check_loading_info(name: str, loaded: Any, info: dict[str, Any] | None, *,
     missing = sorted(str(k) for k in info.get("missing_keys") or [])
     missing += sorted(str(k[0] if isinstance(k, tuple | list) else k)
                       for k in info.get("mismatched_keys") or [])
+    if type(loaded).__name__.endswith("Model"):  # a bi-encoder body: xenc pools hidden
+        missing = [k for k in missing if not k.startswith("pooler.")]  # states, not its pooler
     if not missing:
         return
     shown = ", ".join(missing[:_SHOWN]) + (f" and {len(missing) - _SHOWN} more"
