@@ -213,3 +213,14 @@ def test_models_command_names_the_family(runner, family, family_dirs):
     assert result.exit_code == 0, result.stderr
     record = parse_jsonl(result.stdout)[-1]
     assert record["family"] == ("causal-lm" if family in CAUSAL else "sequence-classification")
+
+
+def test_dtype_option_passes_through(runner, tmp_path, family_dirs):
+    """Half precision needs CUDA (none here): exit 2 before loading; float32 is the default."""
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", [{"query": q, "document": d} for q, d in PAIRS])
+    args = ["score", str(pairs), "--reranker", str(family_dirs["qwen3"])]
+    half = runner.invoke(app, [*args, "--dtype", "bfloat16"])
+    assert half.exit_code == 2
+    assert half.stderr == "Error: dtype bfloat16 needs a CUDA device; use float32 on cpu\n"
+    same = [runner.invoke(app, [*args, *extra]) for extra in ([], ["--dtype", "float32"])]
+    assert same[0].exit_code == 0 and same[0].stdout == same[1].stdout

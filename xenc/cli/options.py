@@ -102,6 +102,9 @@ Backend = Annotated[
               "onnx or onnx-int8 (CPU; files from `xenc export` and `xenc index`)."),
     ),
 ]
+Dtype = Annotated[str, typer.Option(
+    "--dtype", help="Reranker dtype: float32, or float16/bfloat16 on a CUDA device (causal-LM "
+    "rerankers then keep their weights in it; cross-encoders autocast).")]
 MaxLength = Annotated[
     int | None,
     typer.Option(
@@ -211,7 +214,7 @@ def reranker_options(*, optional: bool = True, activation: bool = False):
         block.append(_param("activation", Activation, None))
     block += [_param("instruction", Instruction, None), _param("max_length", MaxLength, None),
               _param("batch_size", RerankBatch, 32)]
-    after = {"device": [_param("backend", Backend, "auto")],
+    after = {"device": [_param("backend", Backend, "auto"), _param("dtype", Dtype, "float32")],
              "": [_param("trust_pickle_weights", TrustPickle, False),
                   _param("trust_remote_code", TrustRemoteCode, False)]}
     names = [p.name for p in block + after["device"] + after[""]]
