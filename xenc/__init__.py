@@ -33,6 +33,8 @@ _EXPORTS = {
     "Index": "xenc.retrieve",
     "Encoder": "xenc.models.encoder",
     "CrossEncoder": "xenc.models.cross_encoder",
+    "CausalLMReranker": "xenc.models.causal_lm",
+    "load_reranker": "xenc.models.reranker",
     "export_onnx": "xenc.models.export",
     "convert": "xenc.datasets",
     "read_corpus": "xenc.corpus",

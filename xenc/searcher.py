@@ -54,9 +54,9 @@ class Searcher:
         with_text: bool = False,
     ) -> None:
         if isinstance(reranker, str | os.PathLike):
-            from xenc.models.cross_encoder import CrossEncoder
+            from xenc.models.reranker import load_reranker
 
-            reranker = CrossEncoder(str(reranker), device=device, backend=backend)
+            reranker = load_reranker(str(reranker), device=device, backend=backend)
         check_reranker(reranker)
         self.reranker = reranker
         self.params = params

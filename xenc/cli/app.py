@@ -36,6 +36,7 @@ from xenc.cli.options import (
     Wait,
     engine_options,
     handle_errors,
+    remote_code_option,
     reranker_options,
     reranking_note,
     run,
@@ -77,6 +78,7 @@ def root(
 @app.command("index")
 @handle_errors
 @engine_options
+@remote_code_option
 def index_cmd(
     corpus: Annotated[str, typer.Argument(help="JSONL corpus file, or - for stdin.")],
     index_dir: IndexDir,

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from xenc.cli.options import TrustPickle, handle_errors, make_subapp
+from xenc.cli.options import TrustPickle, handle_errors, make_subapp, remote_code_option
 
 app = make_subapp()
 
@@ -22,6 +22,7 @@ def _size(n: int) -> str:
 
 @app.command("export")
 @handle_errors
+@remote_code_option
 def export_cmd(
     model: Annotated[str, typer.Argument(help="Cross-encoder: a model directory or hub id.")],
     out_dir: Annotated[Path | None, typer.Option(

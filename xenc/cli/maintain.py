@@ -106,6 +106,9 @@ def models_cmd(
     index_dir: Annotated[Path | None, typer.Option(
         "--index-dir", envvar=ENV_INDEX_DIR, show_default=False,
         help="Describe the encoder of this index (none for a BM25-only one).")] = None,
+    presets: Annotated[bool, typer.Option(
+        "--presets", help="List the named rerankers (--reranker NAME): hub id, size, licence, "
+        "published quality and its source.")] = False,
 ) -> None:
     """Say which encoder and reranker commands would use, from where, and their card's metrics.
 
@@ -117,12 +120,20 @@ def models_cmd(
       xenc models
       xenc models --reranker runs/my-reranker
       xenc models --index-dir idx
+      xenc models --presets
     """
     from xenc.formats import JsonlWriter
     from xenc.index.store import open_generation
     from xenc.models.info import describe_models
     from xenc.progress import note
 
+    writer = JsonlWriter(sys.stdout.buffer, flush=True)
+    if presets:
+        from xenc.models.presets import PRESETS
+
+        for preset in PRESETS.values():
+            writer.write(preset.record())
+        return
     index = None
     if index_dir is not None:
         _, manifest, pinned = open_generation(index_dir)
@@ -131,6 +142,5 @@ def models_cmd(
         if encoder and encoder != os.environ.get(ENV_ENCODER):
             note("Warning: --encoder is ignored with --index-dir: an index is searched with "
                  "the encoder it was built with")
-    writer = JsonlWriter(sys.stdout.buffer, flush=True)
     for record in describe_models(encoder, reranker, index):
         writer.write(record)

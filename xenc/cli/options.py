@@ -22,6 +22,7 @@ import typer
 from xenc.cli.rerankers import RerankerLoader, reranking_note
 from xenc.config import ENV_BACKEND, ENV_BATCH_SIZE, ENV_DEVICE, ENV_INDEX_DIR, ENV_RERANKER
 from xenc.errors import UsageError, XencError, spelled
+from xenc.models.safety import trusting_remote_code
 
 __all__ = ["RerankerLoader", "reranking_note"]  # re-exported for the command modules
 
@@ -131,6 +132,9 @@ Backend = Annotated[
               "onnx or onnx-int8 (CPU; files from `xenc export` and `xenc index`)."),
     ),
 ]
+Dtype = Annotated[str, typer.Option(
+    "--dtype", help="Reranker dtype: float32, or float16/bfloat16 on a CUDA device (causal-LM "
+    "rerankers then keep their weights in it; cross-encoders autocast).")]
 MaxLength = Annotated[
     int | None,
     typer.Option(
@@ -189,6 +193,12 @@ TrustPickle = Annotated[
         help="Allow pickle (pytorch_model.bin) weights; they can run code when loaded.",
     ),
 ]
+TrustRemoteCode = Annotated[bool, typer.Option(
+    "--trust-remote-code", help="Allow a model that ships its own Python code (an auto_map in "
+    "its config); that code runs with your permissions when the model loads.")]
+Instruction = Annotated[str | None, typer.Option(
+    "--instruction", help="Causal-LM rerankers: the instruction in their prompt (default: the "
+    "model's own).")]
 Activation = Annotated[str | None, typer.Option(
     "--activation", help="none, sigmoid or softmax (default: from the model config).")]
 MineRetriever = Annotated[str | None, typer.Option("--mine-retriever", show_default=False, help=(
@@ -232,12 +242,19 @@ def reranker_options(*, optional: bool = True, activation: bool = False):
         block.append(_param("no_rerank", NoRerank, False))
     if activation:
         block.append(_param("activation", Activation, None))
-    block += [_param("max_length", MaxLength, None), _param("batch_size", RerankBatch, 32)]
-    after = {"device": [_param("backend", Backend, "auto")],
-             "": [_param("trust_pickle_weights", TrustPickle, False)]}
+    block += [_param("instruction", Instruction, None), _param("max_length", MaxLength, None),
+              _param("batch_size", RerankBatch, 32)]
+    after = {"device": [_param("backend", Backend, "auto"), _param("dtype", Dtype, "float32")],
+             "": [_param("trust_pickle_weights", TrustPickle, False),
+                  _param("trust_remote_code", TrustRemoteCode, False)]}
     names = [p.name for p in block + after["device"] + after[""]]
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def trusted(**kwargs: Any) -> Any:  # the encoder a command loads gets the choice too
+            with trusting_remote_code(kwargs["model"].options["trust_remote_code"]):
+                return fn(**kwargs)
+
         def call(kwargs: dict[str, Any]) -> dict[str, Any]:
             opts = {name: kwargs.pop(name) for name in names}
             no_rerank = opts.pop("no_rerank", False)
@@ -247,9 +264,22 @@ def reranker_options(*, optional: bool = True, activation: bool = False):
             kwargs["model"] = RerankerLoader(chosen, no_rerank, device, opts)
             return kwargs
 
-        return _replace_param(fn, "model", block, call, after=after)
+        return _replace_param(trusted, "model", block, call, after=after)
 
     return decorate
+
+
+def remote_code_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command ``--trust-remote-code`` (last in ``--help``): every model the command
+    loads may then run code of its own (:func:`xenc.models.safety.trusting_remote_code`)."""
+
+    @functools.wraps(fn)
+    def trusted(**kwargs: Any) -> Any:
+        with trusting_remote_code(kwargs.pop("trust_remote_code")):
+            return fn(**kwargs)
+
+    flag = _param("trust_remote_code", TrustRemoteCode, False)
+    return _replace_param(trusted, "", [], lambda kwargs: kwargs, after={"": [flag]})
 
 
 def _chosen(name: str | None) -> str | None:
@@ -357,7 +387,8 @@ def _replace_param(
             params += block  # its annotation may name a type imported for type checkers only
             continue
         if isinstance(p.annotation, str):  # Typer needs the annotations evaluated
-            p = p.replace(annotation=eval(p.annotation, fn.__globals__))  # noqa: S307
+            p = p.replace(annotation=eval(  # noqa: S307
+                p.annotation, inspect.unwrap(fn).__globals__))
         params += [p, *after.get(p.name, [])]
     params += after.get("", [])
 

@@ -46,28 +46,17 @@ def load_reranker(
     no_rerank: bool,
     *,
     device: str | None,
-    batch_size: int,
-    max_length: int | None,
-    activation: str | None = None,
-    trust_pickle_weights: bool = False,
-    backend: str = "auto",
+    **options: Any,
 ):
-    """The cross-encoder to use, or None with --no-rerank (the two exclude each other)."""
+    """The reranker to use (:func:`xenc.models.reranker.load_reranker`), or None with
+    --no-rerank (the two exclude each other)."""
     if no_rerank:
         if name and os.environ.get(ENV_RERANKER) != name:
             raise UsageError("--reranker and --no-rerank exclude each other")
         return None  # --backend still chooses the query encoder's runtime
-    from xenc.models.cross_encoder import CrossEncoder
+    from xenc.models.reranker import load_reranker as load
 
-    return CrossEncoder(
-        name,
-        device=device,
-        batch_size=batch_size,
-        max_length=max_length,
-        activation=activation,
-        trust_pickle_weights=trust_pickle_weights,
-        backend=backend,
-    )
+    return load(name, device=device, **options)
 
 
 def reranking_note(reranker: object | None, fusion: str | None) -> None:

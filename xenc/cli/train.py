@@ -22,6 +22,7 @@ from xenc.cli.options import (
     handle_errors,
     make_subapp,
     mining_options,
+    remote_code_option,
 )
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ OptPath = Path | None
 
 @app.command("mine")
 @handle_errors
+@remote_code_option
 @mining_options
 def mine_cmd(
     index_dir: IndexDir,
@@ -68,6 +70,7 @@ def mine_cmd(
 
 @app.command("train")
 @handle_errors
+@remote_code_option
 @mining_options
 def train_cmd(
     pairs: Annotated[Path | None, typer.Argument(help="Labeled pairs JSONL.")] = None,

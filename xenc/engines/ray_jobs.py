@@ -81,6 +81,8 @@ def reranker_spec(model: CrossEncoder, device: str | None) -> dict[str, Any]:
         "max_length": model.max_length,
         "activation": model.activation,
         "trust_pickle_weights": getattr(model, "trust_pickle_weights", False),
+        "trust_remote_code": getattr(model, "trust_remote_code", False),
+        "instruction": model.instruction,
         "dtype": model.dtype,
         # ONNX runs on the CPU only: GPU workers run the same weights with torch
         "backend": "torch" if on_gpu else model.backend,

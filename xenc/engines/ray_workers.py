@@ -49,9 +49,9 @@ class ScoreWorker:
     """
 
     def __init__(self, spec: dict[str, Any]) -> None:
-        from xenc.models.cross_encoder import CrossEncoder
+        from xenc.models.reranker import load_reranker
 
-        self.model = CrossEncoder(**spec)
+        self.model = load_reranker(**spec)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         pairs = list(zip(_texts(batch["query"]), _texts(batch["document"]), strict=True))

@@ -141,6 +141,7 @@ class CrossEncoder:
         max_length: Token limit per pair; default min(tokenizer max, positions, 512).
         activation: ``"none"``, ``"sigmoid"`` or ``"softmax"``; default from the model.
         trust_pickle_weights: Allow ``pytorch_model.bin`` weights (pickle can run code).
+        trust_remote_code: Allow a model that ships its own code (``auto_map``).
         dtype: ``"float32"``, or ``"float16"``/``"bfloat16"`` autocast on CUDA.
         backend: ``"auto"`` (ONNX fp32 where a checked export exists and the device is the
             CPU, else torch), ``"torch"``; or ``"onnx"``/``"onnx-int8"``, which run the model
@@ -154,6 +155,9 @@ class CrossEncoder:
             backend, or onnxruntime is not installed.
     """
 
+    family = "sequence-classification"
+    instruction: str | None = None  # causal-LM rerankers only
+
     def __init__(
         self,
         model: str | None,
@@ -165,6 +169,7 @@ class CrossEncoder:
         trust_pickle_weights: bool = False,
         dtype: str = "float32",
         backend: str = "auto",
+        trust_remote_code: bool = False,
     ) -> None:
         if activation is not None:
             activation = _check_activation(activation, f"({param('activation')})", UsageError)
@@ -179,20 +184,19 @@ class CrossEncoder:
         else:
             self.device = select_device(device)
             check_dtype(dtype, self.device)
-        self.dtype = dtype
-        self.trust_pickle_weights = trust_pickle_weights
-        self.batch_size = batch_size
+        self.dtype, self.batch_size = dtype, batch_size
+        self.trust_pickle_weights, self.trust_remote_code = trust_pickle_weights, trust_remote_code
         if self.backend in ONNX_FILES:
             self._model: Any = OnnxSession(onnx_path(self.resolved, self.backend))
             self._forward: Callable[[dict[str, np.ndarray]], np.ndarray] = self._model
             self._tokenizer, config = _onnx_parts(self.resolved)
         else:
-            self._tokenizer = load_tokenizer(self.resolved)
+            self._tokenizer = load_tokenizer(self.resolved, trust_remote_code=trust_remote_code)
             from transformers import AutoModelForSequenceClassification
 
-            loader = AutoModelForSequenceClassification.from_pretrained
             self._model = load_model(
-                loader, self.resolved, trust_pickle_weights=trust_pickle_weights
+                AutoModelForSequenceClassification.from_pretrained, self.resolved,
+                trust_pickle_weights=trust_pickle_weights, trust_remote_code=trust_remote_code,
             ).to(self.device)
             self._forward = self._torch_forward
             config = self._model.config

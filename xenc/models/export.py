@@ -57,6 +57,19 @@ CHECK_PAIRS = [
 ]
 
 
+def _refuse_causal_lm(model: str) -> None:
+    from xenc.models.causal_lm import is_causal_lm
+    from xenc.models.resolve import resolve_model
+
+    resolved = resolve_model(model, kind="reranker")
+    if is_causal_lm(resolved):
+        raise ModelError(
+            f"{resolved.name} is a causal-LM reranker: xenc export does not export this family "
+            "(no ONNX graph of it has been checked against torch); it runs with torch, which "
+            "--backend auto picks for it"
+        )
+
+
 def export_onnx(
     model: str,
     out_dir: str | Path | None = None,
@@ -98,6 +111,7 @@ def export_onnx(
     if not atol > 0:
         raise UsageError(f"atol must be positive, got {atol}")
     _require_onnx()
+    _refuse_causal_lm(model)
     ce = CrossEncoder(
         model, device="cpu", trust_pickle_weights=trust_pickle_weights, backend="torch"
     )

@@ -83,6 +83,10 @@ def describe(role: str, given: str | None = None) -> dict[str, Any]:
         record["weights"] = [f for f in _WEIGHTS if model_file(model, f) is not None]
     record["size_mb"] = _size_mb(model)
     record.update(_config(model))
+    if role == "reranker":
+        from xenc.models.causal_lm import is_causal_lm
+
+        record["family"] = "causal-lm" if is_causal_lm(model) else "sequence-classification"
     card = _card(model)
     if card:
         record["training"] = card

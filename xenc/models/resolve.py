@@ -33,6 +33,13 @@ from xenc.models.hub import (
     hub_offline,
     hub_reachable,
 )
+from xenc.models.presets import preset_hub_id
+from xenc.models.safety import (
+    check_loading_info,
+    check_remote_code,
+    quiet_load_report,
+    remote_code_trusted,
+)
 
 if TYPE_CHECKING:
     pass
@@ -108,7 +115,8 @@ def resolve_model(name: str | None, *, kind: str) -> ResolvedModel:
     """Turn a user-given model name into a :class:`ResolvedModel` (nothing is loaded).
 
     Order: ``None`` → the kind's default (the bundled all-MiniLM-L6-v2 encoder, or the reranker
-    shipped inside xenc); an alias of either; an existing local directory; otherwise a hub id.
+    shipped inside xenc); a reranker preset (:mod:`xenc.models.presets`) → its hub id; an alias;
+    an existing local directory; otherwise a hub id.
 
     Args:
         name: Alias, local directory or hub id; ``None`` for the kind's default.
@@ -128,6 +136,8 @@ def resolve_model(name: str | None, *, kind: str) -> ResolvedModel:
                 f"cross-encoder directory or hub id) or {param('no_rerank', 'reranker=None')}"
             )
     name = name.strip()
+    if kind == "reranker":  # a preset (qwen3-0.6b, ...) is a name for a hub id
+        name = preset_hub_id(name) or name
     if name.lower() in _RERANKER_ALIASES:
         if kind == "encoder":
             raise UsageError(f"{name} is a cross-encoder, not a bi-encoder: choose another encoder")
@@ -268,17 +278,28 @@ def _quiet_loading() -> Iterator[None]:
                 hub_utils.disable_progress_bars()
 
 
-def load_tokenizer(model: ResolvedModel) -> Any:
+def code_policy(model: ResolvedModel, trust_remote_code: bool = False) -> dict[str, Any]:
+    """``from_pretrained`` arguments for the remote-code policy; a ``ModelError`` when the
+    model names code of its own (``auto_map``) and it is not trusted (:mod:`.safety`)."""
+    trusted = remote_code_trusted(trust_remote_code)
+    configs = {f: read_json(model, f) for f in ("config.json", "tokenizer_config.json")}
+    check_remote_code(model.name, configs, trusted)
+    return {"trust_remote_code": True} if trusted else {}
+
+
+def load_tokenizer(model: ResolvedModel, *, trust_remote_code: bool = False) -> Any:
     """Load the model's fast (Rust) tokenizer.
 
     Raises:
-        ModelError: Loading failed, or the model has no fast tokenizer.
+        ModelError: Loading failed, the model has no fast tokenizer, or it names code of its
+            own and ``trust_remote_code`` is off.
     """
     from transformers import AutoTokenizer
 
+    code = code_policy(model, trust_remote_code)
     try:
         tok = AutoTokenizer.from_pretrained(
-            model.path, use_fast=True, local_files_only=hub_offline()
+            model.path, use_fast=True, local_files_only=hub_offline(), **code
         )
     except Exception as exc:  # noqa: BLE001 - mapped to a one-line ModelError
         raise _load_error(model, exc, False) from exc
@@ -287,37 +308,50 @@ def load_tokenizer(model: ResolvedModel) -> Any:
     return tok
 
 
-def load_config(model: ResolvedModel) -> Any:
+def load_config(model: ResolvedModel, *, trust_remote_code: bool = False) -> Any:
     """Load the model's ``transformers`` config only (no weights).
 
     Raises:
-        ModelError: Loading failed.
+        ModelError: Loading failed, or the model names code of its own and
+            ``trust_remote_code`` is off.
     """
     from transformers import AutoConfig
 
+    code = code_policy(model, trust_remote_code)
     try:
-        return AutoConfig.from_pretrained(model.path, local_files_only=hub_offline())
+        return AutoConfig.from_pretrained(model.path, local_files_only=hub_offline(), **code)
     except Exception as exc:  # noqa: BLE001 - mapped to a one-line ModelError
         raise _load_error(model, exc, False) from exc
 
 
 def load_model(
-    loader: Callable[..., Any], model: ResolvedModel, *, trust_pickle_weights: bool = False
+    loader: Callable[..., Any], model: ResolvedModel, *, trust_pickle_weights: bool = False,
+    trust_remote_code: bool = False, new_weights: bool = False, dtype: str | None = None,
 ) -> Any:
-    """Load weights with ``loader`` (an ``AutoModel*.from_pretrained``) under the weights policy.
+    """Load weights with ``loader`` (an ``AutoModel*.from_pretrained``) under the weights and
+    remote-code policies. Every tensor must come from the checkpoint unless ``new_weights``
+    (a new head for ``xenc train``). ``dtype`` keeps the weights in that torch dtype
+    (``"bfloat16"``...); by default they are float32.
 
     Raises:
-        ModelError: The policy refuses the weights or loading failed.
+        ModelError: A policy refuses the model, loading failed, or tensors were missing.
     """
     kwargs = load_weights_policy(model, trust_pickle_weights=trust_pickle_weights)
+    kwargs.update(code_policy(model, trust_remote_code))
+    if dtype is not None:
+        kwargs["dtype"] = dtype  # transformers takes the name
     try:
-        with _quiet_loading():
-            loaded = loader(model.path, local_files_only=hub_offline(), **kwargs)
+        with _quiet_loading(), quiet_load_report():
+            loaded, info = loader(model.path, local_files_only=hub_offline(),
+                                  output_loading_info=True, **kwargs)
     except Exception as exc:  # noqa: BLE001 - mapped to a one-line ModelError
         raise _load_error(model, exc, trust_pickle_weights) from exc
+    check_loading_info(model.name, loaded, info, new_weights=new_weights,
+                       modules=read_json(model, "modules.json"))
     if trust_pickle_weights:
         log.info("loaded %s with pickle weights allowed", model.name)
-    if any(p.is_floating_point() and p.element_size() < 4 for p in loaded.parameters()):
+    if dtype is None and any(
+            p.is_floating_point() and p.element_size() < 4 for p in loaded.parameters()):
         loaded = loaded.float()  # half-precision files (the shipped reranker): compute in fp32
     return loaded.eval()
 

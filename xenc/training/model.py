@@ -98,7 +98,7 @@ def load_base(
         ignore_mismatched_sizes=True,
     )
     with quiet_transformers():
-        model = load_model(loader, resolved)
+        model = load_model(loader, resolved, new_weights=True)  # the new head is the point
     log.info("loaded %s with a %d-label %s head", resolved.name, config.num_labels, task)
     return model, tokenizer, resolved
 

@@ -211,10 +211,10 @@ class Teacher:
             if comp.kind == "splade":
                 self._scorers[i] = SpladeScorer(str(comp.path), max_length=self.max_length)
             else:
-                from xenc.models.cross_encoder import CrossEncoder
+                from xenc.models.reranker import load_reranker
 
-                self._scorers[i] = CrossEncoder(comp.path, max_length=self.max_length,
-                                                activation="none")
+                self._scorers[i] = load_reranker(comp.path, max_length=self.max_length,
+                                                 activation="none")
         return self._scorers[i]
 
     def _raw(self, i: int, comp: Component, query: str, texts: list[str],
