@@ -376,7 +376,7 @@ def test_ids_with_whitespace_in_trec_and_table(tmp_path):
 # 10. One huge line ----------------------------------------------------------------------------
 
 def test_a_huge_document_is_cut_before_tokenizing(tiny_reranker):
-    from xenc.models.cross_encoder import CHARS_PER_TOKEN
+    from xenc.models.runtime import CHARS_PER_TOKEN
 
     seen = []
     tokenizer = tiny_reranker._tokenizer

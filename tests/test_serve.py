@@ -489,3 +489,29 @@ def test_batcher_shares_budgeted_length_sorted_batches():
     for batch in model.batches:
         assert len(batch) <= 8 and (len(batch) == 1 or len(batch) * batch[0] <= 100)
         assert batch == sorted(batch, reverse=True)
+
+
+def test_a_causal_lm_reranker_is_refused_not_scored_wrongly(tmp_path):
+    """The batcher's steps are a sequence-classification cross-encoder's: a causal-LM
+    reranker (chat template, yes/no logits) must not go through them."""
+    import tinyrerankers
+
+    from xenc.errors import ModelError
+    from xenc.models.pair_scorer import PairScorer
+    from xenc.models.reranker import load_reranker
+
+    model = load_reranker(str(tinyrerankers.make_tiny_causal_reranker(tmp_path / "qwen3")))
+    with pytest.raises(ModelError, match="causal-lm rerankers are not served yet"):
+        PairScorer(model)
+
+
+def test_a_huge_document_is_cut_before_tokenizing(tiny_reranker):
+    from xenc.models.pair_scorer import PairScorer
+    from xenc.models.runtime import CHARS_PER_TOKEN
+
+    scorer = PairScorer(tiny_reranker)
+    huge = [("river", "word " * 400_000)]
+    queries, totals = scorer.lengths(huge)
+    limit = tiny_reranker.max_length * CHARS_PER_TOKEN
+    assert int(totals[0]) == int(scorer.lengths([("river", huge[0][1][:limit])])[1][0])
+    assert int(totals[0]) > tiny_reranker.max_length

@@ -34,7 +34,6 @@ from xenc.models.cross_encoder import (
     _TORCH_ACTIVATIONS,
     CrossEncoder,
     _check_activation,
-    _check_pairs,
     model_fusion,
 )
 from xenc.models.ort import ONNX_FILES, check_backend
@@ -45,7 +44,13 @@ from xenc.models.resolve import (
     read_json,
     resolve_model,
 )
-from xenc.models.runtime import check_dtype, default_max_length, length_batches, select_device
+from xenc.models.runtime import (
+    check_dtype,
+    check_pairs,
+    default_max_length,
+    length_batches,
+    select_device,
+)
 
 FAMILY = "causal-lm"
 # sentence-transformers' KNOWN_MODEL_TYPES_MESSAGE_FORMATS and its structured-content patterns
@@ -257,7 +262,7 @@ class CausalLMReranker(CrossEncoder):
         device)."""
         import torch
 
-        checked = _check_pairs(pairs)
+        checked = check_pairs(pairs, self.max_length)
         if not checked:
             raise UsageError("no pairs to tokenize")
         rows, _ = self._rows(checked)
@@ -280,7 +285,7 @@ class CausalLMReranker(CrossEncoder):
     def _predict_matrix(self, pairs: Sequence[tuple[str, str]], *,
                         batch_size: int | None = None,
                         progress: Callable[[int], None] | None = None) -> np.ndarray:
-        checked = _check_pairs(pairs)
+        checked = check_pairs(pairs, self.max_length)
         out = np.zeros((len(checked), 1), dtype=np.float32)
         if not checked:
             return out

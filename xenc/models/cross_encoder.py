@@ -37,6 +37,7 @@ from xenc.models.resolve import (
 from xenc.models.runtime import (
     autocast,
     check_dtype,
+    check_pairs,
     default_max_length,
     length_batches,
     select_device,
@@ -115,20 +116,6 @@ def model_activation(config: Any, num_labels: int) -> str:
     if own:
         return _check_activation(own, "in the model config", ModelError)
     return "sigmoid" if num_labels == 1 else "softmax"
-
-
-# Texts are cut to CHARS_PER_TOKEN × max_length characters before tokenizing (a 20 MB line
-# would take gigabytes); only texts whose tokens average more (long unbroken strings) differ.
-CHARS_PER_TOKEN = 64
-
-
-def _check_pairs(pairs: Sequence[tuple[str, str]], max_chars: int) -> list[tuple[str, str]]:
-    checked = []
-    for pair in pairs:
-        if isinstance(pair, str) or len(pair) != 2 or not all(isinstance(t, str) for t in pair):
-            raise UsageError("expected (query, document) pairs of strings")
-        checked.append((pair[0][:max_chars], pair[1][:max_chars]))
-    return checked
 
 
 class CrossEncoder:
@@ -253,7 +240,7 @@ class CrossEncoder:
         """Model inputs for pairs exactly as :meth:`predict` builds them (padded, on device)."""
         import torch
 
-        checked = _check_pairs(pairs, self.max_length * CHARS_PER_TOKEN)
+        checked = check_pairs(pairs, self.max_length)
         if not checked:
             raise UsageError("no pairs to tokenize")
         batch = self._tokenize(checked, self._pair_lengths(checked)[0])
@@ -338,7 +325,7 @@ class CrossEncoder:
         progress: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """:meth:`predict` as a ``(len(pairs), num_labels)`` array, whatever the labels."""
-        checked = _check_pairs(pairs, self.max_length * CHARS_PER_TOKEN)
+        checked = check_pairs(pairs, self.max_length)
         out = np.zeros((len(checked), self.num_labels), dtype=np.float32)
         if not checked:
             return out

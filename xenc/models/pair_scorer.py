@@ -19,15 +19,34 @@ from typing import Any
 
 import numpy as np
 
+from xenc.errors import ModelError
+from xenc.models.runtime import CHARS_PER_TOKEN, check_pairs
+
 
 class PairScorer:
     """The batch steps of a loaded :class:`~xenc.models.cross_encoder.CrossEncoder`.
 
+    Every text is cut to ``CHARS_PER_TOKEN × max_length`` characters first, as ``predict``
+    cuts it (:func:`xenc.models.runtime.check_pairs`): a huge document costs no more than one
+    that just overflows.
+
     Args:
         model: A loaded CrossEncoder.
+
+    Raises:
+        ModelError: ``model`` scores pairs its own way (a causal-LM reranker's chat template),
+            which these steps would bypass.
     """
 
     def __init__(self, model: Any) -> None:
+        from xenc.models.cross_encoder import CrossEncoder
+
+        if type(model)._predict_matrix is not CrossEncoder._predict_matrix:
+            raise ModelError(
+                f"{getattr(model, 'family', type(model).__name__)} rerankers are not served yet:"
+                " xenc serve batches sequence-classification cross-encoders; use xenc rerank "
+                "or xenc score for this model"
+            )
         self.model = model
         self.max_length = int(model.max_length)
         self.num_labels = int(model.num_labels)
@@ -40,6 +59,7 @@ class PairScorer:
         three times faster than ``_pair_lengths`` on passages and the same numbers (the
         tokenizer's own call sets truncation and padding again before each use).
         """
+        pairs = check_pairs(pairs, self.max_length)
         backend = getattr(self.model.tokenizer, "backend_tokenizer", None)
         if backend is None:
             return self.model._pair_lengths(pairs)
@@ -57,7 +77,8 @@ class PairScorer:
 
     def logits(self, pairs: list[tuple[str, str]], query_lengths: np.ndarray) -> np.ndarray:
         """Raw float32 logits, shape ``(len(pairs), num_labels)``, of one batch."""
-        batch = self.model._tokenize(pairs, np.asarray(query_lengths))
+        batch = self.model._tokenize(check_pairs(pairs, self.max_length),
+                                     np.asarray(query_lengths))
         return np.asarray(self.model._forward(batch), dtype=np.float32).reshape(len(pairs), -1)
 
     def activate(self, logits: np.ndarray) -> np.ndarray:
@@ -67,6 +88,7 @@ class PairScorer:
     def cut(self, texts: Sequence[str], max_tokens: int) -> list[str]:
         """``texts``, each cut after its first ``max_tokens`` tokens (Cohere's
         ``max_tokens_per_doc``); a text that fits is returned unchanged."""
+        texts = [text[: max_tokens * CHARS_PER_TOKEN] for text in texts]
         enc = self.model.tokenizer(list(texts), add_special_tokens=False,
                                    return_attention_mask=False, return_offsets_mapping=True)
         out = []

@@ -8,13 +8,36 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from xenc.errors import UsageError
 
 if TYPE_CHECKING:
     import torch
+
+# Texts are cut to CHARS_PER_TOKEN × max_length characters before tokenizing: a 20 MB line
+# would otherwise be tokenized whole (gigabytes) to keep a few hundred tokens. Only a text
+# whose first max_length tokens average more characters (long unbroken strings, each an
+# unknown token) can lose tokens to the cut; the truncation count still sees it truncated.
+CHARS_PER_TOKEN = 64
+
+
+def check_pairs(pairs: Sequence[tuple[str, str]], max_length: int | None = None
+                ) -> list[tuple[str, str]]:
+    """``pairs`` as ``(query, document)`` string tuples, each text cut to
+    ``CHARS_PER_TOKEN × max_length`` characters where ``max_length`` is given.
+
+    Raises:
+        UsageError: An item is not a pair of strings.
+    """
+    limit = None if max_length is None else int(max_length) * CHARS_PER_TOKEN
+    checked = []
+    for pair in pairs:
+        if isinstance(pair, str) or len(pair) != 2 or not all(isinstance(t, str) for t in pair):
+            raise UsageError("expected (query, document) pairs of strings")
+        checked.append((pair[0][:limit], pair[1][:limit]))
+    return checked
 
 
 def select_device(device: str | None = None) -> torch.device:
