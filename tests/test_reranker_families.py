@@ -111,6 +111,26 @@ def test_search_command_equals_sentence_transformers(family, batch_size, runner,
     assert list(np.argsort(-expected, kind="stable")) == list(range(len(records)))
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("batch_size", [1, 8])
+def test_rerank_command_and_api_equal_sentence_transformers(family, batch_size, runner,
+                                                            tmp_path, family_dirs, st_models):
+    import xenc
+
+    query = "sun star water hot north sea people river city night moon cold mountain"
+    docs = [d["text"] for d in CORPUS]
+    request = write_jsonl(tmp_path / "req.jsonl", [{"query": query, "documents": docs}])
+    result = runner.invoke(app, ["rerank", str(request), "--reranker", str(family_dirs[family]),
+                                 "--batch-size", str(batch_size)])
+    assert result.exit_code == 0, result.stderr
+    records = parse_jsonl(result.stdout)
+    expected = st_models[family].predict([(query, d) for d in docs], batch_size=batch_size)
+    assert [r["index"] for r in records] == list(np.argsort(-expected, kind="stable"))
+    _same([r["score"] for r in sorted(records, key=lambda r: r["index"])], expected)
+    api = xenc.rerank(query, docs, str(family_dirs[family]), batch_size=batch_size)
+    assert [r.to_dict() for r in api] == records
+
+
 @pytest.mark.parametrize("family", sorted(CAUSAL))
 def test_instruction_is_sentence_transformers_prompt(family, runner, tmp_path, family_dirs,
                                                      st_models):

@@ -258,6 +258,7 @@ def rerank(
     max_length: int | None = None,
     backend: str = "auto",
     device: str | None = None,
+    instruction: str | None = None,
 ) -> list[Result]:
     """Rerank ``documents`` for ``query``: the records ``xenc rerank`` prints, best first.
 
@@ -268,8 +269,9 @@ def rerank(
             order. A document without an id is named by its 0-based position.
         reranker: A loaded :class:`~xenc.models.cross_encoder.CrossEncoder`, a model name or
             directory, or ``None`` for the default reranker (``XENC_RERANKER``, else the one
-            shipped). ``batch_size``, ``max_length``, ``backend`` and ``device`` apply when
-            it is loaded here.
+            shipped). ``batch_size``, ``max_length``, ``backend``, ``device`` and
+            ``instruction`` (causal-LM rerankers' task instruction) apply when it is loaded
+            here.
         top_n: Return only the best ``top_n`` (default: all).
         qid: The records' ``qid``.
         aggregate: ``max``, ``first`` or ``sum`` over a document's passages.
@@ -291,15 +293,15 @@ def rerank(
     except BadRequest as exc:
         raise UsageError(str(exc)) from None
     model = load(reranker, batch_size=batch_size, max_length=max_length, backend=backend,
-                 device=device)
+                 device=device, **({"instruction": instruction} if instruction else {}))
     return rerank_documents(model, text, docs, options, qid=str(qid), budget=options.budget())
 
 
 def load(reranker: Any, **settings: Any) -> Any:
     """``reranker`` loaded (a name, a directory, or ``None``: the default) and checked."""
     if reranker is None or isinstance(reranker, str | os.PathLike):
-        from xenc.models.cross_encoder import CrossEncoder
+        from xenc.models.reranker import load_reranker
 
-        reranker = CrossEncoder(None if reranker is None else str(reranker), **settings)
+        reranker = load_reranker(None if reranker is None else str(reranker), **settings)
     check_reranker(reranker)
     return reranker
