@@ -118,12 +118,10 @@ def comparison_table(report: dict[str, Any]) -> str:
 
     One row per run: each metric's mean and, for the runs compared, the delta against the
     baseline, with ``*`` where it is significant; then each comparison's corrected p-value
-    and wins/ties/losses per query.
+    and wins-ties-losses per query.
     """
     metrics, base = report["metrics"], report["baseline"]
     found = {(r["run"], r["metric"]): r for r in report["comparisons"]}
-    width = max([len("p / W-T-L")] + [len(r["name"]) for r in report["runs"]])
-    cell = max([17] + [len(m) for m in metrics])
 
     def mean_cell(run: str, metric: str, mean: float) -> str:
         row = found.get((run, metric))
@@ -131,35 +129,39 @@ def comparison_table(report: dict[str, Any]) -> str:
             return f"{mean:.4f}"
         return f"{mean:.4f} {row['delta']:+.4f}{'*' if row['significant'] else ''}"
 
-    lines = [f"{'run':<{width}}  " + "  ".join(f"{m:<{cell}}" for m in metrics)]
+    rows = [["run", *metrics, ""]]
     for run in report["runs"]:
-        cells = [mean_cell(run["name"], m, run["means"][m]) for m in metrics]
-        tail = "  (baseline)" if run["name"] == base else ""
+        tail = "(baseline)" if run["name"] == base else ""
         if run["missing"]:
-            tail += f"  {run['missing']} of {report['queries']} queries missing, counted as 0"
-        lines.append(f"{run['name']:<{width}}  " + "  ".join(f"{c:<{cell}}" for c in cells)
-                     + tail)
+            tail += (" " if tail else "") + (f"{run['missing']} of {report['queries']} "
+                                             "queries missing, counted as 0")
+        rows.append([run["name"], *(mean_cell(run["name"], m, run["means"][m])
+                                    for m in metrics), tail])
+    notes = []
     if report["comparisons"]:
         how = {"t": "paired t-test", "randomization":
                f"paired randomization test, {report.get('trials')} trials, seed "
                f"{report.get('seed')}"}[report["test"]]
         runs = len(report["runs"]) - 1
-        lines.append(f"* p < {report['alpha']:g} ({how}, {report['correction']} correction "
+        notes.append(f"* p < {report['alpha']:g} ({how}, {report['correction']} correction "
                      f"across {runs} compared run{'s' * (runs != 1)}); {report['queries']} "
-                     "queries")
-        lines.append(f"{'p / W-T-L':<{width}}  " + "  ".join(f"{m:<{cell}}" for m in metrics))
+                     "queries; below: corrected p, wins-ties-losses per query")
+        rows.append(["p, W-T-L", *metrics, ""])
         for run in report["runs"]:
-            if run["name"] == base:
-                continue
-            cells = [found[(run["name"], m)] for m in metrics]
-            text = [f"{r['p_corrected']:.3g} {r['wins']}-{r['ties']}-{r['losses']}"
-                    for r in cells]
-            lines.append(f"{run['name']:<{width}}  " + "  ".join(f"{t:<{cell}}" for t in text))
+            if run["name"] != base:
+                cells = [found[(run["name"], m)] for m in metrics]
+                rows.append([run["name"], *(f"{r['p_corrected']:.2g} {r['wins']}-{r['ties']}-"
+                                            f"{r['losses']}" for r in cells), ""])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in rows]
+    if notes:
+        lines.insert(len(report["runs"]) + 1, notes[0])
     gate = report.get("gate")
     if gate is not None:
         verdict = "passed" if gate["passed"] else f"FAILED ({len(gate['failures'])} drops)"
         lines.append(f"gate (max drop {gate['max_drop']:g}): {verdict}")
-    return "\n".join(line.rstrip() for line in lines) + "\n"
+    return "\n".join(lines) + "\n"
 
 
 def write_comparison(
