@@ -201,6 +201,10 @@ def _compare(runs: dict[str, Any], p: dict[str, Any], options: dict[str, Any], *
 
     report = reranker = None
     if p["queries"] is not None or (p["index_dir"] is not None and not runs):
+        from xenc.runs import read_run
+
+        for path in runs.values():  # a bad run file fails now, not after the index's queries
+            read_run(path)
         report, found, reranker = _run_pipelines(p)
         for name in found:
             if name in runs:
