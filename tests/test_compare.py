@@ -379,3 +379,22 @@ def test_search_runs_round_trip_and_mix_with_the_index_pipeline(runner, sample_i
     assert means[0]["nDCG@10"] == pytest.approx(report["pipeline"]["first_stage"]["ndcg@10"])
     assert means[0]["AP"] == pytest.approx(report["pipeline"]["first_stage"]["map"])
     assert all(r["ties"] == report["queries"] for r in report["comparisons"])
+
+
+def test_an_index_alone_compares_its_first_stage_and_reranking(runner, sample_index,
+                                                               tiny_reranker_dir, tmp_path):
+    """--metrics without --run: the index's two pipelines are the runs, first_stage first."""
+    result = runner.invoke(app, [
+        "eval", "--qrels", str(SAMPLE / "qrels.tsv"), "--index-dir", str(sample_index),
+        "--queries", str(SAMPLE / "queries.jsonl"), "--reranker", str(tiny_reranker_dir),
+        "--candidates", "20", "--metrics", "nDCG@10,R@20"])
+    assert result.exit_code == 0, result.stderr
+    report = orjson.loads(result.stdout)
+    assert [r["name"] for r in report["runs"]] == ["first_stage", "reranked"]
+    assert report["baseline"] == "first_stage" and report["runs"][0]["source"] is None
+    for run in report["runs"]:
+        assert run["means"]["nDCG@10"] == pytest.approx(
+            report["pipeline"][run["name"]]["ndcg@10"], abs=1e-12)
+    # a rerank only reorders the 20 candidates: recall at 20 ties on every query
+    recall = next(r for r in report["comparisons"] if r["metric"] == "R@20")
+    assert recall["ties"] == report["queries"] and recall["p_value"] == 1.0
