@@ -1,7 +1,8 @@
 """One error hierarchy for xenc.
 
 Library code raises these; ``xenc.cli`` maps them to exit codes in exactly one place
-(``exit_code`` below): 1 for bad data, models or index directories, 2 for bad usage.
+(``exit_code`` below): 1 for bad data, models or index directories, 2 for bad usage, 3 for
+a failed regression gate (``xenc eval --max-drop``).
 Every message is one line, meant for a person reading a cron log.
 
 Messages name a parameter through :func:`param`: as the Python API spells it
@@ -75,6 +76,15 @@ class UsageError(XencError):
     """Options that cannot work together, or a missing required choice (exit 2)."""
 
     exit_code = 2
+
+
+class GateFailedError(XencError):
+    """``xenc eval --max-drop``: a run is significantly worse than the baseline (exit 3).
+
+    Its own code, so that CI can tell a regression from bad input (1) or bad usage (2).
+    """
+
+    exit_code = 3
 
 
 class IndexNotFoundError(XencError):

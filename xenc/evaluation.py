@@ -20,7 +20,7 @@ from xenc.errors import UsageError, param
 from xenc.fusion import effective_fusion
 from xenc.index.reader import Index
 from xenc.pipeline import QueryRun, run_queries
-from xenc.qrels import Qrels, read_qrels
+from xenc.qrels import Qrels, Run, read_qrels
 from xenc.records import Query
 from xenc.retrieve import resolve_params
 
@@ -96,10 +96,32 @@ def evaluate(
 ) -> dict[str, Any]:
     """Evaluate the first stage and (with a reranker) reranking on judged queries.
 
+    The report of :func:`evaluate_runs`, without the runs.
+    """
+    return evaluate_runs(index, queries_source, qrels_path, params, reranker, sweep=sweep,
+                         progress=progress, queries_format=queries_format)[0]
+
+
+def evaluate_runs(
+    index: Index,
+    queries_source: str | os.PathLike[str],
+    qrels_path: str | os.PathLike[str],
+    params: SearchParams = SearchParams(),
+    reranker: Any | None = None,
+    *,
+    sweep: Sequence[int] = (),
+    progress: Progress | None = None,
+    queries_format: str = "jsonl",
+) -> tuple[dict[str, Any], dict[str, Run]]:
+    """Evaluate the first stage and (with a reranker) reranking on judged queries, and keep
+    their rankings as runs (for :func:`xenc.comparison.compare`).
+
     Returns:
-        ``{"first_stage": {...}, "reranked": {...} | None, "latency_ms": {...},
-        "queries": N, "params": {...}, "sweep": [...]}`` (``sweep`` only when asked);
-        ``params.retriever`` is the one used (decided by the index unless given).
+        The report, ``{"first_stage": {...}, "reranked": {...} | None, "latency_ms": {...},
+        "queries": N, "params": {...}, "sweep": [...]}`` (``sweep`` only when asked;
+        ``params.retriever`` is the one used, decided by the index unless given), and the
+        runs: ``{"first_stage": run, "reranked": run}`` (``reranked`` with a reranker only),
+        each query id → ``[(doc_id, score), ...]`` best first.
 
     Raises:
         UsageError: Bad sweep depths, or a retriever the index was built without.
@@ -118,6 +140,8 @@ def evaluate(
         raise UsageError("no query in the queries file has a relevant judgment in the qrels")
     runs = _collect(run_queries(index, queries, params, reranker), progress)
     first = {r.query.id: [c.doc_id for c in r.candidates] for r in runs}
+    kept: dict[str, Run] = {
+        "first_stage": {r.query.id: [(c.doc_id, c.score) for c in r.candidates] for r in runs}}
     report: dict[str, Any] = {
         "first_stage": _quality(first, qrels, params.candidates),
         "reranked": None,
@@ -134,6 +158,8 @@ def evaluate(
     if reranker is not None:
         ranked = {r.query.id: [s.candidate.doc_id for s in r.ranked] for r in runs}
         report["reranked"] = _quality(ranked, qrels, params.candidates)
+        kept["reranked"] = {
+            r.query.id: [(s.candidate.doc_id, s.score) for s in r.ranked] for r in runs}
         report["fusion"] = effective_fusion(params.fusion, reranker)
         report["latency_ms"]["rerank"] = metrics.latency_summary([r.rerank_ms for r in runs])
         if params.budget_ms is not None:
@@ -142,4 +168,4 @@ def evaluate(
         report["sweep"] = _sweep(
             index, queries, qrels, replace(params), reranker, list(sweep), progress
         )
-    return report
+    return report, kept

@@ -10,6 +10,10 @@ strictly with rank:
 * ``mrr@k`` is ``recip_rank`` on the run cut to ``k``: 1 / rank of the first relevant.
 * ``map`` is ``map`` over the whole run: the mean, over ALL relevant documents, of the
   precision at the rank of each one retrieved (unretrieved relevant ones add 0).
+* ``precision@k`` is ``P_k``: relevant retrieved in the top ``k`` / ``k`` (``k`` even when
+  fewer are retrieved).
+* ``judged@k`` is ir_measures' ``Judged@k`` (not a trec_eval measure): the share of the top
+  ``k`` that has a judgment of any grade, over ``min(k, retrieved)``; 0 for an empty list.
 
 A document is relevant when its grade is >= 1; grade 0, negative grades and unjudged
 documents are non-relevant.
@@ -58,6 +62,8 @@ class _Plan:
     mrr: tuple[int, ...]
     map_: bool
     discount: np.ndarray  # 1 / log2(rank + 1) for ranks 1..max(ndcg)
+    precision: tuple[int, ...] = ()
+    judged: tuple[int, ...] = ()
 
 
 def evaluate(
@@ -68,6 +74,8 @@ def evaluate(
     recall_k: Iterable[int] = (10, 100),
     mrr_k: Iterable[int] = (10,),
     map_: bool = True,
+    precision_k: Iterable[int] = (),
+    judged_k: Iterable[int] = (),
 ) -> dict[str, dict[str, float]]:
     """Score a ranked run against qrels, per query, with trec_eval semantics.
 
@@ -85,10 +93,13 @@ def evaluate(
         recall_k: cutoffs for ``recall@k``.
         mrr_k: cutoffs for ``mrr@k``.
         map_: whether to compute ``map`` (over the whole list).
+        precision_k: cutoffs for ``precision@k``.
+        judged_k: cutoffs for ``judged@k``.
 
     Returns:
-        Query id → metric name (``"ndcg@10"``, ``"recall@100"``, ``"mrr@10"``, ``"map"``) →
-        value, for each counted query in ``qrels`` order.
+        Query id → metric name (``"ndcg@10"``, ``"recall@100"``, ``"mrr@10"``, ``"map"``,
+        ``"precision@5"``, ``"judged@10"``) → value, for each counted query in ``qrels``
+        order.
 
     Raises:
         UsageError: a cutoff is not a positive integer.
@@ -104,6 +115,8 @@ def evaluate(
         mrr=mrr,
         map_=map_,
         discount=1.0 / np.log2(ranks + 1.0),
+        precision=_check_cutoffs("precision", precision_k),
+        judged=_check_cutoffs("judged", judged_k),
     )
     per_query: dict[str, dict[str, float]] = {}
     for qid, judged in qrels.items():
@@ -151,6 +164,14 @@ def _score_query(
     if plan.map_:
         precisions = np.arange(1, hits.size + 1, dtype=np.float64) / (hits + 1.0)
         scores["map"] = float(precisions.sum()) / num_rel
+    for k in plan.precision:
+        scores[f"precision@{k}"] = int(np.searchsorted(hits, k)) / k
+    if plan.judged:
+        found = np.sort(np.array([r for d in judged if (r := position.get(d)) is not None],
+                                 dtype=np.int64))
+        for k in plan.judged:
+            depth = min(k, len(docs))
+            scores[f"judged@{k}"] = int(np.searchsorted(found, depth)) / depth if depth else 0.0
     return scores
 
 

@@ -119,3 +119,72 @@ def write_report(report: dict[str, Any], output: str | os.PathLike[str] | None) 
     with atomic_output(output) as stream:
         stream.write(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
         stream.write(b"\n")
+
+
+def comparison_table(report: dict[str, Any]) -> str:
+    """The human summary of a comparison (:func:`xenc.comparison.compare`), for stderr.
+
+    One row per run: each metric's mean and, for the runs compared, the delta against the
+    baseline, with ``*`` where it is significant; then each comparison's corrected p-value
+    and wins-ties-losses per query.
+    """
+    metrics, base = report["metrics"], report["baseline"]
+    found = {(r["run"], r["metric"]): r for r in report["comparisons"]}
+
+    def mean_cell(run: str, metric: str, mean: float) -> str:
+        row = found.get((run, metric))
+        if row is None:
+            return f"{mean:.4f}"
+        return f"{mean:.4f} {row['delta']:+.4f}{'*' if row['significant'] else ''}"
+
+    rows = [["run", *metrics, ""]]
+    for run in report["runs"]:
+        tail = "(baseline)" if run["name"] == base else ""
+        if run["missing"]:
+            tail += (" " if tail else "") + (f"{run['missing']} of {report['queries']} "
+                                             "queries missing, counted as 0")
+        rows.append([run["name"], *(mean_cell(run["name"], m, run["means"][m])
+                                    for m in metrics), tail])
+    notes = []
+    if report["comparisons"]:
+        how = {"t": "paired t-test", "randomization":
+               f"paired randomization test, {report.get('trials')} trials, seed "
+               f"{report.get('seed')}"}[report["test"]]
+        runs = len(report["runs"]) - 1
+        notes.append(f"* p < {report['alpha']:g} ({how}, {report['correction']} correction "
+                     f"across {runs} compared run{'s' * (runs != 1)}); {report['queries']} "
+                     "queries; below: corrected p, wins-ties-losses per query")
+        rows.append(["p, W-T-L", *metrics, ""])
+        for run in report["runs"]:
+            if run["name"] != base:
+                cells = [found[(run["name"], m)] for m in metrics]
+                rows.append([run["name"], *(f"{r['p_corrected']:.2g} {r['wins']}-{r['ties']}-"
+                                            f"{r['losses']}" for r in cells), ""])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in rows]
+    if notes:
+        lines.insert(len(report["runs"]) + 1, notes[0])
+    gate = report.get("gate")
+    if gate is not None:
+        verdict = "passed" if gate["passed"] else f"FAILED ({len(gate['failures'])} drops)"
+        lines.append(f"gate (max drop {gate['max_drop']:g}): {verdict}")
+    return "\n".join(lines) + "\n"
+
+
+def write_comparison(
+    comparison: Any, output: str | os.PathLike[str] | None,
+    per_query: str | os.PathLike[str] | None = None,
+) -> None:
+    """A :class:`xenc.comparison.Comparison`: its table to stderr, its report as JSON to stdout
+    or ``output``, and its per-query records as JSONL to ``per_query`` (atomically)."""
+    sys.stderr.write(comparison_table(comparison.report))
+    sys.stderr.flush()
+    if per_query is not None:
+        with atomic_output(per_query) as stream:
+            writer = JsonlWriter(stream, flush=False)
+            for record in comparison.per_query:
+                writer.write(record)
+    with atomic_output(output) as stream:
+        stream.write(orjson.dumps(comparison.report, option=orjson.OPT_INDENT_2))
+        stream.write(b"\n")

@@ -1,4 +1,5 @@
-"""``xenc eval --sweep … --plot FILE``: the picture for choosing how many candidates to rerank.
+"""``xenc eval --plot FILE``: the picture for choosing how many candidates to rerank (with
+``--sweep``), and per-query deltas of compared runs (with ``--run``).
 
 Quality (NDCG@10 and recall@10 after reranking) against K on the left axis, rerank latency
 p50/p95 against K on the right axis. matplotlib is an optional extra (``xenc[plot]``) and is
@@ -30,6 +31,22 @@ def check_plot_path(path: str | os.PathLike[str]) -> Path:
     except ImportError:
         raise UsageError("--plot needs matplotlib: pip install 'xenc[plot]' "
                          "(or pip install matplotlib)") from None
+    return target
+
+
+def _save(fig: Any, target: Path) -> Path:
+    """Write ``fig`` to ``target`` through a temporary file and a rename, with no timestamps
+    in its metadata, and close it."""
+    from matplotlib import pyplot as plt
+
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        metadata = {"Date": None} if target.suffix.lower() == ".svg" else {"Software": None}
+        fig.savefig(tmp, format=target.suffix.lower()[1:], metadata=metadata)
+        os.replace(tmp, target)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
     return target
 
 
@@ -66,12 +83,49 @@ def plot_sweep(report: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     quality.legend(handles[0] + more[0], handles[1] + more[1], loc="lower right", fontsize=8)
     quality.set_title(f"xenc eval --sweep ({report.get('queries', '?')} queries)")
     fig.tight_layout()
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        metadata = {"Date": None} if target.suffix.lower() == ".svg" else {"Software": None}
-        fig.savefig(tmp, format=target.suffix.lower()[1:], metadata=metadata)
-        os.replace(tmp, target)
-    finally:
-        plt.close(fig)
-        tmp.unlink(missing_ok=True)
-    return target
+    return _save(fig, target)
+
+
+def plot_deltas(comparison: Any, path: str | os.PathLike[str]) -> Path:
+    """Draw each compared run's per-query delta against the baseline, sorted, into ``path``.
+
+    One panel per run (rows) and metric (columns) of a :class:`xenc.comparison.Comparison`: a
+    bar per query, from the run's worst loss to its best win, so where it wins and where it
+    loses shows at a glance. Written atomically and deterministically, as :func:`plot_sweep`.
+    """
+    target = check_plot_path(path)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    report = comparison.report
+    base, chosen = report["baseline"], report["metrics"]
+    others = [run["name"] for run in report["runs"] if run["name"] != base]
+    if not others:
+        raise UsageError("--plot draws runs against the baseline: give at least two runs")
+    rows = {(r["run"], r["metric"]): r for r in report["comparisons"]}
+    deltas: dict[tuple[str, str], list[float]] = {}
+    for record in comparison.per_query:
+        if record["run"] != base:
+            deltas.setdefault((record["run"], record["metric"]), []).append(record["delta"])
+    fig, axes = plt.subplots(len(others), len(chosen), squeeze=False, sharey="col",
+                             figsize=(2.6 * len(chosen) + 0.8, 1.9 * len(others) + 0.8), dpi=80)
+    for i, name in enumerate(others):
+        for j, metric in enumerate(chosen):
+            ax = axes[i][j]
+            values = sorted(deltas[(name, metric)])
+            colors = ["#2a7" if v > 0 else "#c33" if v < 0 else "#999" for v in values]
+            ax.bar(range(len(values)), values, width=1.0, color=colors, linewidth=0)
+            ax.axhline(0.0, color="black", linewidth=0.6)
+            row = rows[(name, metric)]
+            mark = "*" if row["significant"] else ""
+            ax.set_title(f"{name}: {metric} {row['delta']:+.3f}{mark}", fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.set_xticks([])
+            if j == 0:
+                ax.set_ylabel(f"Δ vs {base}", fontsize=8)
+    fig.suptitle(f"per-query delta against {base}, sorted ({report['queries']} queries; "
+                 f"* p < {report['alpha']:g}, {report['correction']})", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, target)

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from xenc import __version__
+from xenc.cli import evaluate as cli_evaluate
 from xenc.cli import export as cli_export
 from xenc.cli import maintain as cli_maintain
 from xenc.cli import reranking as cli_reranking
@@ -39,8 +40,8 @@ from xenc.cli.options import (
     remote_code_option,
     reranker_options,
     reranking_note,
-    run,
 )
+from xenc.cli.process import run
 from xenc.config import ENV_BATCH_SIZE, ENV_ENCODER, SearchParams
 from xenc.errors import UsageError, XencError
 
@@ -293,78 +294,6 @@ def score_cmd(
              f"{reranker.max_length} tokens; {len(skipped)} invalid lines skipped")
 
 
-def _depths(sweep: str | None) -> list[int]:
-    if not sweep:
-        return []
-    try:
-        return [int(x) for x in sweep.split(",") if x.strip()]
-    except ValueError:
-        raise UsageError(f"--sweep takes comma-separated integers, not {sweep!r}") from None
-
-
-@app.command("eval")
-@handle_errors
-@reranker_options()
-def eval_cmd(
-    index_dir: IndexDir,
-    queries: Annotated[str, typer.Option("--queries", help="JSONL queries, or -.")],
-    qrels: Annotated[str, typer.Option("--qrels", help="TREC or BEIR TSV judgments.")],
-    queries_format: QueriesFormat = "auto",
-    retriever: Retriever = None,
-    candidates: Candidates = 100,
-    model: RerankerLoader = ...,  # the cross-encoder options (reranker_options)
-    aggregate: Aggregate = "max",
-    passages_per_doc: PerDoc = 3,
-    sweep: Annotated[str | None, typer.Option(
-        help="Rerank at each depth, e.g. 10,20,50,100.")] = None,
-    budget_ms: BudgetMs = None,
-    fusion: Fusion = None,
-    exact: Exact = False,
-    rrf_k: RrfK = 60,
-    device: Device = None,
-    plot: Annotated[str | None, typer.Option(
-        "--plot", help="With --sweep: draw quality and latency against K into FILE.png|.svg.")
-    ] = None,
-    output: Output = None,
-    progress: ShowProgress = None,
-) -> None:
-    """Evaluate first stage and reranking: NDCG@10, recall, MRR@10, MAP, latency.
-
-    A table goes to stderr, the JSON report to stdout (or --output).
-
-    \b
-    Example:
-      xenc eval --index-dir idx --queries q.jsonl --qrels qrels.tsv --no-rerank
-    """
-    from xenc.evaluation import evaluate
-    from xenc.output import write_report
-    from xenc.pipeline import open_index
-    from xenc.progress import bar, wants_progress
-
-    params = SearchParams(retriever=retriever, candidates=candidates, aggregate=aggregate,
-                          passages_per_doc=passages_per_doc, exact=exact, budget_ms=budget_ms,
-                          rrf_k=rrf_k, fusion=fusion)
-    depths = _depths(sweep)
-    if plot:  # checked before any work: a missing matplotlib is known now, not after the eval
-        from xenc.plot import check_plot_path
-
-        if not depths:
-            raise UsageError("--plot draws the --sweep results: give --sweep too")
-        check_plot_path(plot)
-    reranker = model()
-    index = open_index(index_dir, device=device, backend=model.backend)
-    with bar("evaluating", None, wants_progress(progress)) as callback:
-        report = evaluate(index, queries, qrels, params, reranker, sweep=depths,
-                          progress=callback, queries_format=queries_format)
-    write_report(report, output)
-    if plot:
-        from xenc.plot import plot_sweep
-        from xenc.progress import note
-
-        note(f"plot written to {plot_sweep(report, plot)}")
-    reranking_note(reranker, fusion)
-
-
 @app.command("convert")
 @handle_errors
 def convert_cmd(
@@ -391,7 +320,7 @@ def convert_cmd(
 
 
 # Commands defined in their own modules, merged into the top level of `xenc`.
-for _module in (cli_train, cli_maintain, cli_export, cli_serve, cli_reranking):
+for _module in (cli_evaluate, cli_train, cli_maintain, cli_export, cli_serve, cli_reranking):
     app.registered_commands += _module.app.registered_commands
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
+from xenc.cli.process import Terminated, os_error
 from xenc.cli.rerankers import RerankerLoader, reranking_note
 from xenc.config import ENV_BACKEND, ENV_BATCH_SIZE, ENV_DEVICE, ENV_INDEX_DIR, ENV_RERANKER
 from xenc.errors import UsageError, XencError, spelled
@@ -53,29 +53,6 @@ def _quiet_broken_pipe() -> typer.Exit:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     return typer.Exit(1)
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so that ``finally`` blocks run: a temporary output
-    file or staging directory is removed, a lock released, as on Ctrl-C."""
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise Terminated()
-
-
-def run(app: Callable[[], Any]) -> None:
-    """Run the root app with SIGTERM turned into :class:`Terminated` (exit 143)."""
-    signal.signal(signal.SIGTERM, _terminate)
-    app()
-
-
-def os_error(exc: OSError) -> str:
-    """``PATH: reason`` for an operating-system error (a full disk, a read-only mount, a
-    permission refused): one line, no errno number."""
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    where = exc.filename if exc.filename is not None else None
-    return f"{os.fsdecode(where)}: {reason.rstrip('.')}" if where is not None else reason
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
