@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from xenc.errors import UsageError
+from xenc.progress import set_total
 from xenc.training import checkpoint as ckpt
 from xenc.training.card import render
 from xenc.training.config import TrainConfig, TrainResult
@@ -238,6 +239,8 @@ def train(config: TrainConfig, progress: Callable[[int], None] | None = None) ->
     run = _Run()
     if saved is not None:
         _restore(ctx, run, saved)
+    last = ctx.total if config.max_steps is None else min(ctx.total, config.max_steps)
+    set_total(progress, max(0, last - run.step))
     plans = _plans(config, ctx.loss, ctx.data)
     done = 0
     for epoch, plan in enumerate(plans):
