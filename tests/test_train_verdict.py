@@ -161,3 +161,16 @@ def test_a_model_better_than_the_first_stage_is_not_flagged(tmp_path, tiny_encod
     assert result.best["metric"] > 0.0
     assert not any("first stage" in w for w in result.warnings)
     assert any(w.startswith("too little data") for w in result.warnings)
+
+
+def test_base_default_is_the_shipped_reranker():
+    """The warning's advice, --base default, names a cross-encoder to continue training."""
+    from xenc.models.resolve import DEFAULT_RERANKER, default_reranker_dir
+    from xenc.training.model import load_base
+
+    if default_reranker_dir() is None:
+        pytest.skip("this xenc was installed without its default reranker")
+    model, _, resolved = load_base("default", "relevance", None, None)
+    assert resolved.name == DEFAULT_RERANKER and resolved.source == "bundled"
+    assert model.config.num_labels == 1
+    assert all(p.dtype.is_floating_point and p.element_size() == 4 for p in model.parameters())
