@@ -74,6 +74,12 @@ def test_warnings_name_both_numbers_and_the_threshold():
     better = warnings_for(metric="ndcg@10", best={"step": 400, "metric": 0.9}, first_stage=0.8,
                           dev_pairs=100, train_pairs=5000, steps=400, dev_queries=20)
     assert better == []
+    shipped = warnings_for(metric="ndcg@10", best={"step": 63, "metric": 0.97}, first_stage=0.9,
+                           dev_pairs=80, train_pairs=330, steps=63, dev_queries=9,
+                           from_shipped=True)
+    assert shipped == ["too little data to learn from: 330 training pairs and 63 steps (xenc "
+                       "warns below 1000 pairs or 100 steps). Mine more pairs (xenc mine) or "
+                       "train more epochs"]
 
 
 def test_bad_first_stage_rank_is_located(tmp_path):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from xenc.errors import UsageError
+from xenc.models.resolve import DEFAULT_RERANKER
 from xenc.progress import set_total
 from xenc.training import checkpoint as ckpt
 from xenc.training.card import render
@@ -274,7 +275,7 @@ def _result(ctx: _Ctx, run: _Run) -> TrainResult:
     warnings = warnings_for(
         metric=METRICS[cfg.task], best=run.best, first_stage=ctx.first_stage,
         dev_pairs=len(data.dev), train_pairs=len(data.train), steps=run.step,
-        dev_queries=len({p.group for p in data.dev}),
+        dev_queries=len({p.group for p in data.dev}), from_shipped=ctx.base == DEFAULT_RERANKER,
     )
     return TrainResult(
         output=Path(cfg.output), steps=run.step, metric=METRICS[cfg.task],

@@ -18,9 +18,12 @@ MIN_STEPS = 100
 
 def warnings_for(
     *, metric: str, best: dict[str, Any] | None, first_stage: float | None, dev_pairs: int,
-    train_pairs: int, steps: int, dev_queries: int,
+    train_pairs: int, steps: int, dev_queries: int, from_shipped: bool = False,
 ) -> list[str]:
-    """The warnings a finished (or stopped) run deserves, most serious first."""
+    """The warnings a finished (or stopped) run deserves, most serious first.
+
+    ``from_shipped``: the run started from xenc's shipped reranker (no advice to do so).
+    """
     out = []
     value = None if best is None else best.get("metric")
     if first_stage is not None and value is not None and value <= first_stage:
@@ -35,9 +38,11 @@ def warnings_for(
             "Hold out queries with --dev-fraction 0.2, or give --dev or --dev-queries/--dev-qrels"
         )
     if train_pairs < MIN_PAIRS or steps < MIN_STEPS:
+        advice = ("Mine more pairs (xenc mine) or train more epochs" if from_shipped else
+                  "Mine more pairs (xenc mine), train more epochs, or start from a trained "
+                  "reranker (--base default)")
         out.append(
             f"too little data to learn from: {train_pairs} training pairs and {steps} steps "
-            f"(xenc warns below {MIN_PAIRS} pairs or {MIN_STEPS} steps). Mine more pairs "
-            "(xenc mine), train more epochs, or start from a trained reranker (--base default)"
+            f"(xenc warns below {MIN_PAIRS} pairs or {MIN_STEPS} steps). {advice}"
         )
     return out
