@@ -118,8 +118,8 @@ def test_keep_checkpoints_keeps_them(tmp_path, tiny_encoder_dir):
                       str(tiny_encoder_dir), "--max-length", "64", "--no-progress",
                       "--keep-checkpoints"])
     assert result.exit_code == 0, result.stderr
-    assert f"checkpoint kept in {out / 'checkpoint'} (--resume continues the run)" in (
-        result.stderr.splitlines())
+    kept = f"checkpoint kept in {out / 'checkpoint'} (weights and optimizer state, for --resume)"
+    assert kept in result.stderr.splitlines()
     assert {p.name for p in (out / "checkpoint").iterdir()} == {
         "model.safetensors", "optimizer.safetensors", "optimizer.json"}
 

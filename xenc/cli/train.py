@@ -129,7 +129,8 @@ def train_cmd(
         result = train(config, progress=callback)
     note(summary_line(result))
     if result.checkpoint is not None:
-        note(f"checkpoint kept in {result.checkpoint} (--resume continues the run)")
+        note(f"checkpoint kept in {result.checkpoint} (weights and optimizer state, for "
+             "--resume)")
     for warning in result.warnings:
         note(f"Warning: {warning}")
 
