@@ -180,3 +180,14 @@ def test_base_default_is_the_shipped_reranker():
     assert resolved.name == DEFAULT_RERANKER and resolved.source == "bundled"
     assert model.config.num_labels == 1
     assert all(p.dtype.is_floating_point and p.element_size() == 4 for p in model.parameters())
+
+
+def test_bad_first_stage_rank_exits_1_with_its_location(tmp_path):
+    path = write_jsonl(tmp_path / "p.jsonl", [
+        {"query": "q", "document": "d", "label": 1, "first_stage_rank": 0},
+    ])
+    result = run_cli([str(path), "-o", str(tmp_path / "m")])
+    assert result.exit_code == 1
+    assert result.stderr == (f'Error: {path}:1: "first_stage_rank" must be a rank (1 or more) '
+                             "or null, got 0\n")
+    assert not (tmp_path / "m").exists()
