@@ -25,8 +25,10 @@ demo: install
 		--format table
 	$(BIN)/xenc search --queries data/sample/queries.jsonl --index-dir $(DEMO)/index -k 3 \
 		> $(DEMO)/results.jsonl
-	$(BIN)/xenc eval --index-dir $(DEMO)/index --queries data/sample/queries.jsonl \
-		--qrels data/sample/qrels.tsv --output $(DEMO)/eval.json
+	@echo "First stage and reranked side by side, on 39 queries written to share few words with"
+	@echo "their answers (data/sample/queries-hard.jsonl): the change column says what reranking did."
+	$(BIN)/xenc eval --index-dir $(DEMO)/index --queries data/sample/queries-hard.jsonl \
+		--qrels data/sample/qrels-hard.tsv --output $(DEMO)/eval-hard.json
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -11,6 +11,9 @@ from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
+# Tests never share query encoders through the developer's ~/.cache/xenc (session fixtures
+# included); tests/test_shared_export.py turns sharing on in a directory of its own.
+os.environ["XENC_CACHE_DIR"] = "off"
 
 
 def jsonl_bytes(rows: Iterable[Any]) -> bytes:
@@ -42,6 +45,7 @@ def _isolated_env(monkeypatch):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setenv("XENC_CACHE_DIR", "off")
 
 
 @pytest.fixture()

@@ -111,3 +111,25 @@ def test_eval_bad_qrels(runner, sample_index, tmp_path):
                                  "--no-rerank"])
     assert result.exit_code == 1
     assert result.stderr.startswith(f"Error: {qrels}:2: expected 4 whitespace-separated columns")
+
+
+def test_table_puts_first_stage_and_reranked_side_by_side_with_the_change():
+    """One table: each metric for both stages and what reranking changed (issue 27)."""
+    from xenc.output import report_table
+
+    report = {
+        "first_stage": {"ndcg@10": 0.8499, "recall@100": 0.9915},
+        "reranked": {"ndcg@10": 0.7629, "recall@100": 0.9915},
+        "latency_ms": {"first_stage": {"p50": 51.5, "p95": 133.8},
+                       "rerank": {"p50": 700.0, "p95": 900.0}},
+        "queries": 39,
+    }
+    lines = report_table(report).splitlines()
+    assert lines[:3] == [
+        "metric        first stage     reranked    change",
+        "ndcg@10            0.8499       0.7629   -0.0870",
+        "recall@100         0.9915       0.9915   +0.0000",
+    ]
+    alone = report_table({**report, "reranked": None, "latency_ms": {
+        "first_stage": {"p50": 1.0, "p95": 2.0}, "rerank": None}}).splitlines()
+    assert alone[1] == "ndcg@10            0.8499            -         -"

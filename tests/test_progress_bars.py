@@ -41,3 +41,33 @@ def test_score_progress(tiny_reranker_dir, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert len(result.stdout.splitlines()) == 3
     assert "scoring" in result.stderr and "3/3" in result.stderr
+
+
+def test_index_progress_has_the_corpus_total(tmp_path, tiny_encoder_dir):
+    """The bar counts documents against the corpus's non-blank lines (issue 27: was `256/?`);
+    a skipped record still counts as read, so a finished build shows a full bar."""
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"id": "a", "text": "moon"}\n\n{"id": "b", "text": "bread"}\n'
+                      '{"id": "c", "text": ""}\n{"id": "d", "text": "tide"}\n')
+    args = ["index", str(corpus), "--retrievers", "bm25", "--encoder", str(tiny_encoder_dir),
+            "--progress"]
+    result = CliRunner().invoke(app, [*args, "--index-dir", str(tmp_path / "idx")])
+    assert result.exit_code == 0, result.stderr
+    assert "indexing" in result.stderr and "4/4" in result.stderr and "/?" not in result.stderr
+    limited = CliRunner().invoke(app, [*args, "--index-dir", str(tmp_path / "idx2"),
+                                       "--limit", "2"])
+    assert limited.exit_code == 0, limited.stderr
+    assert "2/2" in limited.stderr
+
+
+def test_eval_progress_has_the_judged_queries_total(sample_index):
+    from conftest import SAMPLE
+
+    args = ["eval", "--index-dir", str(sample_index), "--queries", str(SAMPLE / "queries.jsonl"),
+            "--qrels", str(SAMPLE / "qrels.tsv"), "--retriever", "bm25", "--no-rerank",
+            "--progress"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    judged = orjson.loads(result.stdout)["queries"]
+    assert "evaluating" in result.stderr and f"{judged}/{judged}" in result.stderr
+    assert "/?" not in result.stderr

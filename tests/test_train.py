@@ -83,7 +83,8 @@ def test_output_directory(trained, base_config):
     out = trained.output
     names = {p.name for p in out.iterdir()}
     assert {"model.safetensors", "config.json", "tokenizer.json", "README.md",
-            "training_state.json", "checkpoint"} <= names
+            "training_state.json"} <= names
+    assert "checkpoint" not in names and trained.checkpoint is None  # finished: removed (#27)
     assert not [p for p in out.parent.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
     config = json.loads((out / "config.json").read_text())
     assert config["id2label"] == {"0": "score"} and config["xenc_activation"] == "sigmoid"
@@ -115,7 +116,10 @@ def test_resume_continues_from_the_saved_step(base_config, tmp_path):
     full = train(replace(quick, output=tmp_path / "full"))
     part = train(replace(quick, output=tmp_path / "part", max_steps=2))
     assert (full.steps, part.steps) == (4, 2)
-    resumed = train(replace(quick, output=tmp_path / "part", resume=True))
+    assert not (tmp_path / "full/checkpoint").exists()  # finished
+    assert (tmp_path / "part/checkpoint/model.safetensors").is_file()  # kept for --resume
+    # kept, so that the resume checks below have a checkpoint to refuse
+    resumed = train(replace(quick, output=tmp_path / "part", resume=True, keep_checkpoints=True))
     assert resumed.steps == 4 and resumed.losses[:2] == part.losses
     np.testing.assert_allclose(resumed.losses, full.losses, atol=1e-5)
     from safetensors.numpy import load_file

@@ -20,6 +20,7 @@ from xenc.errors import UsageError, param
 from xenc.fusion import effective_fusion
 from xenc.index.reader import Index
 from xenc.pipeline import QueryRun, run_queries
+from xenc.progress import set_total
 from xenc.qrels import Qrels, Run, read_qrels
 from xenc.records import Query
 from xenc.retrieve import resolve_params
@@ -138,6 +139,7 @@ def evaluate_runs(
     queries = judged_queries(queries_source, qrels, queries_format)
     if not queries:
         raise UsageError("no query in the queries file has a relevant judgment in the qrels")
+    set_total(progress, len(queries) * (1 + len(sweep)))
     runs = _collect(run_queries(index, queries, params, reranker), progress)
     first = {r.query.id: [c.doc_id for c in r.candidates] for r in runs}
     kept: dict[str, Run] = {

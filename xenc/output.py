@@ -87,12 +87,20 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def _change(first: float | None, reranked: float | None) -> str:
+    if first is None or reranked is None:
+        return "-"
+    return f"{reranked - first:+.4f}"
+
+
 def report_table(report: dict[str, Any]) -> str:
-    """The human summary of an eval report (written to stderr)."""
+    """The human summary of an eval report (written to stderr): each metric for the first
+    stage and after reranking side by side, with the change reranking made."""
     first, reranked = report["first_stage"], report.get("reranked") or {}
     keys = list(first)
-    lines = [f"{'metric':<12} {'first stage':>12} {'reranked':>12}"]
-    lines += [f"{k:<12} {_fmt(first[k]):>12} {_fmt(reranked.get(k)):>12}" for k in keys]
+    lines = [f"{'metric':<12} {'first stage':>12} {'reranked':>12} {'change':>9}"]
+    lines += [f"{k:<12} {_fmt(first[k]):>12} {_fmt(reranked.get(k)):>12} "
+              f"{_change(first[k], reranked.get(k)):>9}" for k in keys]
     lat = report["latency_ms"]
     lines.append(f"latency ms   first stage p50 {lat['first_stage']['p50']:.1f} "
                  f"p95 {lat['first_stage']['p95']:.1f}")

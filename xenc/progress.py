@@ -2,7 +2,9 @@
 
 Library functions take ``progress: Callable[[int], None] | None`` and call it with the number
 of items just done; the CLI decides whether a bar is drawn (stderr is a terminal, or
-``--progress``). Nothing here writes to stdout, which carries data only.
+``--progress``). A bar shows its total and the time left: the CLI gives the total when it can
+count the input (:func:`count_lines`), or the library tells it once known (:func:`set_total`:
+``eval``'s queries, ``train``'s steps). Nothing here writes to stdout, which carries data only.
 """
 
 from __future__ import annotations
@@ -29,9 +31,34 @@ def wants_progress(flag: bool | None) -> bool:
     return sys.stderr.isatty()
 
 
+class _Advance:
+    """The callback :func:`bar` yields: advances the bar; :func:`set_total` sets its total."""
+
+    def __init__(self, progress, task) -> None:  # noqa: ANN001 - rich types, imported lazily
+        self._progress, self._task = progress, task
+
+    def __call__(self, n: int) -> None:
+        self._progress.advance(self._task, n)
+
+    def total(self, total: int | None) -> None:
+        self._progress.update(self._task, total=total)
+
+    def finish(self) -> None:
+        """Show the bar full: the input was read to its end (blank or skipped lines counted)."""
+        task = self._progress.tasks[0]
+        if task.total is not None and task.completed < task.total:
+            self._progress.update(self._task, completed=task.total)
+
+
 @contextmanager
-def bar(description: str, total: int | None, enabled: bool) -> Iterator[Callback | None]:
-    """Yield a callback advancing a rich progress bar on stderr, or ``None`` when disabled."""
+def bar(
+    description: str, total: int | Callable[[], int | None] | None, enabled: bool
+) -> Iterator[Callback | None]:
+    """Yield a callback advancing a rich progress bar on stderr, or ``None`` when disabled.
+
+    ``total`` may be a function (:func:`count_lines` of the input, say): it is called only
+    when the bar is drawn.
+    """
     if not enabled:
         yield None
         return
@@ -43,19 +70,25 @@ def bar(description: str, total: int | None, enabled: bool) -> Iterator[Callback
         TimeRemainingColumn,
     )
 
-    # With a known total (an input file), the bar also shows the time left.
-    eta = [TimeRemainingColumn()] if total is not None else []
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        *eta,
+        TimeRemainingColumn(),
         console=stderr_console(),
         transient=False,
     ) as progress:
-        task = progress.add_task(description, total=total)
-        yield lambda n: progress.advance(task, n)
+        task = progress.add_task(description, total=total() if callable(total) else total)
+        advance = _Advance(progress, task)
+        yield advance
+        advance.finish()
+
+
+def set_total(callback: Callback | None, total: int) -> None:
+    """Give a bar from :func:`bar` its total once the library knows it (else nothing)."""
+    if isinstance(callback, _Advance):
+        callback.total(total)
 
 
 def note(message: str) -> None:
@@ -64,16 +97,17 @@ def note(message: str) -> None:
     sys.stderr.flush()
 
 
-def count_lines(source: str) -> int | None:
-    """Non-blank lines of a file, for a progress total; ``None`` for stdin (``-``) or when it
-    cannot be read (the command itself will then say why)."""
+def count_lines(source: str, limit: int | None = None) -> int | None:
+    """Non-blank lines of a file (at most ``limit``), for a progress total; ``None`` for stdin
+    (``-``) or when it cannot be read (the command itself will then say why)."""
     if source == "-":
         return None
     try:
         with open(source, "rb") as fh:
-            return sum(1 for line in fh if line.strip())
+            count = sum(1 for line in fh if line.strip())
     except OSError:
         return None
+    return count if limit is None else min(count, limit)
 
 
 def tracked(items: Iterable[T], callback: Callback | None) -> Iterator[T]:

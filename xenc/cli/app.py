@@ -127,11 +127,11 @@ def index_cmd(
     from xenc.index.bm25 import BM25Params
     from xenc.index.tokenize import TokenizerSpec
     from xenc.pipeline import build_index
-    from xenc.progress import bar, note, wants_progress
+    from xenc.progress import bar, count_lines, note, wants_progress
 
     t0 = time.perf_counter()
     skips = CorpusSkips(skip_invalid, warn=lambda m: note(f"Warning: {m}"))
-    with bar("indexing", None, wants_progress(progress)) as callback:
+    with bar("indexing", lambda: count_lines(corpus, limit), wants_progress(progress)) as callback:
         manifest = build_index(
             corpus, index_dir, fields=CorpusFields(id_field, text_field, title_field),
             chunk=ChunkParams(chunk_tokens, chunk_stride), encoder=encoder,

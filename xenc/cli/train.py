@@ -26,7 +26,7 @@ from xenc.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from xenc.training import MineParams
+    from xenc.training import MineParams, TrainResult
 
 app = make_subapp()
 
@@ -100,10 +100,18 @@ def train_cmd(
     eval_steps: Annotated[int | None, typer.Option(help="Evaluate every N steps.")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop (resumably) after N.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a run.")] = False,
+    keep_checkpoints: Annotated[bool, typer.Option(
+        "--keep-checkpoints", help="Keep checkpoint/ (weights + optimizer) after the run.")
+    ] = False,
     mine: MineParams = ...,  # the mining options (mining_options)
     progress: ShowProgress = None,
 ) -> None:
     """Fine-tune a cross-encoder on labeled pairs or on pairs mined from an index.
+
+    Prints the dev metric and, for mined pairs, the first stage's on the same dev queries;
+    warns when the model is no better than that, when nothing was measured (no dev set) or
+    when the data is too small to learn from. checkpoint/ is removed at the end of a run
+    unless --keep-checkpoints (a run stopped by --max-steps keeps it, for --resume).
 
     \b
     Examples:
@@ -118,10 +126,25 @@ def train_cmd(
         output, pairs, index_dir, queries, qrels, dev, dev_fraction, dev_queries, dev_qrels,
         base, layers, task, loss, label_max, names, epochs, batch_size, lr, warmup, max_length,
         seed, device, eval_steps, max_steps, resume, mine, shlex.join(["xenc", *sys.argv[1:]]),
+        keep_checkpoints=keep_checkpoints,
     )
     with bar("training", None, wants_progress(progress)) as callback:
         result = train(config, progress=callback)
+    note(summary_line(result))
+    if result.checkpoint is not None:
+        note(f"checkpoint kept in {result.checkpoint} (weights and optimizer state, for "
+             "--resume)")
+    for warning in result.warnings:
+        note(f"Warning: {warning}")
+
+
+def summary_line(result: TrainResult) -> str:
+    """``trained N steps on P pairs → DIR (dev ndcg@10 X at step S; first stage Y)``."""
     best = result.best or {}
-    note(f"trained {result.steps} steps on {result.train_pairs} pairs → {output}"
-         + (f" (dev {result.metric} {best['metric']:.4f} at step {best['step']})"
-            if best.get("metric") is not None else ""))
+    line = f"trained {result.steps} steps on {result.train_pairs} pairs → {result.output}"
+    if best.get("metric") is None:
+        return line + " (no dev set: nothing measured)"
+    line += f" (dev {result.metric} {best['metric']:.4f} at step {best['step']}"
+    if result.first_stage is not None:
+        line += f"; first stage {result.first_stage:.4f} on the same dev queries"
+    return line + ")"

@@ -240,10 +240,12 @@ def assemble(
 
 def export_query_side(model: Encoder, tmp: Path) -> dict[str, Any]:
     """Export the encoder's query side to ONNX into ``tmp`` and check it (the manifest's
-    ``query_encoder`` record; see :mod:`xenc.models.onnx_encoder`)."""
+    ``query_encoder`` record; see :mod:`xenc.models.onnx_encoder`), or hard-link the same
+    checked export from the shared cache (:mod:`xenc.models.shared_export`)."""
     from xenc.models.onnx_encoder import export_query_encoder
+    from xenc.models.shared_export import export_shared
 
-    return export_query_encoder(model, tmp)
+    return export_shared(model, tmp, export_query_encoder)
 
 
 def link_or_copy(source: Path, target: Path) -> None:

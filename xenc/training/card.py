@@ -40,7 +40,7 @@ def render(info: dict[str, Any]) -> str:
     """The card's Markdown from the training summary ``info``.
 
     ``info`` holds ``task``, ``base``, ``params``, ``provenance``, ``counts``, ``evals``,
-    ``metric``, ``best`` and ``command``.
+    ``metric``, ``best``, ``command`` and, when known, ``first_stage``.
     """
     best = info.get("best") or {}
     lines = [
@@ -83,4 +83,7 @@ def render(info: dict[str, Any]) -> str:
     ]
     if best.get("metric") is not None:
         lines += [f"Kept: step {best['step']}, dev {info['metric']} {best['metric']:.4f}.", ""]
+    if info.get("first_stage") is not None:
+        lines += [f"The first stage alone, on the same dev pairs: {info['metric']} "
+                  f"{info['first_stage']:.4f}.", ""]
     return "\n".join(lines)

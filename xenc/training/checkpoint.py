@@ -2,8 +2,10 @@
 
 The output directory is always complete: each save builds a new one beside it and renames it
 into place. It holds the best model so far (a normal Hugging Face directory), ``README.md``,
-``training_state.json`` and ``checkpoint/`` with the latest weights and the AdamW state, which
-is stored as safetensors (tensors) plus JSON (scalars); nothing is ever pickled.
+``training_state.json`` and, while the run is under way, ``checkpoint/`` with the latest weights
+and the AdamW state, which is stored as safetensors (tensors) plus JSON (scalars); nothing is
+ever pickled. A finished run removes ``checkpoint/`` unless asked to keep it
+(:func:`remove_checkpoint`).
 """
 
 from __future__ import annotations
@@ -70,6 +72,17 @@ def publish(staged: Path, output: Path) -> None:
     os.replace(staged, output)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def remove_checkpoint(output: Path) -> None:
+    """Remove ``output/checkpoint`` (about twice the model's size): renamed aside first, so
+    the model directory never holds a half-removed checkpoint, then deleted."""
+    inner = output / CHECKPOINT_DIR
+    if not inner.is_dir():
+        return
+    aside = output / f".{CHECKPOINT_DIR}.old-{os.getpid()}"
+    os.replace(inner, aside)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def save_optimizer(optimizer: Any, directory: Path) -> None:

@@ -52,6 +52,7 @@ class TrainConfig:
     resume: bool = False
     mine: MineParams = field(default_factory=MineParams)
     command: str | None = None
+    keep_checkpoints: bool = False
 
     def check(self) -> TrainConfig:
         """A copy with paths as :class:`Path`, or UsageError for a value out of range."""
@@ -77,7 +78,12 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """What a training run did: where the model is, steps, dev metrics, per-step losses."""
+    """What a training run did: where the model is, steps, dev metrics, per-step losses.
+
+    ``first_stage`` is the first stage's dev metric on the same dev pairs (``None`` where the
+    pairs carry no first-stage ranks), ``warnings`` what :mod:`xenc.training.verdict` found
+    wrong with the run, ``checkpoint`` the directory kept for ``resume`` (else ``None``).
+    """
 
     output: Path
     steps: int
@@ -87,3 +93,6 @@ class TrainResult:
     losses: list[float]
     train_pairs: int
     dev_pairs: int
+    first_stage: float | None = None
+    warnings: list[str] = field(default_factory=list)
+    checkpoint: Path | None = None

@@ -10,7 +10,9 @@ A pair file holds one JSON object per line with two texts (``query``/``document`
 Optional ``qid`` groups the pairs of one query (default: the query text); optional
 ``teacher_score`` (a finite number, written by ``xenc mine --teacher``) is what the
 distillation losses (``mse``, ``margin-mse``) learn. Mined files also carry ``doc_id``,
-``kind`` and ``first_stage_rank``, kept for provenance only.
+``kind`` and ``first_stage_rank``: the rank (``null`` beyond the mined depth) is what
+``xenc train`` scores the first stage by on the dev pairs, so that the trained model can be
+compared with it; the others are kept for provenance only.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class Pair:
         label: The raw label: int grade (relevance), float (similarity), int id (nli).
         group: Pairs of one query share a group (``qid`` or the query text).
         teacher: The teacher's score (``teacher_score``), for distillation; else ``None``.
+        first_stage_rank: The document's rank in the first stage (``first_stage_rank`` of a
+            mined pair), ``None`` when not retrieved or not known.
     """
 
     query: str
@@ -49,6 +53,7 @@ class Pair:
     label: float
     group: str
     teacher: float | None = None
+    first_stage_rank: int | None = None
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -97,7 +102,7 @@ def parse_label(
     raise InputError(*where, f'"label" must be a label name or an integer id, got {value!r}')
 
 
-Row = tuple[str, str, float | str, str, float | None]
+Row = tuple[str, str, float | str, str, float | None, int | None]
 
 
 def _teacher(obj: dict[str, Any], where: tuple[str, int]) -> float | None:
@@ -109,6 +114,16 @@ def _teacher(obj: dict[str, Any], where: tuple[str, int]) -> float | None:
     if not math.isfinite(float(value)):
         raise InputError(*where, f'"teacher_score" must be a finite number, got {value!r}')
     return float(value)
+
+
+def _rank(obj: dict[str, Any], where: tuple[str, int]) -> int | None:
+    value = obj.get("first_stage_rank")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(*where, f'"first_stage_rank" must be a rank (1 or more) or null, '
+                                 f"got {value!r}")
+    return value
 
 
 def read_pairs(
@@ -131,7 +146,8 @@ def read_pairs(
             raise InputError(*where, 'missing field "label"')
         label = parse_label(obj["label"], task, where, labels)
         group = obj.get("qid", query)
-        rows.append((query, document, label, str(group), _teacher(obj, where)))
+        rows.append((query, document, label, str(group), _teacher(obj, where),
+                     _rank(obj, where)))
     if not rows:
         raise InputError(name, None, "no training pairs")
     return rows
@@ -155,9 +171,9 @@ def to_pairs(rows: Iterable[Row], labels: Sequence[str] | None = None) -> list[P
     """Turn checked rows into :class:`Pair` records (nli names become ids)."""
     index = {name: i for i, name in enumerate(labels or ())}
     out = []
-    for query, document, label, group, teacher in rows:
+    for query, document, label, group, teacher, rank in rows:
         value = float(index[label]) if isinstance(label, str) else float(label)
-        out.append(Pair(query, document, value, group, teacher))
+        out.append(Pair(query, document, value, group, teacher, rank))
     return out
 
 

@@ -4,6 +4,10 @@
   (:mod:`xenc.metrics`, trec_eval semantics; grades are the integer labels);
 * similarity: Spearman rank correlation between scores and labels;
 * nli: accuracy of the highest-scoring label.
+
+:func:`first_stage_metric` scores the first stage the same way on the same dev pairs (by the
+pairs' ``first_stage_rank``), for relevance pairs that carry it (mined pairs do): what a
+trained reranker has to beat to be worth using.
 """
 
 from __future__ import annotations
@@ -39,8 +43,11 @@ def spearman(scores: Sequence[float], labels: Sequence[float]) -> float:
     return float((a * b).sum() / denom) if denom > 0 else 0.0
 
 
-def ndcg_at_10(scores: Sequence[float], pairs: Sequence[Pair]) -> float:
+def ndcg_at_10(scores: Sequence[float | None], pairs: Sequence[Pair]) -> float:
     """Mean NDCG@10 over the dev queries that have a relevant pair (repeated documents once).
+
+    A score of ``None`` means "not retrieved": the pair is judged but left out of the ranking
+    (as trec_eval counts a relevant document missing from a run).
 
     Raises:
         UsageError: no dev query has a pair labeled 1 or more.
@@ -52,13 +59,24 @@ def ndcg_at_10(scores: Sequence[float], pairs: Sequence[Pair]) -> float:
         if (pair.group, pair.document) in seen:  # a negative drawn for several positives
             continue
         seen.add((pair.group, pair.document))
-        run.setdefault(pair.group, []).append((-float(score), i))
+        run.setdefault(pair.group, [])
+        if score is not None:
+            run[pair.group].append((-float(score), i))
         qrels.setdefault(pair.group, {})[str(i)] = int(pair.label)
     ranked = {g: [str(i) for _, i in sorted(hits)] for g, hits in run.items()}
     per_query = evaluate(ranked, qrels, ndcg_k=(10,), recall_k=(), mrr_k=(), map_=False)
     if not per_query:
         raise UsageError("the dev set has no query with a relevant pair (label >= 1)")
     return aggregate(per_query)["ndcg@10"]
+
+
+def first_stage_metric(task: str, pairs: Sequence[Pair]) -> float | None:
+    """The first stage's NDCG@10 on the dev pairs, ranked by ``first_stage_rank``; ``None``
+    unless the task is relevance and some dev pair carries a rank."""
+    if task != "relevance" or not any(p.first_stage_rank is not None for p in pairs):
+        return None
+    scores = [None if p.first_stage_rank is None else -float(p.first_stage_rank) for p in pairs]
+    return ndcg_at_10(scores, pairs)
 
 
 def dev_metric(task: str, outputs: np.ndarray, pairs: Sequence[Pair]) -> float:

@@ -89,7 +89,10 @@ def load_base(
     """
     from transformers import AutoModelForSequenceClassification
 
-    resolved = resolve_model(base, kind="encoder")
+    try:
+        resolved = resolve_model(base, kind="encoder")
+    except UsageError:  # the shipped reranker's aliases ("default"): a cross-encoder to tune
+        resolved = resolve_model(base, kind="reranker")
     tokenizer = load_tokenizer(resolved)
     config = _config(resolved, task, labels, layers)
     loader = functools.partial(

@@ -26,7 +26,7 @@ from xenc.training.data import (
 from xenc.training.mining import MineParams, mine
 
 log = logging.getLogger("xenc")
-Rows = list[tuple[str, str, Any, str, float | None]]
+Rows = list[tuple[str, str, Any, str, float | None, int | None]]
 
 
 @dataclass
@@ -74,7 +74,7 @@ def _mine_rows(
     if not records:
         raise InputError(str(qrels), None, "no query with a relevant judged document to mine")
     rows: Rows = [(r["query"], r["document"], float(r["label"]), r["qid"],
-                  r.get("teacher_score")) for r in records]
+                  r.get("teacher_score"), r.get("first_stage_rank")) for r in records]
     kinds: dict[str, int] = {}
     for r in records:
         kinds[r["kind"]] = kinds.get(r["kind"], 0) + 1

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from xenc.errors import UsageError
+from xenc.models.resolve import DEFAULT_RERANKER
+from xenc.progress import set_total
 from xenc.training import checkpoint as ckpt
 from xenc.training.card import render
 from xenc.training.config import TrainConfig, TrainResult
-from xenc.training.dev import METRICS, dev_metric
+from xenc.training.dev import METRICS, dev_metric, first_stage_metric
 from xenc.training.losses import (
     check_loss,
     check_teacher,
@@ -31,9 +33,11 @@ from xenc.training.losses import (
 )
 from xenc.training.model import check_max_length, encode, load_base, predict, save_model_dir
 from xenc.training.sources import Data, load_data
+from xenc.training.verdict import warnings_for
 
 log = logging.getLogger("xenc")
-_NOT_RESUME_KEYS = ("resume", "max_steps", "device", "eval_steps", "command", "output")
+_NOT_RESUME_KEYS = ("resume", "max_steps", "device", "eval_steps", "command", "output",
+                    "keep_checkpoints")
 
 
 @dataclass
@@ -61,6 +65,7 @@ class _Ctx:
     label_max: float
     total: int
     base: str
+    first_stage: float | None = None
 
 
 def _amp(device: Any) -> Callable[[], Any]:
@@ -134,6 +139,7 @@ def _state(ctx: _Ctx, run: _Run) -> dict[str, Any]:
         "losses": run.losses,
         "best": run.best,
         "metric": METRICS[ctx.config.task],
+        "first_stage": ctx.first_stage,
         "resume_key": {
             **{k: v for k, v in params.items() if k not in _NOT_RESUME_KEYS},
             "data": [item.get("sha256") for item in ctx.data.provenance],
@@ -148,7 +154,7 @@ def _save(ctx: _Ctx, run: _Run) -> None:
     info = {
         "task": cfg.task, "base": ctx.base, "params": cfg.params(), "command": cfg.command,
         "provenance": ctx.data.provenance, "evals": run.evals, "best": run.best,
-        "metric": METRICS[cfg.task],
+        "metric": METRICS[cfg.task], "first_stage": ctx.first_stage,
         "counts": {"train": summary(ctx.data.train), "dev": summary(ctx.data.dev)},
     }
     state = run.best_state if run.best_state is not None else _cpu_state(ctx.model)
@@ -197,7 +203,9 @@ def _setup(config: TrainConfig) -> tuple[_Ctx, dict[str, Any] | None]:
     plans = _plans(config, loss, data)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
     ctx = _Ctx(config, loss, data, model, tokenizer, optimizer, device, _amp(device), lmax,
-               sum(len(p) for p in plans), resolved.name)
+               sum(len(p) for p in plans), resolved.name, first_stage_metric(config.task, data.dev))
+    if ctx.first_stage is not None:
+        log.info("dev %s of the first stage alone: %.4f", METRICS[config.task], ctx.first_stage)
     return ctx, saved
 
 
@@ -211,6 +219,12 @@ def _plans(config: TrainConfig, loss: str, data: Data) -> list[list[list[int]]]:
 
 def train(config: TrainConfig, progress: Callable[[int], None] | None = None) -> TrainResult:
     """Fine-tune a cross-encoder; the output directory ends up holding the best model.
+
+    The latest weights and optimizer state (``checkpoint/``) are kept while the run is under
+    way and, at its end, only with ``config.keep_checkpoints`` or when ``max_steps`` stopped
+    it before its last step (so that ``resume`` can continue it). The result's ``warnings``
+    say when the run measured nothing, had too little data, or made a model no better than
+    the first stage on the dev pairs (:mod:`xenc.training.verdict`).
 
     Args:
         config: What to train on and how.
@@ -226,6 +240,8 @@ def train(config: TrainConfig, progress: Callable[[int], None] | None = None) ->
     run = _Run()
     if saved is not None:
         _restore(ctx, run, saved)
+    last = ctx.total if config.max_steps is None else min(ctx.total, config.max_steps)
+    set_total(progress, max(0, last - run.step))
     plans = _plans(config, ctx.loss, ctx.data)
     done = 0
     for epoch, plan in enumerate(plans):
@@ -251,8 +267,19 @@ def train(config: TrainConfig, progress: Callable[[int], None] | None = None) ->
 
 
 def _result(ctx: _Ctx, run: _Run) -> TrainResult:
+    cfg, data = ctx.config, ctx.data
+    checkpoint: Path | None = Path(cfg.output) / ckpt.CHECKPOINT_DIR
+    if not cfg.keep_checkpoints and run.step >= ctx.total:  # finished: nothing to resume
+        ckpt.remove_checkpoint(Path(cfg.output))
+        checkpoint = None
+    warnings = warnings_for(
+        metric=METRICS[cfg.task], best=run.best, first_stage=ctx.first_stage,
+        dev_pairs=len(data.dev), train_pairs=len(data.train), steps=run.step,
+        dev_queries=len({p.group for p in data.dev}), from_shipped=ctx.base == DEFAULT_RERANKER,
+    )
     return TrainResult(
-        output=Path(ctx.config.output), steps=run.step, metric=METRICS[ctx.config.task],
+        output=Path(cfg.output), steps=run.step, metric=METRICS[cfg.task],
         best=run.best, evals=run.evals, losses=run.losses,
-        train_pairs=len(ctx.data.train), dev_pairs=len(ctx.data.dev),
+        train_pairs=len(data.train), dev_pairs=len(data.dev),
+        first_stage=ctx.first_stage, warnings=warnings, checkpoint=checkpoint,
     )
