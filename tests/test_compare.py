@@ -398,3 +398,33 @@ def test_an_index_alone_compares_its_first_stage_and_reranking(runner, sample_in
     # a rerank only reorders the 20 candidates: recall at 20 ties on every query
     recall = next(r for r in report["comparisons"] if r["metric"] == "R@20")
     assert recall["ties"] == report["queries"] and recall["p_value"] == 1.0
+
+
+def test_rerank_runs_round_trip(runner, tmp_path, tiny_reranker_dir):
+    """`xenc rerank --format trec` writes a run that `eval --run` reads back: the same
+    documents in the same order, and the same means as the JSONL records give."""
+    docs = [json.loads(line) for line in (SAMPLE / "corpus.jsonl").read_text().splitlines()
+            if line.strip()][:12]
+    requests = [{"qid": "q1", "query": "moon phases and eclipses",
+                 "documents": [{"id": d["id"], "text": d.get("text", "")} for d in docs]},
+                {"qid": "q2", "query": "keeping bread starter alive",
+                 "documents": [{"id": d["id"], "text": d.get("text", "")} for d in docs[::-1]]}]
+    req = tmp_path / "req.jsonl"
+    req.write_text("".join(json.dumps(r) + "\n" for r in requests))
+    qrels = tmp_path / "qrels.tsv"
+    qrels.write_text(f"q1\t0\t{docs[0]['id']}\t1\nq2\t0\t{docs[3]['id']}\t2\n"
+                     f"q2\t0\t{docs[5]['id']}\t1\n")
+    for fmt in ("trec", "jsonl"):
+        out = runner.invoke(app, ["rerank", str(req), "--reranker", str(tiny_reranker_dir),
+                                  "--format", fmt, "-o", str(tmp_path / f"run.{fmt}")])
+        assert out.exit_code == 0, out.stderr
+    trec, jsonl = read_run(tmp_path / "run.trec"), read_run(tmp_path / "run.jsonl")
+    assert [d for d, _ in trec["q1"]] == [d for d, _ in jsonl["q1"]]
+    assert trec == jsonl
+    result = runner.invoke(app, ["eval", "--qrels", str(qrels), "--run",
+                                 f"trec={tmp_path / 'run.trec'}", "--run",
+                                 f"jsonl={tmp_path / 'run.jsonl'}"])
+    assert result.exit_code == 0, result.stderr
+    report = orjson.loads(result.stdout)
+    means = {r["name"]: r["means"] for r in report["runs"]}
+    assert means["trec"] == means["jsonl"]
