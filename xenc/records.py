@@ -81,7 +81,15 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Result:
-    """One line of ``xenc search`` output."""
+    """One line of ``xenc search`` output.
+
+    ``score`` is what the ranking used: the first stage's score without a reranker, else the
+    reranker's score after ``fusion`` (``none``, ``rrf`` or ``linear:W``). ``rerank_score``
+    keeps the reranker's own score (after its activation, before fusion), the one to
+    threshold; it is ``None`` for a candidate the reranker did not score. ``query`` is the
+    query's text, so that records can be fed to ``xenc score`` (with ``text``).
+    ``passage_no`` says which passage ``text`` is, when it is a passage, not the document.
+    """
 
     qid: str
     rank: int
@@ -94,22 +102,32 @@ class Result:
     text: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     reranked_count: int | None = None
+    query: str | None = None
+    rerank_score: float | None = None
+    fusion: str | None = None
+    passage_no: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "qid": str(self.qid),
+        out: dict[str, Any] = {"qid": str(self.qid)}
+        if self.query is not None:
+            out["query"] = self.query
+        out.update({
             "rank": int(self.rank),
             "doc_id": str(self.doc_id),
             "score": float(self.score),
+            "rerank_score": None if self.rerank_score is None else float(self.rerank_score),
             "first_stage_rank": int(self.first_stage_rank),
             "first_stage_score": float(self.first_stage_score),
             "reranked": bool(self.reranked),
+            "fusion": self.fusion,
             "title": self.title,
-        }
+        })
         if self.reranked_count is not None:
             out["reranked_count"] = int(self.reranked_count)
         if self.text is not None:
             out["text"] = self.text
+        if self.passage_no is not None:
+            out["passage_no"] = int(self.passage_no)
         if self.metadata:
             out["metadata"] = self.metadata
         return out

@@ -37,7 +37,7 @@ from xenc.cli.options import (
     reranker_options,
     reranking_note,
 )
-from xenc.config import ENV_BATCH_SIZE, ENV_ENCODER, SearchParams
+from xenc.config import ENV_BATCH_SIZE, ENV_ENCODER, SearchParams, text_kind
 from xenc.errors import UsageError, XencError
 
 app = typer.Typer(
@@ -183,7 +183,8 @@ def search_cmd(
     aggregate: Aggregate = "max",
     passages_per_doc: PerDoc = 3,
     fmt: Annotated[str, typer.Option("--format", help="jsonl, trec or table.")] = "jsonl",
-    with_text: Annotated[bool, typer.Option("--with-text", help="Include document text.")] = False,
+    with_text: Annotated[str | None, typer.Option("--with-text", help=(
+        "Add text: passage (the passage that matched) or document (the whole one)."))] = None,
     budget_ms: BudgetMs = None,
     fusion: Fusion = None,
     exact: Exact = False,
@@ -198,15 +199,15 @@ def search_cmd(
 
     \b
     Examples:
-      xenc search "how do I sharpen a knife" --index-dir idx --reranker DIR
-      xenc search --queries queries.jsonl --index-dir idx --no-rerank --format trec
-      xenc search "knife care" --index-dir idx --reranker DIR --budget-ms 150
+      xenc search "how do I sharpen a knife" --index-dir idx --with-text passage
+      xenc search --queries data/sample/queries.jsonl --index-dir idx --format trec
     """
     from xenc.config import OUTPUT_FORMATS
     from xenc.output import write_results
     from xenc.pipeline import first_stage_without_torch, loaded, open_index, resolve_params, search
     from xenc.progress import bar, count_lines, tracked, wants_progress
 
+    with_text = text_kind(with_text)
     if fmt not in OUTPUT_FORMATS:
         raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
     if not run_tag or any(c.isspace() for c in run_tag):
@@ -385,8 +386,6 @@ def convert_cmd(
 
     summary = convert_dataset(src, out_dir, fmt=fmt, split=split)
     note(summary.describe())
-
-
 
 
 # Commands defined in their own modules, merged into the top level of `xenc`.
