@@ -116,3 +116,41 @@ def test_records_keep_the_rerank_score_and_name_the_fusion(runner, sample_index,
     assert [r["score"] for r in by_first] == pytest.approx(fused)
     if fusion == "none":
         assert all(r["score"] == r["rerank_score"] for r in records)
+
+
+def _eval(runner, sample_index, *extra):
+    from conftest import SAMPLE
+
+    result = runner.invoke(app, ["eval", "--index-dir", str(sample_index), "--queries",
+                                 str(SAMPLE / "queries.jsonl"), "--qrels",
+                                 str(SAMPLE / "qrels.tsv"), "--candidates", "10", *extra])
+    assert result.exit_code == 0, result.stderr
+    import orjson
+
+    return orjson.loads(result.stdout)
+
+
+def test_eval_report_says_what_produced_it(runner, sample_index, tiny_reranker_dir):
+    import xenc
+    from xenc.models.resolve import model_fingerprint, resolve_model
+    from xenc.pipeline import open_index
+
+    report = _eval(runner, sample_index, "--reranker", str(tiny_reranker_dir),
+                   "--fusion", "rrf", "--backend", "torch")
+    assert report["xenc_version"] == xenc.__version__
+    assert report["fusion"] == report["params"]["fusion"] == "rrf"
+    sha = model_fingerprint(resolve_model(str(tiny_reranker_dir), kind="reranker"))["sha256"]
+    assert len(sha) == 64
+    assert report["reranker"] == {"name": str(tiny_reranker_dir), "source": "local",
+                                  "sha256": sha, "backend": "torch", "activation": "sigmoid"}
+    index = open_index(sample_index)
+    encoder = index.manifest["encoder"]
+    index.close()
+    assert report["encoder"] == {"name": encoder["name"], "sha256": encoder["sha256"],
+                                 "backend": "torch"}
+
+
+def test_eval_without_reranker_says_no_fusion(runner, sample_index):
+    report = _eval(runner, sample_index, "--no-rerank", "--retriever", "bm25")
+    assert report["fusion"] is None and report["params"]["fusion"] is None
+    assert report["reranker"] is None and report["encoder"] is None  # BM25 needs no encoder
