@@ -15,7 +15,7 @@ from typing import Any
 
 from xenc import metrics
 from xenc.config import SearchParams
-from xenc.corpus import read_queries
+from xenc.corpus import load_queries
 from xenc.errors import UsageError, param
 from xenc.fusion import effective_fusion
 from xenc.index.reader import Index
@@ -46,7 +46,7 @@ def judged_queries(
 ) -> list[Query]:
     """The queries that have at least one relevant judgment, in file order."""
     relevant = {q for q, docs in qrels.items() if any(g >= 1 for g in docs.values())}
-    return [q for q in read_queries(queries_source, fmt=fmt) if q.id in relevant]
+    return [q for q in load_queries(queries_source, fmt=fmt) if q.id in relevant]
 
 
 def _collect(runs, progress: Progress | None) -> list[QueryRun]:

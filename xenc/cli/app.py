@@ -157,14 +157,14 @@ def index_cmd(
 
 
 def _queries(query: str | None, queries: str | None, fmt: str = "auto"):
-    from xenc.corpus import read_queries
+    from xenc.corpus import load_queries
     from xenc.records import Query
 
     if (query is None) == (queries is None):
         raise UsageError("give one QUERY argument or --queries FILE|-, not both or neither")
     if query is not None and not query.strip():
         raise UsageError("QUERY is empty")
-    return [Query("1", query)] if query is not None else read_queries(queries, fmt=fmt)
+    return [Query("1", query)] if query is not None else load_queries(queries, fmt=fmt)
 
 
 @app.command("search")
