@@ -67,10 +67,14 @@ def note(message: str) -> None:
 def count_lines(source: str) -> int | None:
     """Non-blank lines of a file, for a progress total; ``None`` for stdin (``-``) or when it
     cannot be read (the command itself will then say why)."""
+    from xenc.formats import compression_of
+
     if source == "-":
         return None
     try:
         with open(source, "rb") as fh:
+            if compression_of(fh.peek(8)[:8]):
+                return None  # compressed: its lines are counted as they are read
             return sum(1 for line in fh if line.strip())
     except OSError:
         return None
