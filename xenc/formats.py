@@ -218,13 +218,22 @@ class JsonlWriter:
             self._stream.flush()
 
 
+def umask_mode(base: int = 0o666) -> int:
+    """``base`` less the process umask: the mode a plain ``open()`` gives a new file (``0o777``
+    for a directory). Temporary files are made 0600; what they become is given this mode."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return base & ~mask
+
+
 @contextmanager
 def atomic_output(path: str | os.PathLike[str] | None) -> Iterator[IO[bytes]]:
     """Yield a binary stream for ``path`` (stdout when ``None`` or ``-``).
 
     A file is written to a temporary sibling and renamed over ``path`` only when the block
     finishes without an exception; on failure the temporary file is removed and any existing
-    file at ``path`` is left untouched.
+    file at ``path`` is left untouched. The file gets the mode of the one it replaces, else
+    the umask's (:func:`umask_mode`), as a shell's ``>`` would give it.
     """
     if path is None or str(path) == "-":
         yield sys.stdout.buffer
@@ -235,6 +244,7 @@ def atomic_output(path: str | os.PathLike[str] | None) -> Iterator[IO[bytes]]:
         raise InputError(str(path), None, "its directory does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.fchmod(fd, target.stat().st_mode & 0o7777 if target.is_file() else umask_mode())
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()

@@ -19,7 +19,7 @@ import typer
 
 from xenc.cli.options import IndexDir, Reranker, Wait, handle_errors, make_subapp
 from xenc.config import ENV_ENCODER, ENV_INDEX_DIR
-from xenc.errors import InputError, XencError
+from xenc.errors import InputError, UsageError, XencError
 
 app = make_subapp()
 
@@ -98,11 +98,14 @@ def models_cmd(
     index_dir: Annotated[Path | None, typer.Option(
         "--index-dir", envvar=ENV_INDEX_DIR, show_default=False,
         help="Describe the encoder of this index (none for a BM25-only one).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help=(
+        "auto (a table on a terminal, else JSONL), table or json."))] = "auto",
 ) -> None:
     """Say which encoder and reranker commands would use, from where, and their card's metrics.
 
-    One JSON record per model on stdout; nothing is loaded or downloaded except configs.
-    With --index-dir, the encoder record is the index's (and lists its retrievers).
+    A table on a terminal; one JSON record per model when stdout is a pipe or a file (or
+    with --format json). Nothing is loaded or downloaded except configs. With --index-dir,
+    the encoder record is the index's (and lists its retrievers).
 
     \b
     Examples:
@@ -123,6 +126,15 @@ def models_cmd(
         if encoder and encoder != os.environ.get(ENV_ENCODER):
             note("Warning: --encoder is ignored with --index-dir: an index is searched with "
                  "the encoder it was built with")
+    if fmt not in ("auto", "table", "json"):
+        raise UsageError(f"--format must be auto, table or json, not {fmt!r}")
+    records = describe_models(encoder, reranker, index)
+    if fmt == "table" or (fmt == "auto" and sys.stdout.isatty()):
+        from xenc.output import models_table
+
+        sys.stdout.write(models_table(records))
+        sys.stdout.flush()
+        return
     writer = JsonlWriter(sys.stdout.buffer, flush=True)
-    for record in describe_models(encoder, reranker, index):
+    for record in records:
         writer.write(record)
