@@ -116,7 +116,7 @@ def index_cmd(
     Examples:
       xenc index data/sample/corpus.jsonl --index-dir idx
       xenc index data/sample/corpus.jsonl --index-dir idx-bm25 --retrievers bm25
-      xenc index today.jsonl --index-dir idx --update --delete-missing --wait 600
+      xenc index data/sample/corpus.jsonl --index-dir idx --update --delete-missing --wait 600
     """
     from xenc.config import ChunkParams
     from xenc.corpus import CorpusFields, CorpusSkips
@@ -264,8 +264,8 @@ def score_cmd(
 
     \b
     Example:
-      xenc score pairs.jsonl --reranker DIR > scored.jsonl
-      xenc score pairs.parquet --reranker DIR --engine ray --num-workers 4 -o scored.jsonl
+      xenc score data/sample/pairs.jsonl > scored.jsonl
+      xenc score data/sample/pairs.jsonl --engine ray --num-workers 2 -o scored.jsonl
     """
     from xenc.formats import JsonlWriter, atomic_output
     from xenc.progress import bar, count_lines, note, tracked, wants_progress
@@ -332,7 +332,7 @@ def eval_cmd(
 
     \b
     Example:
-      xenc eval --index-dir idx --queries q.jsonl --qrels qrels.tsv --no-rerank
+      xenc eval --index-dir idx --queries data/sample/queries.jsonl --qrels data/sample/qrels.tsv
     """
     from xenc.evaluation import evaluate
     from xenc.output import write_report
@@ -378,7 +378,7 @@ def convert_cmd(
 
     \b
     Examples:
-      xenc convert ../shared/datasets/cisi runs/cisi
+      xenc convert data/sample/beir-mini runs/beir-mini
       xenc convert ../shared/datasets/stsbenchmark runs/stsb
     """
     from xenc.datasets.pairs import convert_dataset

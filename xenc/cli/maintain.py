@@ -33,7 +33,7 @@ def verify_cmd(index_dir: IndexDir) -> None:
 
     \b
     Example:
-      xenc verify --index-dir idx || alert "index is corrupted"
+      xenc verify --index-dir idx || echo "idx is damaged: rebuild it" >&2
     """
     from xenc.index.verify import summary, verify
     from xenc.progress import note
@@ -74,7 +74,7 @@ def delete_cmd(
 
     \b
     Example:
-      echo doc-17 | xenc delete --index-dir idx --ids - --wait 60
+      echo astro-001 | xenc delete --index-dir idx --ids - --wait 60
     """
     from xenc.index.update import delete_documents
     from xenc.progress import note
@@ -110,7 +110,7 @@ def models_cmd(
     \b
     Examples:
       xenc models
-      xenc models --reranker runs/my-reranker
+      xenc models --reranker xenc/assets/reranker --format table
       xenc models --index-dir idx
     """
     from xenc.formats import JsonlWriter
