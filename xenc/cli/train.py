@@ -108,9 +108,9 @@ def train_cmd(
 
     \b
     Examples:
-      xenc train pairs.jsonl -o my-reranker --dev-fraction 0.2 --epochs 2
+      xenc train pairs.jsonl -o my-reranker --base xenc/assets/reranker --dev-fraction 0.2
       xenc train --index-dir idx --queries data/sample/queries.jsonl \\
-          --qrels data/sample/qrels.tsv -o my-reranker-2
+          --qrels data/sample/qrels.tsv -o my-reranker-2 --base xenc/assets/reranker
     """
     from xenc.progress import bar, note, wants_progress
     from xenc.training import TrainConfig, train
