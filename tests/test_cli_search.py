@@ -84,7 +84,7 @@ def test_search_trec_and_table(runner, sample_index):
 def test_search_with_text_and_output_file(runner, sample_index, tmp_path):
     out = tmp_path / "res.jsonl"
     result = runner.invoke(app, search_args(sample_index, "compost", "--no-rerank",
-                                            "--with-text", "-k", "2", "-o", str(out)))
+                                            "--with-text", "document", "-k", "2", "-o", str(out)))
     assert result.exit_code == 0 and result.stdout == ""
     records = parse_jsonl(out.read_text())
     assert len(records) == 2 and all(r["text"] for r in records)

@@ -85,7 +85,7 @@ EXPECTED_BEIR_CORPUS = [
         "id": "d1",
         "title": "Statins",
         "text": "Statins and\ncancer.",
-        "metadata": {"url": "http://x"},
+        "url": "http://x",  # BEIR's metadata lifted: not metadata.metadata once indexed
     },
     {"id": "d2", "text": "No title here."},
     {"id": "3", "text": "Only a title"},

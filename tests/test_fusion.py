@@ -127,7 +127,8 @@ def test_eval_reports_the_fusion(fused_model, sample_index):
         "--qrels", str(SAMPLE / "qrels.tsv"), "--reranker", str(fused_model),
         "--candidates", "10", "--retriever", "bm25"])
     assert result.exit_code == 0, result.output
-    assert orjson.loads(result.stdout)["fusion"] == "linear:0.4"
+    report = orjson.loads(result.stdout)
+    assert report["fusion"] == report["params"]["fusion"] == "linear:0.4"  # one answer
 
 
 def test_unknown_fusion_in_a_model_config(fused_model):

@@ -56,7 +56,7 @@ def test_memory_is_bounded_by_the_block(tmp_path):
         ({"document": "d"}, 'has "document" but no "query"'),
         ({"query": 1, "document": "d"}, 'field "query" must be a string'),
         ({"foo": "bar"}, "no text pair: expected one of query/document, text_a/text_b, "
-                         "sentence1/sentence2"),
+                         "sentence1/sentence2, query/text"),
     ],
 )
 def test_pair_errors(obj, reason):

@@ -131,8 +131,9 @@ def test_search_results_and_k(small_index, tiny_reranker):
     texts = {d[0]: d[2] for d in DOCS}
     assert all(r.text == texts[r.doc_id] for r in results)
     record = results[0].to_dict()
-    assert set(record) == {"qid", "rank", "doc_id", "score", "first_stage_rank",
-                           "first_stage_score", "reranked", "title", "text"}
+    assert set(record) == {"qid", "query", "rank", "doc_id", "score", "rerank_score",
+                           "first_stage_rank", "first_stage_score", "reranked", "fusion",
+                           "title", "text"}
     assert type(record["score"]) is float
 
 

@@ -30,6 +30,7 @@ NEEDS = {"bm25": ("bm25",), "dense": ("dense",), "hybrid": ("bm25", "dense")}
 AGGREGATES = ("max", "first", "sum")
 ACTIVATIONS = ("none", "sigmoid", "softmax")
 OUTPUT_FORMATS = ("jsonl", "trec", "table")
+TEXT_KINDS = ("document", "passage")  # search --with-text
 
 
 @dataclass(frozen=True)
@@ -204,3 +205,19 @@ def parse_fusion(spec: str) -> tuple[str, float | None]:
             raise UsageError(f"fusion {spec!r}: the weight of linear:W must be in [0, 1]")
         return "linear", weight
     raise UsageError(f"unknown fusion {spec!r}: choose none, rrf or linear:W")
+
+
+def text_kind(with_text: bool | str | None) -> str | None:
+    """``with_text`` as ``"document"``, ``"passage"`` or ``None`` (True means document).
+
+    Raises:
+        UsageError: Another value.
+    """
+    if with_text is None or with_text is False:
+        return None
+    if with_text is True:
+        return "document"
+    kind = str(with_text).strip().lower()
+    if kind not in TEXT_KINDS:
+        raise UsageError(f"{param('with_text')} takes passage or document, not {with_text!r}")
+    return kind

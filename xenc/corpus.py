@@ -190,6 +190,18 @@ def read_corpus(
 
 
 QUERY_FORMATS = ("auto", "jsonl", "tsv", "text")
+# A TSV query file's first line is a header, and skipped, when its first column is one of
+# HEADER_IDS and its second one of HEADER_TEXTS (any case): `id<TAB>text`, `qid<TAB>query`, ...
+HEADER_IDS = ("id", "_id", "qid", "query_id", "query-id", "queryid", "topic", "topic_id")
+HEADER_TEXTS = ("text", "query", "query_text", "question", "title", "topic")
+CORPUS_HINT = ("; this looks like a corpus, not queries (--queries reads one query a line: "
+               "JSONL {\"id\", \"text\"}, id<TAB>text or text)")
+
+
+def is_tsv_header(line: bytes) -> bool:
+    """Whether a TSV query file's first line is a header (see ``HEADER_IDS``)."""
+    cells = [c.strip().lower() for c in line.decode("utf-8", "replace").split("\t")]
+    return len(cells) == 2 and cells[0] in HEADER_IDS and cells[1] in HEADER_TEXTS
 
 
 def detect_query_format(line: bytes) -> str:
@@ -235,7 +247,8 @@ def read_queries(
     ``auto`` (what the CLI's ``--queries-format`` defaults to) picks the form from the first
     non-blank line (:func:`detect_query_format`); the library default stays ``jsonl``, so a
     JSONL file with a bad first line is an error, not text. Blank lines are skipped; ids must
-    be unique.
+    be unique. A TSV file's first line is skipped when it is a header (:func:`is_tsv_header`:
+    ``id<TAB>text``, ``query_id<TAB>query``, ...).
 
     Raises:
         UsageError: An unknown ``fmt``.
@@ -246,10 +259,15 @@ def read_queries(
                          f"not {fmt!r}")
     name = source_name(source)
     seen: dict[str, int] = {}
+    header_checked = False
     for line_no, line in iter_lines(source):
         where = (name, line_no)
         if fmt == "auto":
             fmt = detect_query_format(line)
+        if not header_checked:
+            header_checked = True
+            if fmt == "tsv" and is_tsv_header(line):
+                continue
         try:
             qid, text = _query_fields(fmt, line, where)
             if qid in seen:
@@ -261,3 +279,35 @@ def read_queries(
             continue
         seen[qid] = line_no
         yield Query(id=qid, text=text)
+
+
+def _looks_like_corpus(source: str | os.PathLike[str]) -> bool:
+    """Whether a query file's first line reads like a corpus document: a JSON object with a
+    ``title`` field, or a text of over 300 characters."""
+    for _, line in iter_lines(source):
+        if line.lstrip().startswith(b"{"):
+            try:
+                obj = parse_object(line, "", 0)
+            except InputError:
+                return False
+            text = obj.get("text")
+            return "title" in obj or (isinstance(text, str) and len(text) > 300)
+        return len(line) > 300
+    return False
+
+
+def load_queries(source: str | os.PathLike[str], *, fmt: str = "jsonl") -> Iterator[Query]:
+    """The queries of :func:`read_queries`; a file on disk is read and checked whole first,
+    so that a bad line stops the run before the first search (stdin, ``-``, stays lazy).
+
+    Raises:
+        InputError: A bad line, saying so when the file looks like a corpus.
+    """
+    if str(source) == "-":
+        return read_queries(source, fmt=fmt)
+    try:
+        return iter(list(read_queries(source, fmt=fmt)))
+    except InputError as exc:
+        if exc.line is None or not _looks_like_corpus(source):
+            raise
+        raise InputError(exc.source, exc.line, exc.reason + CORPUS_HINT) from None

@@ -15,11 +15,11 @@ from typing import Any
 
 from xenc import metrics
 from xenc.config import SearchParams
-from xenc.corpus import read_queries
+from xenc.corpus import load_queries
 from xenc.errors import UsageError, param
 from xenc.fusion import effective_fusion
 from xenc.index.reader import Index
-from xenc.pipeline import QueryRun, run_queries
+from xenc.pipeline import QueryRun, loaded, run_queries
 from xenc.progress import set_total
 from xenc.qrels import Qrels, Run, read_qrels
 from xenc.records import Query
@@ -47,7 +47,7 @@ def judged_queries(
 ) -> list[Query]:
     """The queries that have at least one relevant judgment, in file order."""
     relevant = {q for q, docs in qrels.items() if any(g >= 1 for g in docs.values())}
-    return [q for q in read_queries(queries_source, fmt=fmt) if q.id in relevant]
+    return [q for q in load_queries(queries_source, fmt=fmt) if q.id in relevant]
 
 
 def _collect(runs, progress: Progress | None) -> list[QueryRun]:
@@ -82,6 +82,29 @@ def _sweep(index, queries, qrels, params, reranker, depths, progress) -> list[di
             "latency_ms": {"rerank": metrics.latency_summary([r.rerank_ms for r in runs])},
         })
     return rows
+
+
+def provenance(index: Index, params: SearchParams, reranker: Any | None) -> dict[str, Any]:
+    """What produced an eval report: xenc's version, the reranker (name, weights sha256,
+    backend, activation), the query encoder the first stage used (``None`` for BM25), and
+    the fusion applied (``None`` without a reranker). ``params`` are resolved."""
+    from xenc import __version__
+    from xenc.models.resolve import model_fingerprint
+
+    out: dict[str, Any] = {"xenc_version": __version__, "reranker": None, "encoder": None,
+                           "fusion": effective_fusion(params.fusion, reranker) if reranker
+                           is not None else None}
+    resolved = getattr(reranker, "resolved", None)
+    if resolved is not None:
+        out["reranker"] = {"name": resolved.name, "source": resolved.source,
+                           "sha256": model_fingerprint(resolved)["sha256"],
+                           "backend": getattr(reranker, "backend", None),
+                           "activation": getattr(reranker, "activation", None)}
+    if params.retriever != "bm25":
+        info = index.manifest.get("encoder") or {}
+        out["encoder"] = {"name": info.get("name"), "sha256": info.get("sha256"),
+                          "backend": "onnx" if index.onnx_queries else "torch"}
+    return out
 
 
 def evaluate(
@@ -155,14 +178,15 @@ def evaluate_runs(
         "judged_queries": sum(
             1 for docs in qrels.values() if any(g >= 1 for g in docs.values())
         ),
-        "params": {**vars(params), "index": str(index.directory)},
     }
+    made = provenance(index, params, loaded(reranker))
+    report["params"] = {**vars(params), "fusion": made["fusion"], "index": str(index.directory)}
+    report.update(made)
     if reranker is not None:
         ranked = {r.query.id: [s.candidate.doc_id for s in r.ranked] for r in runs}
         report["reranked"] = _quality(ranked, qrels, params.candidates)
         kept["reranked"] = {
             r.query.id: [(s.candidate.doc_id, s.score) for s in r.ranked] for r in runs}
-        report["fusion"] = effective_fusion(params.fusion, reranker)
         report["latency_ms"]["rerank"] = metrics.latency_summary([r.rerank_ms for r in runs])
         if params.budget_ms is not None:
             report["budget"] = _budget_summary(params.budget_ms, runs)

@@ -2,12 +2,16 @@
 
 Every input is a path or ``-`` (standard input). Readers yield ``(line_no, object)`` with
 1-based line numbers, skip blank lines, accept a UTF-8 BOM and CRLF line ends, and raise
-:class:`~xenc.errors.InputError` naming the source and line for anything else. Output files
-are written through :func:`atomic_output`, so a failed run never leaves a truncated file.
+:class:`~xenc.errors.InputError` naming the source and line for anything else. Input
+compressed with gzip, bzip2, xz or zstd is decompressed as it is read, whatever its name: the
+format is told by its first bytes (zstd needs the ``zstandard`` package, ``xenc[zstd]``).
+Output files are written through :func:`atomic_output`, so a failed run never leaves a
+truncated file.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import tempfile
@@ -33,11 +37,53 @@ def source_name(source: str | os.PathLike[str]) -> str:
     return STDIN_NAME if str(source) == "-" else str(source)
 
 
+# The first bytes of each compressed format read transparently (``file(1)``'s magic numbers).
+MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"),
+         (b"\x28\xb5\x2f\xfd", "zstd"))
+
+
+def compression_of(head: bytes) -> str | None:
+    """The compression whose magic bytes ``head`` starts with, or ``None``."""
+    return next((name for magic, name in MAGIC if head.startswith(magic)), None)
+
+
+class Decompressed(io.BufferedReader):
+    """The decompressed bytes of a compressed input (an error while reading is bad data)."""
+
+
+def _decompressing(fh: IO[bytes], name: str) -> IO[bytes]:
+    """``fh`` itself, or a reader of its decompressed bytes when it starts with a magic."""
+    if not hasattr(fh, "peek"):  # an in-memory stream (tests): buffered, so it can be peeked
+        fh = io.BufferedReader(fh)  # type: ignore[arg-type]
+    kind = compression_of(fh.peek(8)[:8])  # type: ignore[attr-defined]
+    if kind is None:
+        return fh
+    if kind == "gzip":
+        import gzip
+
+        return Decompressed(gzip.GzipFile(fileobj=fh, mode="rb"))  # type: ignore[arg-type]
+    if kind == "bzip2":
+        import bz2
+
+        return Decompressed(bz2.BZ2File(fh))  # type: ignore[arg-type]
+    if kind == "xz":
+        import lzma
+
+        return Decompressed(lzma.LZMAFile(fh))  # type: ignore[arg-type]
+    try:
+        import zstandard
+    except ImportError:
+        raise InputError(name, None, "is zstd-compressed: reading it needs the zstandard "
+                         "package (pip install zstandard, or xenc[zstd])") from None
+    return Decompressed(zstandard.ZstdDecompressor().stream_reader(fh))
+
+
 @contextmanager
 def open_input(source: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
-    """Open a path (or ``-`` for stdin) for binary reading, with a one-line error if missing."""
+    """Open a path (or ``-`` for stdin) for binary reading, with a one-line error if missing;
+    compressed input (gzip, bzip2, xz, zstd, told by its first bytes) is decompressed."""
     if str(source) == "-":
-        yield sys.stdin.buffer
+        yield _decompressing(sys.stdin.buffer, STDIN_NAME)
         return
     path = Path(source)
     if path.is_dir():
@@ -49,13 +95,30 @@ def open_input(source: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
     except OSError as exc:
         raise InputError(str(source), None, f"cannot read: {exc.strerror}") from None
     with fh:
-        yield fh
+        yield _decompressing(fh, str(source))
 
 
 def iter_lines(source: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(line_no, line)`` for each non-blank line, without line ends or a leading BOM."""
+    """Yield ``(line_no, line)`` for each non-blank line, without line ends or a leading BOM.
+
+    Raises:
+        InputError: The source is missing, or its compressed data is corrupt or cut short.
+    """
     with open_input(source) as fh:
-        for line_no, raw in enumerate(fh, start=1):
+        lines = iter(fh)
+        line_no = 0
+        while True:
+            try:
+                raw = next(lines)
+            except StopIteration:
+                return
+            except Exception as exc:  # noqa: BLE001 - corrupt data, of any compression
+                if not isinstance(fh, Decompressed):
+                    raise
+                reason = " ".join(str(exc).split()) or type(exc).__name__
+                raise InputError(source_name(source), line_no + 1,
+                                 f"cannot decompress: {reason}") from None
+            line_no += 1
             line = raw.rstrip(b"\r\n")
             if line_no == 1 and line.startswith(b"\xef\xbb\xbf"):
                 line = line[3:]
@@ -82,6 +145,14 @@ def _too_deep(source: str, line_no: int) -> InputError:
     return InputError(source, line_no, f"nested deeper than {MAX_DEPTH} levels")
 
 
+def _csv_hint(line: bytes) -> str:
+    """A hint for a line that is not JSON but reads like comma-separated values."""
+    if b"," not in line or line.lstrip().startswith((b"{", b"[")):
+        return ""
+    return ("; this looks like CSV: xenc reads JSONL, one JSON object a line "
+            '(such as {"id": "1", "text": "..."})')
+
+
 def parse_object(line: bytes, source: str, line_no: int) -> dict[str, Any]:
     """Parse one JSONL line into a dict, or raise InputError naming ``source:line_no``."""
     try:
@@ -90,7 +161,7 @@ def parse_object(line: bytes, source: str, line_no: int) -> dict[str, Any]:
         if "depth limit" in str(exc):
             raise _too_deep(source, line_no) from None
         reason = str(exc).split(":")[0] if "utf-8" in str(exc).lower() else str(exc)
-        raise InputError(source, line_no, f"invalid JSON ({reason})") from None
+        raise InputError(source, line_no, f"invalid JSON ({reason}){_csv_hint(line)}") from None
     if not isinstance(obj, dict):
         raise InputError(source, line_no, f"expected a JSON object, got {type(obj).__name__}")
     # Counting brackets is cheap and bounds the depth, so flat lines skip the walk.
@@ -147,13 +218,22 @@ class JsonlWriter:
             self._stream.flush()
 
 
+def umask_mode(base: int = 0o666) -> int:
+    """``base`` less the process umask: the mode a plain ``open()`` gives a new file (``0o777``
+    for a directory). Temporary files are made 0600; what they become is given this mode."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return base & ~mask
+
+
 @contextmanager
 def atomic_output(path: str | os.PathLike[str] | None) -> Iterator[IO[bytes]]:
     """Yield a binary stream for ``path`` (stdout when ``None`` or ``-``).
 
     A file is written to a temporary sibling and renamed over ``path`` only when the block
     finishes without an exception; on failure the temporary file is removed and any existing
-    file at ``path`` is left untouched.
+    file at ``path`` is left untouched. The file gets the mode of the one it replaces, else
+    the umask's (:func:`umask_mode`), as a shell's ``>`` would give it.
     """
     if path is None or str(path) == "-":
         yield sys.stdout.buffer
@@ -164,6 +244,7 @@ def atomic_output(path: str | os.PathLike[str] | None) -> Iterator[IO[bytes]]:
         raise InputError(str(path), None, "its directory does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.fchmod(fd, target.stat().st_mode & 0o7777 if target.is_file() else umask_mode())
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()

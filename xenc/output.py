@@ -18,11 +18,17 @@ from xenc.formats import JsonlWriter, atomic_output
 from xenc.qrels import trec_run_line
 from xenc.records import Result
 
-TABLE_COLUMNS = ("qid", "rank", "doc_id", "score", "first_stage_rank", "title")
-
-
+TABLE_COLUMNS = ("qid", "rank", "doc_id", "score", "first_stage_rank", "title", "text")
 TABLE_HEADERS = {"first_stage_rank": "FIRST"}
 RIGHT = {"rank", "score", "first_stage_rank"}  # numbers align right
+WIDTHS = {"title": 60, "text": 80}  # longer values are cut, ending in an ellipsis
+
+
+def cut(value: str, width: int) -> str:
+    """``value`` on one line (whitespace runs made one space), at most ``width`` characters:
+    a longer one is cut and ends in ``…``."""
+    value = " ".join(value.split())
+    return value if len(value) <= width else value[: width - 1].rstrip() + "\u2026"
 
 
 def printable(text: str) -> str:
@@ -36,18 +42,26 @@ def printable(text: str) -> str:
 def _cells(r: Result) -> dict[str, str]:
     return {"qid": printable(str(r.qid)), "rank": str(r.rank), "doc_id": printable(r.doc_id),
             "score": f"{r.score:.4f}", "first_stage_rank": str(r.first_stage_rank),
-            "title": printable(r.title[:60])}
+            "title": cut(printable(r.title), WIDTHS["title"]),
+            "text": cut(printable(r.text or ""), WIDTHS["text"])}
 
 
 def _table(results: Iterable[Result], stream: IO[bytes]) -> int:
-    """A plain table whose columns fit their widest value (so results are read first)."""
+    """A plain table whose columns fit their widest value (so results are read first).
+
+    TITLE is left out when no result has a title, TEXT unless results carry text
+    (``--with-text``)."""
+    results = list(results)
     rows = [_cells(r) for r in results]
-    heads = {c: TABLE_HEADERS.get(c, c.upper()) for c in TABLE_COLUMNS}
-    widths = {c: max([len(heads[c])] + [len(row[c]) for row in rows]) for c in TABLE_COLUMNS}
+    columns = [c for c in TABLE_COLUMNS
+               if (c != "title" or any(r.title for r in results))
+               and (c != "text" or any(r.text is not None for r in results))]
+    heads = {c: TABLE_HEADERS.get(c, c.upper()) for c in columns}
+    widths = {c: max([len(heads[c])] + [len(row[c]) for row in rows]) for c in columns}
 
     def line(cells: dict[str, str]) -> bytes:
         parts = [cells[c].rjust(widths[c]) if c in RIGHT else cells[c].ljust(widths[c])
-                 for c in TABLE_COLUMNS]
+                 for c in columns]
         return "  ".join(parts).rstrip().encode() + b"\n"
 
     stream.write(line(heads))
@@ -55,6 +69,37 @@ def _table(results: Iterable[Result], stream: IO[bytes]) -> int:
         stream.write(line(row))
     stream.flush()
     return len(rows)
+
+
+def plain_table(heads: list[str], rows: list[list[str]]) -> str:
+    """Columns padded to their widest value, two spaces apart, no trailing spaces."""
+    widths = [max(len(str(v)) for v in column) for column in zip(heads, *rows, strict=True)]
+    return "".join("  ".join(str(v).ljust(w) for v, w in zip(line, widths, strict=True)).rstrip()
+                   + "\n" for line in [heads, *rows])
+
+
+def models_table(records: list[dict[str, Any]]) -> str:
+    """``xenc models`` for a person: one line a model (role, name, source, what chose it,
+    size, details), a model that is not there described in words."""
+    rows = []
+    for r in records:
+        if r.get("name") is None:
+            rows.append([r["role"], "-", "-", r.get("chosen_by", ""), "-",
+                         cut(r.get("message", ""), 100)])
+            continue
+        details = [f"{r['layers']} layers" if r.get("layers") else "",
+                   f"dim {r['dim']}" if r.get("dim") else "",
+                   f"labels {','.join(r['labels'])}" if r.get("labels") else "",
+                   f"fusion {r['fusion']}" if r.get("fusion") else "",
+                   f"query encoder {r['query_encoder']}" if r.get("query_encoder") else ""]
+        card = r.get("training") or {}
+        if card.get("best") is not None:
+            details.append(f"dev {card.get('metric')} {card['best']:.4f}")
+        size = r.get("size_mb")
+        rows.append([r["role"], cut(str(r["name"]), 60), str(r.get("source", "")),
+                     r.get("chosen_by", ""), "-" if size is None else f"{size:g}",
+                     ", ".join(d for d in details if d)])
+    return plain_table(["ROLE", "NAME", "SOURCE", "CHOSEN BY", "SIZE MB", "DETAILS"], rows)
 
 
 def write_results(

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xenc.config import INDEX_RETRIEVERS, ChunkParams, HNSWParams, SearchParams, parse_retrievers
+from xenc.config import (
+    INDEX_RETRIEVERS,
+    ChunkParams,
+    HNSWParams,
+    SearchParams,
+    parse_retrievers,
+    text_kind,
+)
 from xenc.corpus import CorpusFields, CorpusSkips
 from xenc.errors import UsageError, param
 from xenc.fusion import effective_fusion
@@ -129,6 +136,7 @@ class QueryRun:
     ranked: list[Scored]
     first_stage_ms: float
     rerank_ms: float
+    fusion: str | None = None  # the fusion that made the scores; None without a reranker
 
     @property
     def reranked(self) -> int:
@@ -241,7 +249,8 @@ def run_queries(
                 budget=budget, fusion=fusion,
             )
         t2 = time.perf_counter()
-        yield QueryRun(query, cands, ranked, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+        yield QueryRun(query, cands, ranked, (t1 - t0) * 1e3, (t2 - t1) * 1e3,
+                       None if reranker is None else fusion)
 
 
 def first_stage_lists(
@@ -288,13 +297,24 @@ def as_queries(queries: str | Query | Iterable[str | Query]) -> Iterator[Query]:
             raise UsageError(f"queries must be strings or xenc.Query, got {type(item).__name__}")
 
 
+def _passages(index: Index, top: list[Scored]) -> dict[str, Any]:
+    """The passage each result carries with ``with_text="passage"``: the one whose score
+    made the document's (reranked), else its best first-stage passage, else its first."""
+    rows = {s.candidate.doc_id: s.row if s.row is not None else
+            (s.candidate.rows[0] if s.candidate.rows else None) for s in top}
+    missing = [d for d, r in rows.items() if r is None]
+    rows.update(index.docstore.first_rows(missing) if missing else {})
+    chunks = index.docstore.chunks(rows.values())
+    return {doc_id: chunks[row] for doc_id, row in rows.items()}
+
+
 def search(
     index: Index,
     queries: str | Query | Iterable[str | Query],
     params: SearchParams = SearchParams(),
     reranker: Any | None = None,
     *,
-    with_text: bool = False,
+    with_text: bool | str | None = None,
 ) -> Iterator[Result]:
     """Yield the top ``params.k`` results of each query, in query order then rank order.
 
@@ -302,22 +322,32 @@ def search(
     ``xenc search``), or :class:`~xenc.records.Query` objects. With a time budget
     (``params.budget_ms``) and a reranker, every result also says how many of the query's
     candidates were reranked (``reranked_count``). ``reranker`` may be a :class:`Loading`.
+    ``with_text`` adds ``text``: ``"document"`` (or ``True``) the whole document's,
+    ``"passage"`` the passage that matched (see :func:`_passages`) with its ``passage_no``.
+
+    Raises:
+        UsageError: A ``with_text`` other than those.
     """
+    kind = text_kind(with_text)
     budgeted = None
     for run in run_queries(index, as_queries(queries), params, reranker):
         if budgeted is None:  # a Loading is loaded by now
             budgeted = params.budget_ms is not None and loaded(reranker) is not None
         top = run.ranked[: params.k]
         docs = index.docstore.documents(s.candidate.doc_id for s in top)
+        passages = _passages(index, top) if kind == "passage" else {}
         for rank, scored in enumerate(top, start=1):
             cand = scored.candidate
             doc = docs[cand.doc_id]
+            chunk = passages.get(cand.doc_id)
+            text = chunk.text if chunk is not None else doc.text if kind else None
             yield Result(
                 qid=run.query.id, rank=rank, doc_id=cand.doc_id, score=scored.score,
                 first_stage_rank=cand.rank, first_stage_score=cand.score,
-                reranked=scored.reranked, title=doc.title,
-                text=doc.text if with_text else None, metadata=doc.metadata,
-                reranked_count=run.reranked if budgeted else None,
+                reranked=scored.reranked, title=doc.title, text=text, metadata=doc.metadata,
+                reranked_count=run.reranked if budgeted else None, query=run.query.text,
+                rerank_score=scored.rerank_score, fusion=run.fusion,
+                passage_no=None if chunk is None else chunk.chunk_no,
             )
 
 

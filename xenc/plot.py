@@ -1,8 +1,10 @@
 """``xenc eval --plot FILE``: the picture for choosing how many candidates to rerank (with
 ``--sweep``), and per-query deltas of compared runs (with ``--run``).
 
-Quality (NDCG@10 and recall@10 after reranking) against K on the left axis, rerank latency
-p50/p95 against K on the right axis. matplotlib is an optional extra (``xenc[plot]``) and is
+Quality (NDCG@10 and recall@10 after reranking) against K on the left axis, with the first
+stage's NDCG@10 as the no-rerank baseline and a point at the full candidate depth; rerank
+latency p50/p95 against K on the right axis. The title names the reranker, the retriever and
+the collection. matplotlib is an optional extra (``xenc[plot]``) and is
 imported only here, only when a plot is asked for.
 """
 
@@ -50,29 +52,62 @@ def _save(fig: Any, target: Path) -> Path:
     return target
 
 
-def plot_sweep(report: dict[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Draw ``report["sweep"]`` (from :func:`xenc.evaluation.evaluate`) into ``path``.
+def collection_name(index_dir: str | None) -> str:
+    """What a plot calls the collection: the index directory's name, or its parent's when the
+    index is named generically (``runs/cisi/index`` → ``cisi``)."""
+    path = Path(index_dir or "")
+    name = path.name
+    return path.parent.name or name if name.lower() in ("index", "idx", "") else name
 
-    The file is written atomically (a temporary file, then a rename) and is deterministic
-    for a given report (no timestamps in the SVG/PNG metadata).
-    """
-    target = check_plot_path(path)
+
+def sweep_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The sweep's rows by depth, with a point at the full candidate depth (the eval's own
+    reranked run, every candidate reranked) when the sweep does not reach it."""
+    rows = sorted(report.get("sweep") or [], key=lambda row: row["candidates"])
+    full = (report.get("params") or {}).get("candidates")
+    reranked, latency = report.get("reranked"), (report.get("latency_ms") or {}).get("rerank")
+    if rows and full and reranked and latency and rows[-1]["candidates"] < full:
+        rows.append({"candidates": full, **reranked, "latency_ms": {"rerank": latency}})
+    return rows
+
+
+def title(report: dict[str, Any]) -> str:
+    """``NDCG@10 against K: <reranker> over <retriever> on <collection> (N queries)``."""
+    reranker = (report.get("reranker") or {}).get("name") or "reranker"
+    if "/" in reranker and Path(reranker).name:
+        reranker = Path(reranker).name  # a local directory: its name, not the whole path
+    params = report.get("params") or {}
+    return (f"{reranker} over {params.get('retriever', '?')} on "
+            f"{collection_name(params.get('index'))} ({report.get('queries', '?')} queries)")
+
+
+def sweep_figure(report: dict[str, Any]) -> Any:
+    """The sweep's matplotlib Figure: quality against K (log axis, plain numbers) with the
+    first stage's NDCG@10 as a dashed baseline, rerank latency on the right axis."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
-    rows = report.get("sweep") or []
+    rows = sweep_rows(report)
     if not rows:
         raise UsageError("--plot draws the --sweep results: give --sweep too")
     ks = [row["candidates"] for row in rows]
     fig, quality = plt.subplots(figsize=(7, 4.2), dpi=100)
     for key, style in (("ndcg@10", "o-"), ("recall@10", "s-")):
         quality.plot(ks, [row[key] for row in rows], style, label=key.upper())
+    baseline = (report.get("first_stage") or {}).get("ndcg@10")
+    if baseline is not None:
+        quality.axhline(baseline, color="tab:blue", linestyle=":", linewidth=1.2,
+                        label="NDCG@10 no rerank")
     quality.set_xlabel("K (candidates reranked)")
     quality.set_ylabel("quality after reranking")
     quality.set_xscale("log")
-    quality.set_xticks(ks, [str(k) for k in ks])
+    # plain numbers at the depths measured, and no minor labels such as 3×10¹
+    quality.xaxis.set_major_locator(FixedLocator(ks))
+    quality.xaxis.set_major_formatter(FixedFormatter([str(k) for k in ks]))
+    quality.xaxis.set_minor_locator(NullLocator())
     latency = quality.twinx()
     for key, style in (("p50", "^--"), ("p95", "v--")):
         latency.plot(ks, [row["latency_ms"]["rerank"][key] for row in rows], style,
@@ -81,9 +116,20 @@ def plot_sweep(report: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     handles = quality.get_legend_handles_labels()
     more = latency.get_legend_handles_labels()
     quality.legend(handles[0] + more[0], handles[1] + more[1], loc="lower right", fontsize=8)
-    quality.set_title(f"xenc eval --sweep ({report.get('queries', '?')} queries)")
+    quality.set_title(title(report), fontsize=10)
     fig.tight_layout()
-    return _save(fig, target)
+    return fig
+
+
+def plot_sweep(report: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Draw ``report["sweep"]`` (from :func:`xenc.evaluation.evaluate`) into ``path``
+    (:func:`sweep_figure`).
+
+    The file is written atomically (a temporary file, then a rename) and is deterministic
+    for a given report (no timestamps in the SVG/PNG metadata).
+    """
+    target = check_plot_path(path)
+    return _save(sweep_figure(report), target)
 
 
 def plot_deltas(comparison: Any, path: str | os.PathLike[str]) -> Path:

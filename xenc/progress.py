@@ -99,11 +99,16 @@ def note(message: str) -> None:
 
 def count_lines(source: str, limit: int | None = None) -> int | None:
     """Non-blank lines of a file (at most ``limit``), for a progress total; ``None`` for stdin
-    (``-``) or when it cannot be read (the command itself will then say why)."""
+    (``-``), a compressed file (its lines are counted as they are read), or when it cannot be
+    read (the command itself will then say why)."""
+    from xenc.formats import compression_of
+
     if source == "-":
         return None
     try:
         with open(source, "rb") as fh:
+            if compression_of(fh.peek(8)[:8]):
+                return None
             count = sum(1 for line in fh if line.strip())
     except OSError:
         return None

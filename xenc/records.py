@@ -83,6 +83,13 @@ class Candidate:
 class Result:
     """One line of ``xenc search`` (and ``xenc rerank``) output.
 
+    ``score`` is what the ranking used: the first stage's score without a reranker, else the
+    reranker's score after ``fusion`` (``none``, ``rrf`` or ``linear:W``). ``rerank_score``
+    keeps the reranker's own score (after its activation, before fusion), the one to
+    threshold; it is ``None`` for a candidate the reranker did not score. ``query`` is the
+    query's text, so that records can be fed to ``xenc score`` (with ``text``).
+    ``passage_no`` says which passage ``text`` is, when it is a passage, not the document.
+
     ``index`` (the document's 0-based position in a rerank request) is set by ``xenc rerank``
     only; ``first_stage_score`` is ``None`` there when the input gave no first-stage scores
     (a request's documents), and both are then left out of :meth:`to_dict`.
@@ -100,25 +107,35 @@ class Result:
     metadata: dict[str, Any] = field(default_factory=dict)
     reranked_count: int | None = None
     index: int | None = None
+    query: str | None = None
+    rerank_score: float | None = None
+    fusion: str | None = None
+    passage_no: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "qid": str(self.qid),
+        out: dict[str, Any] = {"qid": str(self.qid)}
+        if self.query is not None:
+            out["query"] = self.query
+        out.update({
             "rank": int(self.rank),
             "doc_id": str(self.doc_id),
-        }
+        })
         if self.index is not None:
             out["index"] = int(self.index)
         out["score"] = float(self.score)
+        out["rerank_score"] = None if self.rerank_score is None else float(self.rerank_score)
         out["first_stage_rank"] = int(self.first_stage_rank)
         if self.first_stage_score is not None:
             out["first_stage_score"] = float(self.first_stage_score)
         out["reranked"] = bool(self.reranked)
+        out["fusion"] = self.fusion
         out["title"] = self.title
         if self.reranked_count is not None:
             out["reranked_count"] = int(self.reranked_count)
         if self.text is not None:
             out["text"] = self.text
+        if self.passage_no is not None:
+            out["passage_no"] = int(self.passage_no)
         if self.metadata:
             out["metadata"] = self.metadata
         return out

@@ -45,11 +45,17 @@ class Passages(Protocol):
 
 @dataclass(frozen=True)
 class Scored:
-    """A candidate with its final score; ``reranked`` is False for first-stage fallbacks."""
+    """A candidate with its final score; ``reranked`` is False for first-stage fallbacks.
+
+    ``rerank_score`` is the reranker's own score (before fusion; ``None`` when not reranked),
+    ``row`` the passage that decided it (the best one read; ``None`` when not reranked).
+    """
 
     candidate: Candidate
     score: float
     reranked: bool
+    rerank_score: float | None = None
+    row: int | None = None
 
 
 @dataclass
@@ -144,12 +150,14 @@ def rerank(
         done = next((i for i, group in enumerate(rows) if group[0] not in by_row), len(rows))
         head, rows = head[:done], rows[:done]
     tail = list(candidates[len(head) :])
-    values = []
+    raw, best = [], []
     for group in rows:
         parts = [by_row[r] for r in group]
-        values.append(sum(parts) if aggregate == "sum" else max(parts))
-    values = fuse_scores(values, [c.rank for c in head], fusion)
-    scored = [Scored(c, v, True) for c, v in zip(head, values, strict=True)]
+        raw.append(sum(parts) if aggregate == "sum" else max(parts))
+        best.append(group[parts.index(max(parts))])
+    values = fuse_scores(raw, [c.rank for c in head], fusion)
+    scored = [Scored(c, v, True, r, row)
+              for c, v, r, row in zip(head, values, raw, best, strict=True)]
     scored = trec_order(scored, lambda s: s.score, lambda s: s.candidate.doc_id)
     if tail:
         floor = min((s.score for s in scored), default=0.0)

@@ -3,8 +3,10 @@
 Pairs are read lazily in blocks of ``block_size`` lines, scored (the model sorts each block by
 length), and written back in input order, so memory is bounded whatever the input size.
 Accepted field pairs, first match wins: ``query``/``document``, ``text_a``/``text_b``,
-``sentence1``/``sentence2``. One-score models add ``score``; several-label models add
-``label`` (the best label's name) and ``scores`` (a score per label name).
+``sentence1``/``sentence2``, and ``query``/``text``, the fields of ``xenc search --with-text``
+records (``search | score`` chains): there a non-empty ``title`` goes before the text, on its
+own line, as the reranker read it in the search. One-score models add ``score``;
+several-label models add ``label`` (the best label's name) and ``scores`` (a score per label name).
 
 A path ending in ``.parquet`` or ``.pq`` is read as Parquet (with pyarrow): each row is an
 object, its row number the line number, null values absent. With a Ray session the pairs are
@@ -28,10 +30,32 @@ if TYPE_CHECKING:
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
 PAIR_FIELDS = (("query", "document"), ("text_a", "text_b"), ("sentence1", "sentence2"))
+SEARCH_PAIR = ("query", "text")  # a record of `xenc search --with-text`
+
+
+def _search_pair(obj: dict[str, Any], where: tuple[str, int]) -> tuple[str, str] | None:
+    """The pair of a search record (query, title + text), or None for another object."""
+    if "document" in obj or "query" not in obj:
+        return None
+    if "text" not in obj:
+        if "doc_id" in obj and "rank" in obj:
+            raise InputError(*where, 'a search record without "text": give xenc search '
+                             "--with-text passage (or document)")
+        return None
+    for name in SEARCH_PAIR:
+        if not isinstance(obj[name], str):
+            raise InputError(*where, f'field "{name}" must be a string')
+    title, text = obj.get("title"), obj["text"]
+    if isinstance(title, str) and title:  # as Chunk.passage() gave it to the reranker
+        text = f"{title}\n{text}" if text.strip() else title
+    return obj["query"], text
 
 
 def pair_of(obj: dict[str, Any], where: tuple[str, int]) -> tuple[str, str]:
     """Extract the two texts of one input object, or raise InputError naming the line."""
+    found = _search_pair(obj, where)
+    if found is not None:
+        return found
     for a, b in PAIR_FIELDS:
         if a in obj or b in obj:
             for name in (a, b):
@@ -40,7 +64,7 @@ def pair_of(obj: dict[str, Any], where: tuple[str, int]) -> tuple[str, str]:
                 if not isinstance(obj[name], str):
                     raise InputError(*where, f'field "{name}" must be a string')
             return obj[a], obj[b]
-    names = ", ".join(f"{a}/{b}" for a, b in PAIR_FIELDS)
+    names = ", ".join(f"{a}/{b}" for a, b in (*PAIR_FIELDS, SEARCH_PAIR))
     raise InputError(*where, f"no text pair: expected one of {names}")
 
 

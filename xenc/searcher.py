@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from xenc.config import SearchParams
+from xenc.config import SearchParams, text_kind
 from xenc.errors import UsageError
 from xenc.index.reader import Index
 from xenc.pipeline import check_reranker, search
@@ -31,7 +31,8 @@ class Searcher:
         backend: ``auto``, ``torch``, ``onnx`` or ``onnx-int8``, for the query encoder and
             (when named here) the cross-encoder.
         device: ``None``/``"cpu"``, ``"cuda"``, ...
-        with_text: Include document text in results.
+        with_text: Add ``text`` to results: ``"document"`` (or ``True``) the document's,
+            ``"passage"`` the passage that matched.
 
     Raises:
         XencError: The index cannot be opened or the reranker loaded.
@@ -51,7 +52,7 @@ class Searcher:
         params: SearchParams = SearchParams(),
         backend: str = "auto",
         device: str | None = None,
-        with_text: bool = False,
+        with_text: bool | str | None = None,
     ) -> None:
         if isinstance(reranker, str | os.PathLike):
             from xenc.models.reranker import load_reranker
@@ -60,7 +61,7 @@ class Searcher:
         check_reranker(reranker)
         self.reranker = reranker
         self.params = params
-        self.with_text = with_text
+        self.with_text = text_kind(with_text)
         self.index = Index.open(index_dir, device=device, backend=backend)
 
     def search(

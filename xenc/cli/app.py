@@ -42,7 +42,7 @@ from xenc.cli.options import (
     reranking_note,
 )
 from xenc.cli.process import run
-from xenc.config import ENV_BATCH_SIZE, ENV_ENCODER, SearchParams
+from xenc.config import ENV_BATCH_SIZE, ENV_ENCODER, SearchParams, text_kind
 from xenc.errors import UsageError, XencError
 
 app = typer.Typer(
@@ -120,7 +120,7 @@ def index_cmd(
     Examples:
       xenc index data/sample/corpus.jsonl --index-dir idx
       xenc index data/sample/corpus.jsonl --index-dir idx-bm25 --retrievers bm25
-      xenc index today.jsonl --index-dir idx --update --delete-missing --wait 600
+      xenc index data/sample/corpus.jsonl --index-dir idx --update --delete-missing --wait 600
     """
     from xenc.config import ChunkParams
     from xenc.corpus import CorpusFields, CorpusSkips
@@ -161,14 +161,14 @@ def index_cmd(
 
 
 def _queries(query: str | None, queries: str | None, fmt: str = "auto"):
-    from xenc.corpus import read_queries
+    from xenc.corpus import load_queries
     from xenc.records import Query
 
     if (query is None) == (queries is None):
         raise UsageError("give one QUERY argument or --queries FILE|-, not both or neither")
     if query is not None and not query.strip():
         raise UsageError("QUERY is empty")
-    return [Query("1", query)] if query is not None else read_queries(queries, fmt=fmt)
+    return [Query("1", query)] if query is not None else load_queries(queries, fmt=fmt)
 
 
 @app.command("search")
@@ -187,7 +187,8 @@ def search_cmd(
     aggregate: Aggregate = "max",
     passages_per_doc: PerDoc = 3,
     fmt: Annotated[str, typer.Option("--format", help="jsonl, trec or table.")] = "jsonl",
-    with_text: Annotated[bool, typer.Option("--with-text", help="Include document text.")] = False,
+    with_text: Annotated[str | None, typer.Option("--with-text", help=(
+        "Add text: passage (the passage that matched) or document (the whole one)."))] = None,
     budget_ms: BudgetMs = None,
     fusion: Fusion = None,
     exact: Exact = False,
@@ -202,15 +203,15 @@ def search_cmd(
 
     \b
     Examples:
-      xenc search "how do I sharpen a knife" --index-dir idx --reranker DIR
-      xenc search --queries queries.jsonl --index-dir idx --no-rerank --format trec
-      xenc search "knife care" --index-dir idx --reranker DIR --budget-ms 150
+      xenc search "how do I sharpen a knife" --index-dir idx --with-text passage
+      xenc search --queries data/sample/queries.jsonl --index-dir idx --format trec
     """
     from xenc.config import OUTPUT_FORMATS
     from xenc.output import write_results
     from xenc.pipeline import first_stage_without_torch, loaded, open_index, resolve_params, search
     from xenc.progress import bar, count_lines, tracked, wants_progress
 
+    with_text = text_kind(with_text)
     if fmt not in OUTPUT_FORMATS:
         raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
     if not run_tag or any(c.isspace() for c in run_tag):
@@ -267,8 +268,8 @@ def score_cmd(
 
     \b
     Example:
-      xenc score pairs.jsonl --reranker DIR > scored.jsonl
-      xenc score pairs.parquet --reranker DIR --engine ray --num-workers 4 -o scored.jsonl
+      xenc score data/sample/pairs.jsonl > scored.jsonl
+      xenc score data/sample/pairs.jsonl --engine ray --num-workers 2 -o scored.jsonl
     """
     from xenc.formats import JsonlWriter, atomic_output
     from xenc.progress import bar, count_lines, note, tracked, wants_progress
@@ -309,7 +310,7 @@ def convert_cmd(
 
     \b
     Examples:
-      xenc convert ../shared/datasets/cisi runs/cisi
+      xenc convert data/sample/beir-mini runs/beir-mini
       xenc convert ../shared/datasets/stsbenchmark runs/stsb
     """
     from xenc.datasets.pairs import convert_dataset

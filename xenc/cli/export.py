@@ -43,7 +43,7 @@ def export_cmd(
 
     \b
     Examples:
-      xenc export models/my-reranker
+      xenc export my-reranker
       xenc export cross-encoder/ms-marco-MiniLM-L6-v2 -o models/minilm-onnx
     """
     from xenc.models.export import export_onnx

@@ -19,7 +19,7 @@ import typer
 
 from xenc.cli.options import IndexDir, Reranker, Wait, handle_errors, make_subapp
 from xenc.config import ENV_ENCODER, ENV_INDEX_DIR
-from xenc.errors import InputError, XencError
+from xenc.errors import InputError, UsageError, XencError
 
 app = make_subapp()
 
@@ -38,7 +38,7 @@ def verify_cmd(
 
     \b
     Example:
-      xenc verify --index-dir idx || echo "index is corrupted" >&2
+      xenc verify --index-dir idx || echo "idx is damaged: rebuild it" >&2
     """
     from xenc.index.verify import summary, verify
     from xenc.progress import note
@@ -82,7 +82,7 @@ def delete_cmd(
 
     \b
     Example:
-      echo doc-17 | xenc delete --index-dir idx --ids - --wait 60
+      echo astro-001 | xenc delete --index-dir idx --ids - --wait 60
     """
     from xenc.index.update import delete_documents
     from xenc.progress import note
@@ -109,16 +109,19 @@ def models_cmd(
     presets: Annotated[bool, typer.Option(
         "--presets", help="List the named rerankers (--reranker NAME): hub id, size, licence, "
         "published quality and its source.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help=(
+        "auto (a table on a terminal, else JSONL), table or json."))] = "auto",
 ) -> None:
     """Say which encoder and reranker commands would use, from where, and their card's metrics.
 
-    One JSON record per model on stdout; nothing is loaded or downloaded except configs.
-    With --index-dir, the encoder record is the index's (and lists its retrievers).
+    A table on a terminal; one JSON record per model when stdout is a pipe or a file (or
+    with --format json). Nothing is loaded or downloaded except configs. With --index-dir,
+    the encoder record is the index's (and lists its retrievers).
 
     \b
     Examples:
       xenc models
-      xenc models --reranker runs/my-reranker
+      xenc models --reranker xenc/assets/reranker --format table
       xenc models --index-dir idx
       xenc models --presets
     """
@@ -127,10 +130,10 @@ def models_cmd(
     from xenc.models.info import describe_models
     from xenc.progress import note
 
-    writer = JsonlWriter(sys.stdout.buffer, flush=True)
-    if presets:
+    if presets:  # JSON records whatever --format says: their fields are not a model's
         from xenc.models.presets import PRESETS
 
+        writer = JsonlWriter(sys.stdout.buffer, flush=True)
         for preset in PRESETS.values():
             writer.write(preset.record())
         return
@@ -142,5 +145,15 @@ def models_cmd(
         if encoder and encoder != os.environ.get(ENV_ENCODER):
             note("Warning: --encoder is ignored with --index-dir: an index is searched with "
                  "the encoder it was built with")
-    for record in describe_models(encoder, reranker, index):
+    if fmt not in ("auto", "table", "json"):
+        raise UsageError(f"--format must be auto, table or json, not {fmt!r}")
+    records = describe_models(encoder, reranker, index)
+    if fmt == "table" or (fmt == "auto" and sys.stdout.isatty()):
+        from xenc.output import models_table
+
+        sys.stdout.write(models_table(records))
+        sys.stdout.flush()
+        return
+    writer = JsonlWriter(sys.stdout.buffer, flush=True)
+    for record in records:
         writer.write(record)

@@ -1,7 +1,8 @@
 """Pieces shared by the command modules: the error → exit-code mapping and common options.
 
 :func:`handle_errors` is the one place where library exceptions become exit codes: 1 for bad
-data, models or indexes, 2 for bad usage, 130 for Ctrl-C; a closed stdout exits quietly. It is
+data, models or indexes, 2 for bad usage, 130 for Ctrl-C; a closed stdout ends the process
+quietly by SIGPIPE, as it ends ``cat`` or ``grep``. It is
 also where library messages get flag names: the library names a parameter ``budget_ms``,
 the CLI spells it ``--budget-ms`` (:func:`flag`, :func:`xenc.errors.spelled`).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -49,10 +51,16 @@ def fail(message: str, code: int) -> typer.Exit:
 
 
 def _quiet_broken_pipe() -> typer.Exit:
+    """End as ``cat``, ``grep`` and ``seq`` do when the reader of their output goes away
+    (``xenc search … | head``): killed by SIGPIPE, quietly (status 141 in a shell)."""
     # Python would complain again when flushing stdout at exit: point it at /dev/null.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
-    return typer.Exit(1)
+    sys.stderr.flush()
+    if hasattr(signal, "SIGPIPE"):  # Python ignores SIGPIPE; the tools die of it
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGPIPE)
+    return typer.Exit(1)  # where there is no SIGPIPE (Windows)
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -53,9 +53,10 @@ def mine_cmd(
 
     \b
     Examples:
-      xenc mine --index-dir idx --queries q.jsonl --qrels qrels.tsv -o pairs.jsonl
-      xenc mine --index-dir idx --queries q.jsonl --qrels qrels.tsv \\
-          --teacher '0.7*splade:models/splade+0.3*bm25' -o distill.jsonl
+      xenc mine --index-dir idx --queries data/sample/queries.jsonl \\
+          --qrels data/sample/qrels.tsv -o pairs.jsonl
+      xenc mine --index-dir idx --queries data/sample/queries.jsonl \\
+          --qrels data/sample/qrels.tsv --teacher '0.5*dense+0.5*bm25' -o distill.jsonl
     """
     from xenc.formats import JsonlWriter, atomic_output
     from xenc.progress import note
@@ -86,11 +87,14 @@ def train_cmd(
     layers: Annotated[int | None, typer.Option(help="Keep the first N layers.")] = None,
     labels: Annotated[str | None, typer.Option(help="nli label names, comma-separated.")] = None,
     label_max: Annotated[float | None, typer.Option(help="Label scale (default: max).")] = None,
-    epochs: Annotated[int, typer.Option(min=1)] = 1,
-    batch_size: Annotated[int, typer.Option(min=1)] = 16,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training pairs.")] = 1,
+    batch_size: Annotated[int, typer.Option(
+        min=1, help="Pairs per optimizer step (listwise and margin-mse: groups).")] = 16,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-5,
     warmup: Annotated[float, typer.Option(help="Warmup fraction of the steps.")] = 0.1,
-    max_length: Annotated[int, typer.Option(min=8)] = 256,
+    max_length: Annotated[int, typer.Option(
+        min=8, help="Tokens per pair, query and passage together; the passage is cut first.")
+    ] = 256,
     seed: Seed = 42,
     device: Device = None,
     dev: Annotated[Path | None, typer.Option("--dev", help="Dev pairs JSONL.")] = None,
@@ -115,8 +119,9 @@ def train_cmd(
 
     \b
     Examples:
-      xenc train pairs.jsonl -o my-reranker --dev-fraction 0.1 --epochs 2
-      xenc train --index-dir idx --queries q.jsonl --qrels qrels.tsv -o my-reranker
+      xenc train pairs.jsonl -o my-reranker --base xenc/assets/reranker --dev-fraction 0.2
+      xenc train --index-dir idx --queries data/sample/queries.jsonl \\
+          --qrels data/sample/qrels.tsv -o my-reranker-2 --base xenc/assets/reranker
     """
     from xenc.progress import bar, note, wants_progress
     from xenc.training import TrainConfig, train

@@ -1,8 +1,10 @@
 """BEIR folders: ``corpus.jsonl`` (or ``corpus/*.jsonl``), ``queries.jsonl``, ``qrels/<split>.tsv``.
 
-Corpus lines are ``{"_id", "title", "text", ...}``; every other field (BEIR's ``metadata``)
-is kept as is. Body text is kept as published (only stripped), so converted data scores like
-the original. Queries are ``{"_id", "text", ...}``; only id and text are kept.
+Corpus lines are ``{"_id", "title", "text", ...}``; every other field is kept as is, and the
+fields of BEIR's ``metadata`` object are lifted to the top level (xenc's corpus makes every
+extra field metadata, so they are not nested as ``metadata.metadata`` in search results).
+Body text is kept as published (only stripped), so converted data scores like the original.
+Queries are ``{"_id", "text", ...}``; only id and text are kept.
 """
 
 from __future__ import annotations
@@ -60,9 +62,18 @@ def beir_document(obj: dict[str, Any], where: tuple[str, int]) -> dict[str, Any]
     if title and text:
         doc["title"] = title
     doc["text"] = text or title
+    reserved = ("_id", "id", "title", "text")
     for key, value in obj.items():
-        if key not in ("_id", "id", "title", "text"):
+        if key not in reserved and key != "metadata":
             doc[key] = value
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        clash = {k: v for k, v in meta.items() if k in reserved or k in doc}
+        doc.update((k, v) for k, v in meta.items() if k not in clash)
+        if clash:  # nothing is lost: what would overwrite a field stays under "metadata"
+            doc["metadata"] = clash
+    elif meta is not None:
+        doc["metadata"] = meta
     return doc
 
 

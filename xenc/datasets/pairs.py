@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from xenc.errors import InputError, UsageError
-from xenc.formats import dumps
+from xenc.formats import dumps, umask_mode
 
 PAIR_FORMATS = ("stsb", "sick", "mrpc", "wikiqa")
 _SICK_SPLITS = {"TRAIN": "train", "TRIAL": "dev", "TEST": "test"}
@@ -190,6 +190,7 @@ def convert_pairs(
     for split, records in rows.items():
         fd, tmp = tempfile.mkstemp(prefix=f".{split}.", suffix=".tmp", dir=out)
         try:
+            os.fchmod(fd, umask_mode())  # not mkstemp's 0600
             with os.fdopen(fd, "wb") as fh:
                 fh.writelines(dumps(r) for r in records)
             os.replace(tmp, out / f"{split}.jsonl")

@@ -36,6 +36,7 @@ from xenc.models.resolve import (
 )
 from xenc.models.runtime import (
     autocast,
+    check_activation_fits,
     check_dtype,
     check_pairs,
     default_max_length,
@@ -191,6 +192,7 @@ class CrossEncoder:
         id2label = getattr(config, "id2label", None) or {}
         self.labels = [str(id2label.get(i, f"LABEL_{i}")) for i in range(self.num_labels)]
         self.activation = activation or model_activation(config, self.num_labels)
+        check_activation_fits(self.activation, self.num_labels, given=activation is not None)
         self.fusion = model_fusion(config, self.resolved.name)
         self.max_length = default_max_length(self._tokenizer, config, max_length)
         self.truncated = 0

@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from xenc.errors import UsageError
+from xenc.errors import ModelError, UsageError, param
 
 if TYPE_CHECKING:
     import torch
@@ -123,3 +123,18 @@ def length_batches(lengths: list[int], batch_size: int) -> Iterator[list[int]]:
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     for start in range(0, len(order), batch_size):
         yield order[start : start + batch_size]
+
+
+def check_activation_fits(activation: str, num_labels: int, given: bool) -> None:
+    """Refuse softmax over one label: it scores every pair 1.0, a silent wrong answer.
+
+    Raises:
+        UsageError: ``--activation softmax`` was given (``given``) for a one-label model.
+        ModelError: The model's own config asks for it.
+    """
+    if activation != "softmax" or num_labels != 1:
+        return
+    where = f"{param('activation')} softmax" if given else "its config's softmax activation"
+    error = UsageError if given else ModelError
+    raise error(f"the model has one label: {where} would score every pair 1.0; use sigmoid "
+                "(a probability) or none (the raw logit)")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from xenc.errors import UsageError
+from xenc.formats import umask_mode
 
 STATE_FILE = "training_state.json"
 CHECKPOINT_DIR = "checkpoint"
@@ -56,6 +57,7 @@ def staging(output: Path) -> Iterator[Path]:
     parent = output.parent if str(output.parent) else Path(".")
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=parent))
+    tmp.chmod(umask_mode(0o777))  # the model directory it becomes: not mkdtemp's 0700
     try:
         yield tmp
     finally:
