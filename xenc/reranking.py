@@ -237,7 +237,8 @@ def rerank_documents(
             first_stage_rank=ranks[i], first_stage_score=None if first_stage_scores is None
             else float(first_stage_scores[i]), reranked=scored.reranked, title=doc.title,
             text=doc.text if options.with_text else None, metadata=doc.metadata,
-            reranked_count=count,
+            reranked_count=count, query=query, rerank_score=scored.rerank_score,
+            fusion=options.fusion_spec,
         ))
     return out
 
