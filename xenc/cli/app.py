@@ -204,7 +204,7 @@ def search_cmd(
     \b
     Examples:
       xenc search "how do I sharpen a knife" --index-dir idx --with-text passage
-      xenc search --queries data/sample/queries.jsonl --index-dir idx --format trec
+      xenc search --queries data/sample/queries.jsonl --index-dir idx --format trec -o run.trec
     """
     from xenc.config import OUTPUT_FORMATS
     from xenc.output import write_results

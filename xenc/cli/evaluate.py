@@ -134,8 +134,9 @@ def eval_cmd(
 
     \b
     Examples:
-      xenc eval --index-dir idx --queries q.jsonl --qrels qrels.tsv --no-rerank
-      xenc eval --qrels qrels.tsv --run bm25=bm25.run --run new=new.run --max-drop 0.01
+      xenc eval --index-dir idx --queries data/sample/queries.jsonl --qrels data/sample/qrels.tsv
+      xenc eval --qrels data/sample/qrels.tsv --run mine=run.trec --index-dir idx \\
+        --queries data/sample/queries.jsonl --no-rerank --max-drop 0.01
     """
     from xenc.plot import check_plot_path
 

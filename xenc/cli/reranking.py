@@ -74,7 +74,8 @@ def rerank_cmd(
     \b
     Examples:
       echo '{"query": "knife care", "documents": ["Hone it.", "Bake it."]}' | xenc rerank
-      xenc rerank --run bm25.trec --queries q.jsonl --corpus corpus.jsonl --format trec
+      xenc rerank --run run.trec --queries data/sample/queries.jsonl \\
+        --corpus data/sample/corpus.jsonl --format trec
     """
     from xenc.config import OUTPUT_FORMATS
     from xenc.output import write_results
