@@ -99,7 +99,7 @@ def test_search_command_equals_sentence_transformers(family, batch_size, runner,
     query = "sun star water hot north sea people river city night moon cold mountain"
     result = runner.invoke(app, [
         "search", query, "--index-dir", str(bm25_index), "--reranker", str(family_dirs[family]),
-        "--candidates", "9", "-k", "9", "--with-text", "--batch-size", str(batch_size)])
+        "--candidates", "9", "-k", "9", "--with-text", "document", "--batch-size", str(batch_size)])
     assert result.exit_code == 0, result.stderr
     records = parse_jsonl(result.stdout)
     assert len(records) >= 5 and all(r["reranked"] for r in records)
