@@ -42,8 +42,8 @@ def printable(text: str) -> str:
 def _cells(r: Result) -> dict[str, str]:
     return {"qid": printable(str(r.qid)), "rank": str(r.rank), "doc_id": printable(r.doc_id),
             "score": f"{r.score:.4f}", "first_stage_rank": str(r.first_stage_rank),
-            "title": cut(printable(r.title), WIDTHS["title"]),
-            "text": cut(printable(r.text or ""), WIDTHS["text"])}
+            "title": printable(cut(r.title, WIDTHS["title"])),
+            "text": printable(cut(r.text or "", WIDTHS["text"]))}
 
 
 def _table(results: Iterable[Result], stream: IO[bytes]) -> int:
