@@ -230,3 +230,14 @@ def test_one_query_tuning_gives_the_same_vectors(sample_index):
         one.close()
         many.close()
     assert np.abs(a - b).max() <= 1e-5
+
+
+def test_fast_tokenizer_lengths_equal_the_id_lists(bundled_model_dir):
+    """CrossEncoder sorts and truncates by these counts: they must be what the ids give."""
+    from xenc.models.fast_tokenizer import FastTokenizer
+
+    tok = FastTokenizer(bundled_model_dir / "tokenizer.json")
+    texts = ["", "a", "The Moon's phases: new, waxing, full.", "word " * 600, "naïve café 東京"]
+    tok(texts, truncation=True, max_length=8, padding=True)  # leave settings behind on purpose
+    ids = tok(texts, add_special_tokens=False)["input_ids"]
+    assert tok.lengths(texts) == [len(x) for x in ids] and ids[3] and len(ids[3]) > 512

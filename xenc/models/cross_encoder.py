@@ -224,13 +224,14 @@ class CrossEncoder:
     def _lengths(self, texts: list[str]) -> np.ndarray:
         """Token counts without special tokens; repeated texts are tokenized once."""
         unique = list(dict.fromkeys(texts))
+        count = getattr(self._tokenizer, "lengths", None)  # FastTokenizer: no id lists built
         counts: dict[str, int] = {}
         for start in range(0, len(unique), _CHUNK):
             chunk = unique[start : start + _CHUNK]
-            ids = self._tokenizer(
-                chunk, add_special_tokens=False, return_attention_mask=False, verbose=False
-            )
-            counts.update(zip(chunk, (len(x) for x in ids["input_ids"]), strict=True))
+            found = count(chunk) if count is not None else [len(x) for x in self._tokenizer(
+                chunk, add_special_tokens=False, return_attention_mask=False,
+                verbose=False)["input_ids"]]
+            counts.update(zip(chunk, found, strict=True))
         return np.array([counts[t] for t in texts], dtype=np.int64)
 
     def _pair_lengths(self, pairs: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:

@@ -136,6 +136,13 @@ class FastTokenizer:
             out["offset_mapping"] = [e.offsets for e in encodings]
         return out
 
+    def lengths(self, texts: Sequence[str]) -> list[int]:
+        """Token counts of ``texts`` without special tokens, truncation or padding: what
+        ``len(ids)`` of ``self(texts, add_special_tokens=False)`` gives, without building the
+        id lists."""
+        self._configure(False, None, False)
+        return [len(e) for e in self._tok.encode_batch(list(texts), add_special_tokens=False)]
+
     def _configure(self, truncation: bool | str, max_length: int | None, padding: bool) -> None:
         if truncation:
             strategy = "longest_first" if truncation is True else str(truncation)
