@@ -38,6 +38,7 @@ from xenc.models.ort import (
     import_onnxruntime,
 )
 from xenc.models.resolve import model_file
+from xenc.models.runtime import eager_attention
 
 OPSET = 17
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -261,7 +262,8 @@ def _trace(model: Any, batch: dict[str, np.ndarray], path: Path) -> None:
             return self.inner(**dict(zip(names, args, strict=True))).logits
 
     try:
-        trace_module(Logits(), batch, path, "logits")
+        with eager_attention(model):
+            trace_module(Logits(), batch, path, "logits")
     finally:
         model.eval()
 

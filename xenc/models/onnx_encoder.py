@@ -103,6 +103,7 @@ def _export(encoder: Any, onnx_file: Path, tok_file: Path) -> list[str]:
 
     from xenc.models.encoder import pool
     from xenc.models.export import trace_module
+    from xenc.models.runtime import eager_attention
 
     model, mode = encoder.model, encoder.pooling
     enc = encoder.tokenizer(["a b c", "a longer text for the trace"], padding=True,
@@ -125,7 +126,8 @@ def _export(encoder: Any, onnx_file: Path, tok_file: Path) -> list[str]:
 
     traced = onnx_file.with_name(onnx_file.name + ".traced")
     try:
-        trace_module(Embed(), batch, traced, OUTPUT)
+        with eager_attention(model):
+            trace_module(Embed(), batch, traced, OUTPUT)
         split_weights(traced, onnx_file, DATA_FILE)
     finally:
         model.eval()

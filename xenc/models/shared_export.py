@@ -29,7 +29,7 @@ CACHE_ENV = "XENC_CACHE_DIR"
 SUBDIR = "query-encoders"
 RECORD = "record.json"
 # Bumped whenever the export itself changes (what is traced, checked or written).
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: traced with eager attention
 _OFF = {"", "0", "off", "none", "false", "no"}
 
 
