@@ -1,0 +1,180 @@
+"""Reranking against the machine's arithmetic: achieved GFLOP/s as a share of a measured peak.
+
+In one process: (1) the fp32 matmul peak of this CPU with torch at ``--threads`` threads, in the
+shapes of each model (tokens x hidden @ hidden x hidden and hidden x intermediate, and 1024^3);
+(2) ``CrossEncoder.predict`` (the path ``xenc score``/``rerank``/``serve`` take) on real pairs,
+its FLOPs counted from each pair's real token count after truncation (per layer
+8nH^2 + 4nHI + 4n^2H: projections, feed-forward, attention), and the ratio; (3) for the same
+pairs and model, sentence-transformers' ``CrossEncoder.predict`` (torch), pairs/s side by side.
+
+Models: the shipped reranker (BERT-Tiny: 2 layers, hidden 128) through its checked ONNX
+export, and a MiniLM-L6-shaped cross-encoder (all-MiniLM-L6-v2's body with a one-logit head,
+exported with ``xenc export``; throughput does not depend on the head's values), each at max
+length 128 and 256. Pairs: data/sample queries with whole passages of data/sample/corpus.jsonl.
+
+    .venv/bin/python bench/rerank_flops.py --append
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from first_stage import append_section  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
+
+
+def sample_pairs(n: int) -> list[tuple[str, str]]:
+    docs = [orjson.loads(x) for x in (SAMPLE / "corpus.jsonl").read_bytes().splitlines()
+            if x.strip()]
+    queries = [orjson.loads(x)["text"] for x in (SAMPLE / "queries.jsonl").read_bytes()
+               .splitlines() if x.strip()]
+    texts = [(d.get("title") or "") + "\n" + (d.get("text") or "") for d in docs]
+    return [(queries[i % len(queries)], texts[i % len(texts)]) for i in range(n)]
+
+
+def model_flops(tokens: np.ndarray, layers: int, hidden: int, inter: int) -> float:
+    n = tokens.astype(np.float64)
+    return float(layers * (8 * n * hidden**2 + 4 * n * hidden * inter + 4 * n**2 * hidden).sum())
+
+
+def matmul_peak(shapes: list[tuple[int, int, int]], threads: int, repeat: int = 30) -> float:
+    import torch
+
+    torch.set_num_threads(threads)
+    best = 0.0
+    for m, k, n in shapes:
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        for _ in range(3):
+            a @ b
+        t = time.perf_counter()
+        for _ in range(repeat):
+            a @ b
+        best = max(best, 2 * m * k * n * repeat / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def timed(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def minilm_cross_encoder(work: Path) -> Path:
+    """all-MiniLM-L6-v2's body with a new one-logit head, saved and exported to ONNX."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from xenc.models.export import export_onnx
+    from xenc.models.resolve import resolve_model
+
+    target = work / "minilm-ce"
+    if not (target / "model.onnx").is_file():
+        body = resolve_model(None, kind="encoder").path
+        model = AutoModelForSequenceClassification.from_pretrained(body, num_labels=1)
+        model.save_pretrained(target)
+        AutoTokenizer.from_pretrained(body).save_pretrained(target)
+        export_onnx(str(target), quantize=False)
+    return target
+
+
+def run_case(name: str, path: str | None, max_length: int, pairs, args, peak_shapes):
+    from sentence_transformers import CrossEncoder as STCrossEncoder
+
+    from xenc.models.cross_encoder import CrossEncoder
+
+    ours = CrossEncoder(path, max_length=max_length, batch_size=args.batch_size)
+    config = ours.model.config if ours.backend == "torch" else None
+    if config is None:
+        import json
+
+        config = json.loads(Path(ours.resolved.path, "config.json").read_text())
+        layers, hidden, inter = (config["num_hidden_layers"], config["hidden_size"],
+                                 config["intermediate_size"])
+    else:
+        layers, hidden, inter = (config.num_hidden_layers, config.hidden_size,
+                                 config.intermediate_size)
+    _, totals = ours._pair_lengths(pairs)
+    flops = model_flops(np.minimum(totals, ours.max_length), layers, hidden, inter)
+    peak = matmul_peak(peak_shapes(hidden, inter), args.threads)
+    ours_s = timed(lambda: ours.predict(pairs), args.repeats)
+    st = STCrossEncoder(ours.resolved.path, max_length=max_length, device="cpu")
+    st_s = timed(lambda: st.predict(pairs, batch_size=args.batch_size), args.repeats)
+    diff = float(np.abs(np.asarray(st.predict(pairs, batch_size=args.batch_size))
+                        - ours.predict(pairs)).max())
+    achieved = flops / ours_s / 1e9
+    return {"model": name, "backend": ours.backend, "max_length": max_length,
+            "pairs": len(pairs), "mean_tokens": float(np.minimum(totals, max_length).mean()),
+            "gflop": flops / 1e9, "peak": peak, "xenc_s": ours_s, "xenc_gflops": achieved,
+            "ratio": achieved / peak, "st_s": st_s, "speedup": st_s / ours_s, "diff": diff}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pairs", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "xenc-bench-flops"))
+    parser.add_argument("--append", action="store_true", help="Add to docs/benchmarks.md.")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    pairs = sample_pairs(args.pairs)
+
+    def shapes(hidden: int, inter: int) -> list[tuple[int, int, int]]:
+        return [(4096, hidden, hidden), (4096, hidden, inter), (4096, inter, hidden),
+                (1024, 1024, 1024)]
+
+    minilm = str(minilm_cross_encoder(Path(args.work)))
+    rows = []
+    for name, path in (("xenc-reranker-tiny", None), ("MiniLM-L6 shape", minilm)):
+        for max_length in (128, 256):
+            row = run_case(name, path, max_length, pairs, args, shapes)
+            rows.append(row)
+            print(f"{name} L={max_length} ({row['backend']}): {row['xenc_gflops']:.0f} GFLOP/s"
+                  f" of a {row['peak']:.0f} GFLOP/s matmul peak = {row['ratio']:.0%}; "
+                  f"{len(pairs) / row['xenc_s']:.0f} pairs/s, sentence-transformers "
+                  f"{len(pairs) / row['st_s']:.0f} ({row['speedup']:.2f}x), max diff "
+                  f"{row['diff']:.1e}", flush=True)
+    table = ["| model | max length | backend | mean tokens | GFLOP | xenc s | xenc GFLOP/s | "
+             "matmul peak GFLOP/s | share of peak | xenc pairs/s | ST pairs/s | xenc / ST | "
+             "max diff |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        table.append(
+            f"| {r['model']} | {r['max_length']} | {r['backend']} | {r['mean_tokens']:.0f} | "
+            f"{r['gflop']:.1f} | {r['xenc_s']:.3f} | {r['xenc_gflops']:.0f} | {r['peak']:.0f} | "
+            f"{r['ratio']:.0%} | {r['pairs'] / r['xenc_s']:.0f} | {r['pairs'] / r['st_s']:.0f} | "
+            f"{r['speedup']:.2f}x | {r['diff']:.1e} |")
+    print("\n".join(table))
+    if args.append:
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        append_section(
+            "Reranking against the arithmetic limit (issue 29)",
+            f"{args.threads} threads; load average {load} at the end",
+            f"{args.pairs} pairs of data/sample (queries with whole passages), batch size "
+            f"{args.batch_size}, median of {args.repeats} after a warm-up; FLOPs from each "
+            "pair's real token count after truncation; the peak is the best torch fp32 matmul "
+            "of the model's shapes and 1024^3 in the same process; ST = sentence-transformers' "
+            "CrossEncoder.predict (torch) on the same pairs.",
+            "\n".join(table))
+
+
+if __name__ == "__main__":
+    main()
