@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -264,20 +264,17 @@ def write_trec_run(
             fh.write(trec_run_line(qid, doc_id, rank, repr(score), tag))
 
 
-def read_trec_run(path: str | Path) -> Run:
-    """Read a six-column TREC run file, ordering each query as trec_eval does.
-
-    The rank column is ignored; each query's documents are sorted by score descending, ties
-    by document id DESCENDING (trec_eval's order). An empty file gives ``{}``.
+def trec_run_lines(
+    lines: Iterable[tuple[int, str]], source: str
+) -> Iterator[tuple[int, str, str, float]]:
+    """``(line_no, qid, doc_id, score)`` of each line of a six-column TREC run, checked.
 
     Raises:
-        InputError: ``path:line: reason`` for a line without 6 columns, a score that is not a
-            finite number, or a document listed twice for a query; ``path: no such file``.
+        InputError: ``source:line: reason`` for a line without 6 columns, a score that is not
+            a finite number, or a document listed twice for a query.
     """
-    source = str(path)
-    run: Run = {}
     seen: dict[tuple[str, str], int] = {}
-    for line_no, line in _read_lines(path):
+    for line_no, line in lines:
         fields = line.split()
         if len(fields) != 6:
             raise InputError(
@@ -298,6 +295,21 @@ def read_trec_run(path: str | Path) -> Run:
             raise InputError(
                 source, line_no, f"query {qid!r} lists document {doc_id!r} again (line {first})"
             )
+        yield line_no, qid, doc_id, score
+
+
+def read_trec_run(path: str | Path) -> Run:
+    """Read a six-column TREC run file, ordering each query as trec_eval does.
+
+    The rank column is ignored; each query's documents are sorted by score descending, ties
+    by document id DESCENDING (trec_eval's order). An empty file gives ``{}``.
+
+    Raises:
+        InputError: ``path:line: reason`` for a line without 6 columns, a score that is not a
+            finite number, or a document listed twice for a query; ``path: no such file``.
+    """
+    run: Run = {}
+    for _, qid, doc_id, score in trec_run_lines(_read_lines(path), str(path)):
         run.setdefault(qid, []).append((doc_id, score))
     for ranked in run.values():
         ranked.sort(key=lambda pair: pair[0], reverse=True)

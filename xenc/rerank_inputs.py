@@ -13,7 +13,6 @@ documents are kept) or from an index's document store (read a query at a time).
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any, Protocol
 from xenc.corpus import document_from_object, read_queries
 from xenc.errors import InputError, UsageError, param
 from xenc.formats import iter_lines, read_jsonl, source_name
+from xenc.qrels import trec_run_lines
 from xenc.records import Document, Result, trec_order
 from xenc.rerank import Budget
 from xenc.reranking import (
@@ -112,23 +112,8 @@ def read_run(source: str | os.PathLike[str]) -> dict[str, list[RunLine]]:
     """
     name = source_name(source)
     run: dict[str, list[RunLine]] = {}
-    seen: dict[tuple[str, str], int] = {}
-    for line_no, raw in iter_lines(source):
-        fields = raw.decode("utf-8", errors="replace").split()
-        if len(fields) != 6:
-            raise InputError(name, line_no, "expected 6 whitespace-separated columns (qid Q0 "
-                             f"docid rank score tag), got {len(fields)}")
-        qid, _, doc_id, _, text, _ = fields
-        try:
-            score = float(text)
-        except ValueError:
-            score = math.nan
-        if not math.isfinite(score):
-            raise InputError(name, line_no, f"score {text!r} is not a finite number")
-        first = seen.setdefault((qid, doc_id), line_no)
-        if first != line_no:
-            raise InputError(name, line_no,
-                             f"query {qid!r} lists document {doc_id!r} again (line {first})")
+    lines = ((n, raw.decode("utf-8", errors="replace")) for n, raw in iter_lines(source))
+    for line_no, qid, doc_id, score in trec_run_lines(lines, name):
         run.setdefault(qid, []).append(RunLine(line_no, doc_id, score))
     return {qid: trec_order(lines, lambda r: r.score, lambda r: r.doc_id)
             for qid, lines in run.items()}

@@ -18,7 +18,6 @@ transformers.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import numpy as np
 from xenc.errors import ModelError, UsageError
 from xenc.models.fast_tokenizer import FastTokenizer, settings_of
 from xenc.models.ort import OnnxSession
+from xenc.models.resolve import _sha256
 from xenc.models.runtime import length_batches
 
 ONNX_FILE = "query_encoder.onnx"
@@ -48,14 +48,6 @@ CHECK_TEXTS = [
     "search engines rank documents by score",
     "naïve café — déjà vu",
 ]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _tokenizer_settings(record: dict[str, Any]) -> dict[str, Any]:

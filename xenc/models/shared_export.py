@@ -25,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from xenc.models.resolve import _sha256
+
 CACHE_ENV = "XENC_CACHE_DIR"
 SUBDIR = "query-encoders"
 RECORD = "record.json"
@@ -40,14 +42,6 @@ def cache_root() -> Path | None:
         return None if value.strip().lower() in _OFF else Path(value).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "xenc"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def export_key(encoder: Any) -> str:
@@ -91,7 +85,7 @@ def fetch(root: Path, key: str, target: Path) -> dict[str, Any] | None:
         saved = json.loads((entry / RECORD).read_text(encoding="utf-8"))
         record, hashes = saved["record"], saved["sha256"]
         names = _names(record)
-        if any(file_sha256(entry / n) != hashes.get(n) for n in names):
+        if any(_sha256(entry / n) != hashes.get(n) for n in names):
             shutil.rmtree(entry, ignore_errors=True)
             return None
         linked = []
@@ -119,7 +113,7 @@ def store(root: Path, key: str, source: Path, record: dict[str, Any]) -> None:
             names = _names(record)
             for name in names:
                 _link(source / name, tmp / name)
-            hashes = {n: file_sha256(tmp / n) for n in names}
+            hashes = {n: _sha256(tmp / n) for n in names}
             text = json.dumps({"key": key, "record": record, "sha256": hashes}, indent=2)
             (tmp / RECORD).write_text(text + "\n", encoding="utf-8")
             os.replace(tmp, entries / key)  # fails if another writer got there first: fine
