@@ -21,20 +21,34 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from first_stage import append_section  # noqa: E402
+from rerank_flops import matmul_peak, model_flops  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 class Counting:
-    """Wraps a reranker to count the pairs it scores."""
+    """Wraps a reranker to count the pairs it scores and the tokens it reads (after
+    truncation: the FLOPs of the forward passes follow from them)."""
 
     def __init__(self, model):
-        self.model, self.pairs = model, 0
+        self.model, self.pairs, self.seen = model, 0, []
         self.batch_size, self.num_labels = model.batch_size, model.num_labels
 
     def predict(self, pairs):
         self.pairs += len(pairs)
+        self.seen.append(list(pairs))  # token counts taken after the timed run
         return self.model.predict(pairs)
+
+    def token_counts(self) -> np.ndarray:
+        totals = [self.model._pair_lengths(pairs)[1] for pairs in self.seen]
+        return np.minimum(np.concatenate(totals), self.model.max_length)
+
+
+def shape(model_dir: Path) -> tuple[int, int, int]:
+    import json
+
+    config = json.loads((model_dir / "config.json").read_text())
+    return config["num_hidden_layers"], config["hidden_size"], config["intermediate_size"]
 
 
 def run(index, queries, params, model) -> dict:
@@ -42,7 +56,7 @@ def run(index, queries, params, model) -> dict:
 
     counting = Counting(model)
     list(run_queries(index, queries[:1], params, counting))  # warm-up
-    counting.pairs = 0
+    counting.pairs, counting.seen = 0, []
     runs = list(run_queries(index, queries, params, counting))
     total = np.array([r.first_stage_ms + r.rerank_ms for r in runs])
     return {
@@ -51,6 +65,7 @@ def run(index, queries, params, model) -> dict:
         "first_p50": float(np.percentile([r.first_stage_ms for r in runs], 50)),
         "pairs": counting.pairs / len(runs),
         "reranked": float(np.mean([r.reranked for r in runs])),
+        "tokens": counting.token_counts(),
     }
 
 
@@ -79,8 +94,14 @@ def main() -> None:
     index = open_index(args.index_dir)
     queries = list(read_queries(args.queries))[: args.limit]
     model_dir = Path(args.reranker)
+    layers, hidden, inter = shape(model_dir)
+    # the arithmetic floor: a query's forward-pass FLOPs at the best fp32 matmul rate this CPU
+    # reaches in this process (the model's own shapes and 1024^3), measured before the runs
+    peak = matmul_peak([(8192, hidden, hidden), (8192, hidden, inter), (8192, inter, hidden),
+                        (1024, 1024, 1024)], threads)
     rows = ["| backend | candidates | budget ms | p50 ms | p95 ms | mean ms | first stage p50 ms "
-            "| pairs/query | reranked/query |", "|---|---|---|---|---|---|---|---|---|"]
+            "| pairs/query | reranked/query | GFLOP/query | floor ms | p50 / floor |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for backend in args.backends.split(","):
         needed = {"onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}.get(backend)
         if needed and not (model_dir / needed).is_file():
@@ -95,9 +116,12 @@ def main() -> None:
             params = SearchParams(retriever=args.retriever, candidates=k, k=min(k, 10),
                                   budget_ms=budget)
             r = run(index, queries, params, model)
+            gflop = model_flops(r["tokens"], layers, hidden, inter) / len(queries) / 1e9
+            floor = gflop / peak * 1000
             rows.append(f"| {backend} | {k} | {budget or '—'} | {r['p50']:.0f} | {r['p95']:.0f} "
                         f"| {r['mean']:.0f} | {r['first_p50']:.1f} | {r['pairs']:.0f} "
-                        f"| {r['reranked']:.0f} |")
+                        f"| {r['reranked']:.0f} | {gflop:.1f} | {floor:.0f} "
+                        f"| {r['p50'] / floor:.1f}x |")
             print(rows[-1], file=sys.stderr, flush=True)
     table = "\n".join(rows)
     print(table)
@@ -110,7 +134,9 @@ def main() -> None:
         f"retriever {args.retriever}; reranker `{model_dir.name}`; max length "
         f"{args.max_length}; batch size {args.batch_size}; aggregate max over up to 3 "
         f"passages per document. Time = first stage + rerank, per query, after a warm-up "
-        f"query.",
+        f"query. Floor = the reranker's forward-pass FLOPs per query (from each pair's token "
+        f"count after truncation) at the best fp32 matmul rate measured in this run, "
+        f"{peak:.0f} GFLOP/s: no implementation on this CPU can rerank faster.",
         table,
     )
 
