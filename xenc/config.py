@@ -31,6 +31,7 @@ AGGREGATES = ("max", "first", "sum")
 ACTIVATIONS = ("none", "sigmoid", "softmax")
 OUTPUT_FORMATS = ("jsonl", "trec", "table")
 TEXT_KINDS = ("document", "passage")  # search --with-text
+HNSW_SPACES = ("cosine", "ip", "l2")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,14 @@ class ChunkParams:
 
     chunk_tokens: int = 256
     stride: int = 32
+
+    def __post_init__(self) -> None:
+        check_number("chunk_tokens", self.chunk_tokens, minimum=8, integer=True)
+        check_number("stride", self.stride, minimum=0, integer=True)
+        if self.stride >= self.chunk_tokens // 2:
+            raise UsageError(
+                f"{param('stride')} must be between 0 and half of {param('chunk_tokens')} "
+                f"({self.chunk_tokens // 2}, excluded), not {self.stride!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,6 +63,13 @@ class HNSWParams:
     ef_search: int = 128
     seed: int = 100
     threads: int = 1
+
+    def __post_init__(self) -> None:
+        _check_choice("space", self.space, HNSW_SPACES)
+        check_number("M", self.M, minimum=2, integer=True)
+        for name in ("ef_construction", "ef_search", "threads"):
+            check_number(name, getattr(self, name), minimum=1, integer=True)
+        check_number("seed", self.seed, minimum=0, integer=True)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -161,8 +177,10 @@ def parse_retrievers(value: str | Iterable[str] | None) -> tuple[str, ...]:
 
 
 def check_number(name: str, value: object, *, minimum: float | None = None,
-                 above: float | None = None, integer: bool = False) -> None:
-    """A finite number (an integer with ``integer``) at least ``minimum`` / above ``above``.
+                 above: float | None = None, maximum: float | None = None,
+                 integer: bool = False) -> None:
+    """A finite number (an integer with ``integer``) at least ``minimum`` / above ``above`` /
+    at most ``maximum``: the one check (and the one wording) of every numeric parameter.
 
     Raises:
         UsageError: Not a number, not finite (``inf``, ``nan``), or out of range; one wording
@@ -172,12 +190,17 @@ def check_number(name: str, value: object, *, minimum: float | None = None,
     ok = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
     if ok and not integer:
         ok = math.isfinite(float(value))  # type: ignore[arg-type]
-    bound = (f" >= {minimum:g}" if minimum is not None else "") + (
-        f" > {above:g}" if above is not None else "")
+    bounds = [f">= {minimum:g}" if minimum is not None else "",
+              f"> {above:g}" if above is not None else "",
+              f"<= {maximum:g}" if maximum is not None else ""]
+    bound = " and ".join(b for b in bounds if b)
+    bound = f" {bound}" if bound else ""
     if ok and minimum is not None:
         ok = value >= minimum  # type: ignore[operator]
     if ok and above is not None:
         ok = value > above  # type: ignore[operator]
+    if ok and maximum is not None:
+        ok = value <= maximum  # type: ignore[operator]
     if not ok:
         raise UsageError(f"{param(name)} must be {kind}{bound}, not {value!r}")
 

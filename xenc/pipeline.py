@@ -27,7 +27,7 @@ from xenc.config import (
 from xenc.corpus import CorpusFields, CorpusSkips
 from xenc.errors import UsageError, param
 from xenc.fusion import effective_fusion
-from xenc.index import chunking, store
+from xenc.index import store
 from xenc.index.bm25 import BM25Params
 from xenc.index.reader import Index
 from xenc.index.tokenize import TokenizerSpec
@@ -101,7 +101,6 @@ def build_index(
                 batch_size=batch_size, device=device, limit=limit, wait=wait,
                 progress=progress, skips=skips, retrievers=chosen, sink=sink,
             )
-        chunking.validate(chunk)
         params = Params(chunk, tokenizer, bm25, hnsw_params, chosen or INDEX_RETRIEVERS)
         run = {"fields": fields, "limit": limit, "wait": wait, "progress": progress,
                "skips": skips}

@@ -94,9 +94,9 @@ def index_cmd(
     device: Device = None,
     stemmer: Annotated[str, typer.Option(help="BM25 stemmer: porter, english or none.")] = "porter",
     bm25_k1: Annotated[float, typer.Option(
-        "--bm25-k1", min=0.0, help="BM25 term-frequency saturation k1.")] = 1.5,
+        "--bm25-k1", help="BM25 term-frequency saturation k1.")] = 1.5,
     bm25_b: Annotated[float, typer.Option(
-        "--bm25-b", min=0.0, max=1.0, help="BM25 length normalization b (0 to 1).")] = 0.75,
+        "--bm25-b", help="BM25 length normalization b (0 to 1).")] = 0.75,
     limit: Annotated[int | None, typer.Option(min=1, help="Index only the first N docs.")] = None,
     update: Annotated[bool, typer.Option(
         "--update", help="Update in place: only new and changed documents are embedded.")] = False,
@@ -182,7 +182,7 @@ def search_cmd(
     queries_format: QueriesFormat = "auto",
     retriever: Retriever = None,
     candidates: Candidates = 100,
-    k: Annotated[int, typer.Option("-k", "--k", min=1, help="Results per query.")] = 10,
+    k: Annotated[int, typer.Option("-k", "--k", help="Results per query.")] = 10,
     model: RerankerLoader = ...,  # the cross-encoder options (reranker_options)
     aggregate: Aggregate = "max",
     passages_per_doc: PerDoc = 3,

@@ -128,9 +128,12 @@ def train_cmd(
 
     names = tuple(x.strip() for x in labels.split(",") if x.strip()) if labels else None
     config = TrainConfig(
-        output, pairs, index_dir, queries, qrels, dev, dev_fraction, dev_queries, dev_qrels,
-        base, layers, task, loss, label_max, names, epochs, batch_size, lr, warmup, max_length,
-        seed, device, eval_steps, max_steps, resume, mine, shlex.join(["xenc", *sys.argv[1:]]),
+        output=output, train_file=pairs, index_dir=index_dir, queries=queries, qrels=qrels,
+        dev_file=dev, dev_fraction=dev_fraction, dev_queries=dev_queries, dev_qrels=dev_qrels,
+        base=base, layers=layers, task=task, loss=loss, label_max=label_max, labels=names,
+        epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup, max_length=max_length,
+        seed=seed, device=device, eval_steps=eval_steps, max_steps=max_steps, resume=resume,
+        mine=mine, command=shlex.join(["xenc", *sys.argv[1:]]),
         keep_checkpoints=keep_checkpoints,
     )
     with bar("training", None, wants_progress(progress)) as callback:

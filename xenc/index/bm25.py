@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from xenc.errors import IndexFormatError
+from xenc.config import check_number
+from xenc.errors import IndexFormatError, UsageError
 from xenc.index.checks import check_postings
 
 ARRAY_FILES = {
@@ -45,6 +46,11 @@ class BM25Params:
     b: float = 0.75
     epsilon: float = 0.25
 
+    def __post_init__(self) -> None:
+        check_number("k1", self.k1, minimum=0)
+        check_number("b", self.b, minimum=0, maximum=1)
+        check_number("epsilon", self.epsilon, minimum=0)
+
     def to_dict(self) -> dict[str, float]:
         """The parameters as plain floats."""
         return {key: float(value) for key, value in asdict(self).items()}
@@ -65,7 +71,10 @@ class BM25Params:
                 if not math.isfinite(value):
                     raise IndexFormatError(f"bm25 parameter {key}={value!r} is not finite")
                 values[key] = float(value)
-        return cls(**values)
+        try:
+            return cls(**values)
+        except UsageError as exc:  # a manifest's value out of range: the index is damaged
+            raise IndexFormatError(f"bm25 parameters: {exc}") from None
 
 
 class _PostingsBuilder:

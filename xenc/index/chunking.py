@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from xenc.config import ChunkParams
-from xenc.errors import UsageError, param
 from xenc.records import Document
 
 MIN_BUDGET_FRACTION = 2  # the title may take at most half of a window
@@ -23,16 +22,6 @@ MIN_BUDGET_FRACTION = 2  # the title may take at most half of a window
 # character (where the tokenizers of BERT, BPE and SentencePiece models all split anyway), and
 # its offsets kept as one int64 array: a 20 MB document costs tens of MB, not gigabytes.
 SEGMENT_CHARS = 100_000
-
-
-def validate(params: ChunkParams) -> None:
-    if params.chunk_tokens < 8:
-        raise UsageError(f"{param('chunk_tokens')} must be at least 8 (got {params.chunk_tokens})")
-    if not 0 <= params.stride < params.chunk_tokens // 2:
-        raise UsageError(
-            f"{param('stride')} must be between 0 and half of {param('chunk_tokens')} "
-            f"(got {params.stride})"
-        )
 
 
 def _touches(offsets: Sequence[tuple[int, int]], i: int) -> bool:

@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from xenc.config import SearchParams
-from xenc.errors import UsageError
+from xenc.config import SearchParams, check_number
+from xenc.errors import UsageError, param
 from xenc.index.reader import Index
 from xenc.pipeline import first_stage_lists
 from xenc.qrels import Qrels
@@ -55,24 +55,21 @@ class MineParams:
     teacher: str | None = None
     positives: int | None = None
 
-    def check(self) -> MineParams:
-        """Return self, or raise UsageError for a bad value."""
-        self.search_params()  # the retriever is checked where every search parameter is
-        if self.depth < 1:
-            raise UsageError(f"--mine-depth must be at least 1, got {self.depth}")
+    def __post_init__(self) -> None:
+        check_number("depth", self.depth, minimum=1, integer=True)
         for name in ("negatives", "random_negatives", "skip_top"):
-            if getattr(self, name) < 0:
-                flag = name.replace("_", "-")
-                raise UsageError(f"--{flag} must be 0 or more, got {getattr(self, name)}")
+            check_number(name, getattr(self, name), minimum=0, integer=True)
+        check_number("seed", self.seed, minimum=0, integer=True)
         if self.skip_top >= self.depth:
-            raise UsageError("--skip-top must be smaller than --mine-depth")
-        if self.positives is not None and self.positives < 1:
-            raise UsageError(f"--max-positives must be at least 1, got {self.positives}")
+            raise UsageError(f"{param('skip_top')} must be smaller than {param('depth')} "
+                             f"({self.depth}), not {self.skip_top!r}")
+        if self.positives is not None:
+            check_number("positives", self.positives, minimum=1, integer=True)
+        self.search_params()  # the retriever is checked where every search parameter is
         if self.teacher is not None:
             from xenc.training.teachers import parse_spec
 
             parse_spec(self.teacher)
-        return self
 
     def search_params(self) -> SearchParams:
         """The first stage mining runs: ``depth`` candidates from ``retriever``."""
@@ -203,7 +200,6 @@ def mine(
     Raises:
         UsageError: bad parameters.
     """
-    params.check()
     resolved = params.search_params().for_index(index.retrievers, index.directory)
     params = replace(params, retriever=resolved.retriever)
     teacher = None
