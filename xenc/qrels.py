@@ -13,6 +13,7 @@ zero gain). Run files are the six-column TREC form ``qid Q0 docid rank score tag
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -34,7 +35,7 @@ _TREC_COLUMNS = "4 whitespace-separated columns (qid iter docid rel)"
 _BEIR_COLUMNS = "3 tab-separated columns (query-id corpus-id score)"
 
 
-def _read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+def _read_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
     """Yield ``(line_no, line)`` for the non-blank lines of a UTF-8 file, BOM and CR removed.
 
     Raises:
@@ -82,7 +83,7 @@ def _split_beir(line: str) -> list[str]:
     return [field.strip() for field in line.rstrip().split("\t")]
 
 
-def read_qrels(path: str | Path) -> Qrels:
+def read_qrels(path: str | os.PathLike[str]) -> Qrels:
     """Read TREC or BEIR-TSV qrels, auto-detecting the form from the first non-blank line.
 
     Blank lines are skipped; CRLF line ends and a UTF-8 BOM are accepted. A judgment that is
@@ -298,7 +299,7 @@ def trec_run_lines(
         yield line_no, qid, doc_id, score
 
 
-def read_trec_run(path: str | Path) -> Run:
+def read_trec_run(path: str | os.PathLike[str]) -> Run:
     """Read a six-column TREC run file, ordering each query as trec_eval does.
 
     The rank column is ignored; each query's documents are sorted by score descending, ties

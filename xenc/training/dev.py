@@ -34,7 +34,7 @@ def _ranks(values: np.ndarray) -> np.ndarray:
     return (sums / counts)[inverse]
 
 
-def spearman(scores: Sequence[float], labels: Sequence[float]) -> float:
+def spearman(scores: Sequence[float] | np.ndarray, labels: Sequence[float]) -> float:
     """Spearman's rho (Pearson correlation of average ranks); 0.0 when either is constant."""
     a = _ranks(np.asarray(scores, dtype=np.float64))
     b = _ranks(np.asarray(labels, dtype=np.float64))
@@ -43,7 +43,7 @@ def spearman(scores: Sequence[float], labels: Sequence[float]) -> float:
     return float((a * b).sum() / denom) if denom > 0 else 0.0
 
 
-def ndcg_at_10(scores: Sequence[float | None], pairs: Sequence[Pair]) -> float:
+def ndcg_at_10(scores: Sequence[float | None] | np.ndarray, pairs: Sequence[Pair]) -> float:
     """Mean NDCG@10 over the dev queries that have a relevant pair (repeated documents once).
 
     A score of ``None`` means "not retrieved": the pair is judged but left out of the ranking
