@@ -187,7 +187,7 @@ def _within_budget(model: Any, query: str, rows: list, chunks: dict, budget: Bud
     i = 0
     while i < len(rows):
         room = budget.room((budget.clock() - start) * 1e3, size)
-        j, flat = i, []
+        j, flat = i, list[int]()
         while j < len(rows) and len(flat) + len(rows[j]) <= room:
             flat.extend(rows[j])
             j += 1

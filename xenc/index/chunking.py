@@ -10,12 +10,14 @@ document store keeps each text once.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from xenc.config import ChunkParams
 from xenc.records import Document
+
+T = TypeVar("T")
 
 MIN_BUDGET_FRACTION = 2  # the title may take at most half of a window
 # A body longer than this is tokenized a segment at a time, each cut just before a whitespace
@@ -131,8 +133,8 @@ def _long_offsets(tokenizer: Any, text: str) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def iter_batches(items: Iterator[Document], size: int) -> Iterator[list[Document]]:
-    batch: list[Document] = []
+def iter_batches(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
     for item in items:
         batch.append(item)
         if len(batch) >= size:
