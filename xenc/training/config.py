@@ -13,8 +13,10 @@ from xenc.formats import writable_directory
 from xenc.training.data import TASKS
 from xenc.training.mining import MineParams
 
-_PATHS = ("output", "train_file", "index_dir", "queries", "qrels", "dev_file", "dev_queries",
-          "dev_qrels")
+
+def _path(value: Path | None) -> Path | None:
+    """``value`` as a :class:`Path` (a str is accepted from Python), unset ones as they are."""
+    return Path(value) if value else value
 
 
 @dataclass(frozen=True)
@@ -79,9 +81,14 @@ class TrainConfig:
     def check(self) -> TrainConfig:
         """A copy with paths as :class:`Path`, or an error when ``output`` cannot be written
         (the values themselves are checked when the config is made)."""
-        paths = {name: Path(getattr(self, name)) for name in _PATHS if getattr(self, name)}
-        writable_directory(paths["output"].parent)  # fail now, not after hours of training
-        return replace(self, **paths)
+        output = Path(self.output)
+        writable_directory(output.parent)  # fail now, not after hours of training
+        return replace(
+            self, output=output, train_file=_path(self.train_file),
+            index_dir=_path(self.index_dir), queries=_path(self.queries),
+            qrels=_path(self.qrels), dev_file=_path(self.dev_file),
+            dev_queries=_path(self.dev_queries), dev_qrels=_path(self.dev_qrels),
+        )
 
     def params(self) -> dict[str, Any]:
         """Every parameter as JSON-ready values (for the card and resume checks)."""

@@ -19,7 +19,7 @@ exactly the batches the uninterrupted run would have seen.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -124,7 +124,9 @@ def targets(
     import torch
 
     if distills(task, loss):
-        return torch.tensor([float(p.teacher) for p in pairs], dtype=torch.float32)
+        # check_teacher refused pairs without a teacher score before training began
+        scores = [float(cast(float, p.teacher)) for p in pairs]
+        return torch.tensor(scores, dtype=torch.float32)
     values = [p.label for p in pairs]
     if task == "nli":
         return torch.tensor(values, dtype=torch.long)
