@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
@@ -18,6 +18,8 @@ from xenc.cli import reranking as cli_reranking
 from xenc.cli import serve as cli_serve
 from xenc.cli import train as cli_train
 from xenc.cli.options import (
+    REPLACED,
+    REQUIRED,
     Aggregate,
     BudgetMs,
     Candidates,
@@ -43,6 +45,9 @@ from xenc.cli.options import (
 )
 from xenc.cli.process import run
 from xenc.config import ENV_BATCH_SIZE, ENV_ENCODER, SearchParams, text_kind
+
+if TYPE_CHECKING:
+    from xenc.engines.ray_runtime import RayOptions
 from xenc.errors import UsageError, XencError
 
 app = typer.Typer(
@@ -106,7 +111,9 @@ def index_cmd(
     progress: ShowProgress = None,
     skip_invalid: SkipInvalid = False,
     retrievers: Retrievers = None,
-    ray: object = None,  # RayOptions | None: --engine, --num-workers, --gpus-per-worker
+    # RayOptions | None, from engine_options (--engine, --num-workers, --gpus-per-worker);
+    # object here because the decorators below evaluate this annotation at import time
+    ray: object = None,
 ) -> None:
     """Build an index directory (BM25 + HNSW over passages) from a JSONL corpus.
 
@@ -138,7 +145,8 @@ def index_cmd(
             batch_size=batch_size, device=device, tokenizer=TokenizerSpec(stemmer=stemmer),
             bm25=BM25Params(k1=bm25_k1, b=bm25_b),
             limit=limit, progress=callback, update=update, delete_missing=delete_missing,
-            wait=wait, skips=skips, retrievers=retrievers, ray=ray, notify=note,
+            wait=wait, skips=skips, retrievers=retrievers, notify=note,
+            ray=cast("RayOptions | None", ray),
         )
     counts = manifest["counts"]
     if manifest.get("published") is False:
@@ -164,11 +172,13 @@ def _queries(query: str | None, queries: str | None, fmt: str = "auto"):
     from xenc.corpus import load_queries
     from xenc.records import Query
 
-    if (query is None) == (queries is None):
-        raise UsageError("give one QUERY argument or --queries FILE|-, not both or neither")
-    if query is not None and not query.strip():
-        raise UsageError("QUERY is empty")
-    return [Query("1", query)] if query is not None else load_queries(queries, fmt=fmt)
+    if query is not None and queries is None:
+        if not query.strip():
+            raise UsageError("QUERY is empty")
+        return [Query("1", query)]
+    if queries is not None and query is None:
+        return load_queries(queries, fmt=fmt)
+    raise UsageError("give one QUERY argument or --queries FILE|-, not both or neither")
 
 
 @app.command("search")
@@ -176,14 +186,14 @@ def _queries(query: str | None, queries: str | None, fmt: str = "auto"):
 @reranker_options()
 def search_cmd(
     query: Annotated[str | None, typer.Argument(help="The query (or use --queries).")] = None,
-    index_dir: IndexDir = ...,  # required (after the optional QUERY argument)
+    index_dir: IndexDir = REQUIRED,  # required (after the optional QUERY argument)
     queries: Annotated[str | None, typer.Option(
         "--queries", help='Queries file (JSONL, TSV or text lines), or - for stdin.')] = None,
     queries_format: QueriesFormat = "auto",
     retriever: Retriever = None,
     candidates: Candidates = 100,
     k: Annotated[int, typer.Option("-k", "--k", help="Results per query.")] = 10,
-    model: RerankerLoader = ...,  # the cross-encoder options (reranker_options)
+    model: RerankerLoader = REPLACED,  # the cross-encoder options (reranker_options)
     aggregate: Aggregate = "max",
     passages_per_doc: PerDoc = 3,
     fmt: Annotated[str, typer.Option("--format", help="jsonl, trec or table.")] = "jsonl",
@@ -228,7 +238,8 @@ def search_cmd(
     if params.retriever == "bm25":
         todo = _note_unmatched(index, todo)
     shown = queries is not None and wants_progress(progress)  # one query needs no bar
-    with bar("searching", count_lines(queries) if shown else None, shown) as callback:
+    lines = count_lines(queries) if shown and queries is not None else None
+    with bar("searching", lines, shown) as callback:
         results = search(index, tracked(todo, callback), params, reranker, with_text=with_text)
         write_results(results, fmt, output, tag=run_tag)
     reranking_note(loaded(reranker), fusion)
@@ -254,12 +265,14 @@ def _note_unmatched(index, queries):  # noqa: ANN001, ANN202 - CLI glue
 def score_cmd(
     source: Annotated[str, typer.Argument(
         help="JSONL pairs file (.parquet: Parquet), or - for stdin.")] = "-",
-    model: RerankerLoader = ...,  # the cross-encoder options (reranker_options)
+    model: RerankerLoader = REPLACED,  # the cross-encoder options (reranker_options)
     skip_invalid: SkipInvalid = False,
     device: Device = None,
     output: Output = None,
     progress: ShowProgress = None,
-    ray: object = None,  # RayOptions | None: --engine, --num-workers, --gpus-per-worker
+    # RayOptions | None, from engine_options (--engine, --num-workers, --gpus-per-worker);
+    # object here because the decorators below evaluate this annotation at import time
+    ray: object = None,
 ) -> None:
     """Score text pairs with a cross-encoder, streaming, input order kept.
 
@@ -287,7 +300,8 @@ def score_cmd(
             "scoring", count_lines(source) if shown else None, shown) as callback:
         writer = JsonlWriter(stream, flush=output is None)
         records = score_stream(source, reranker, on_error=report if skip_invalid else None,
-                               ray=ray, notify=note, device=device)
+                               ray=cast("RayOptions | None", ray), notify=note,
+                               device=device)
         for record in tracked(records, callback):
             writer.write(record)
     if reranker.truncated or skipped:

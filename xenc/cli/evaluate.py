@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from xenc.cli.options import (
+    REPLACED,
     Aggregate,
     BudgetMs,
     Candidates,
@@ -111,7 +112,7 @@ def eval_cmd(
     queries_format: QueriesFormat = "auto",
     retriever: Retriever = None,
     candidates: Candidates = 100,
-    model: RerankerLoader = ...,  # the cross-encoder options (reranker_options)
+    model: RerankerLoader = REPLACED,  # the cross-encoder options (reranker_options)
     aggregate: Aggregate = "max",
     passages_per_doc: PerDoc = 3,
     sweep: Annotated[str | None, typer.Option(

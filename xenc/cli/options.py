@@ -346,6 +346,13 @@ def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return _replace_param(fn, "ray", block, call)
 
 
+# Defaults typed Any, so that they fit the parameter they stand in: REQUIRED is Typer's
+# "required" (``...``) for an option after one with a default; REPLACED stands in for a
+# parameter that a decorator above replaces with options of its own (the command never gets it).
+REQUIRED: Any = ...
+REPLACED: Any = ...
+
+
 def _param(name: str, annotation: Any, default: Any) -> inspect.Parameter:
     return inspect.Parameter(
         name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default

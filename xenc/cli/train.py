@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from xenc.cli.options import (
+    REPLACED,
+    REQUIRED,
     Device,
     IndexDir,
     Output,
@@ -41,7 +43,7 @@ def mine_cmd(
     index_dir: IndexDir,
     queries: Annotated[Path, typer.Option("--queries", help="JSONL queries.")],
     qrels: Annotated[Path, typer.Option("--qrels", help="TREC or BEIR TSV judgments.")],
-    mine: MineParams = ...,  # the mining options (mining_options)
+    mine: MineParams = REPLACED,  # the mining options (mining_options)
     seed: Seed = 42,
     output: Output = None,
 ) -> None:
@@ -75,7 +77,7 @@ def mine_cmd(
 @mining_options
 def train_cmd(
     pairs: Annotated[Path | None, typer.Argument(help="Labeled pairs JSONL.")] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Model directory.")] = ...,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Model directory.")] = REQUIRED,
     index_dir: Annotated[Path | None, typer.Option(help="Mine pairs from this index.")] = None,
     queries: Annotated[OptPath, typer.Option(help="JSONL queries (with --index-dir).")] = None,
     qrels: Annotated[OptPath, typer.Option(help="TREC or BEIR TSV judgments.")] = None,
@@ -107,7 +109,7 @@ def train_cmd(
     keep_checkpoints: Annotated[bool, typer.Option(
         "--keep-checkpoints", help="Keep checkpoint/ (weights + optimizer) after the run.")
     ] = False,
-    mine: MineParams = ...,  # the mining options (mining_options)
+    mine: MineParams = REPLACED,  # the mining options (mining_options)
     progress: ShowProgress = None,
 ) -> None:
     """Fine-tune a cross-encoder on labeled pairs or on pairs mined from an index.
