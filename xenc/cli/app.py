@@ -132,6 +132,7 @@ def index_cmd(
     from xenc.config import ChunkParams
     from xenc.corpus import CorpusFields, CorpusSkips
     from xenc.index.bm25 import BM25Params
+    from xenc.index.manifest_view import ManifestView
     from xenc.index.tokenize import TokenizerSpec
     from xenc.pipeline import build_index
     from xenc.progress import bar, count_lines, note, wants_progress
@@ -148,23 +149,21 @@ def index_cmd(
             wait=wait, skips=skips, retrievers=retrievers, notify=note,
             ray=cast("RayOptions | None", ray),
         )
-    counts = manifest["counts"]
-    if manifest.get("published") is False:
+    built = ManifestView.of(manifest)
+    if not built.published:
         note(f"{index_dir} is up to date: nothing changed, nothing published "
-             f"({counts['documents']} documents{skips.summary()})")
+             f"({built.documents} documents{skips.summary()})")
         return
-    check = (manifest.get("query_encoder") or {}).get("check") or {}
-    if check.get("passed") is False:
-        note(f"query encoder not exported to ONNX ({check.get('reason')}): searches will "
+    if built.onnx_refused is not None:
+        note(f"query encoder not exported to ONNX ({built.onnx_refused}): searches will "
              "load it with torch")
-    if manifest.get("history"):
-        h = manifest["history"][-1]
-        note(f"updated {index_dir}: {h['added']} added, {h['changed']} changed, "
-             f"{h['deleted']} deleted, {h['unchanged']} unchanged{skips.summary()} "
-             f"({counts['documents']} documents) in {time.perf_counter() - t0:.1f}s")
+    if (h := built.last_change) is not None:
+        note(f"updated {index_dir}: {h.added} added, {h.changed} changed, "
+             f"{h.deleted} deleted, {h.unchanged} unchanged{skips.summary()} "
+             f"({built.documents} documents) in {time.perf_counter() - t0:.1f}s")
         return
-    only = "" if "encoder" in manifest else ", BM25 only"
-    note(f"indexed {counts['documents']} documents ({counts['passages']} passages{only})"
+    only = "" if built.has_encoder else ", BM25 only"
+    note(f"indexed {built.documents} documents ({built.passages} passages{only})"
          f"{skips.summary()} into {index_dir} in {time.perf_counter() - t0:.1f}s")
 
 
