@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from xenc.config import INDEX_RETRIEVERS
+from xenc.config import INDEX_RETRIEVERS, BM25Params, ChunkParams, HNSWParams
+from xenc.errors import IndexFormatError, UsageError, spelled
 
 
 @dataclass(frozen=True)
@@ -74,3 +76,18 @@ class ManifestView:
     def last_change(self) -> Change | None:
         """The newest ``history`` entry, or ``None`` for a fresh build."""
         return self.history[-1] if self.history else None
+
+
+def check_params(manifest: Mapping[str, Any], path: Path) -> None:
+    """The parameter blocks must make valid ``*Params`` (each checks itself), named as the
+    manifest spells them whichever front end reads it."""
+    try:
+        with spelled(str):
+            for key, make in (("chunking", ChunkParams), ("hnsw", HNSWParams)):
+                block = manifest.get(key, {})
+                if not isinstance(block, dict):
+                    raise UsageError(f"\"{key}\" must be an object, not {block!r}")
+                make(**block)
+            BM25Params.from_dict(manifest.get("bm25", {}))
+    except (UsageError, IndexFormatError, TypeError) as exc:
+        raise IndexFormatError(f"{path}: {exc}; the index is corrupted") from None

@@ -40,11 +40,11 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
-from xenc.config import INDEX_RETRIEVERS, ChunkParams, HNSWParams
-from xenc.errors import IndexFormatError, IndexNotFoundError, UsageError, spelled
-from xenc.index.bm25 import BM25Params
+from xenc.config import INDEX_RETRIEVERS
+from xenc.errors import IndexFormatError, IndexNotFoundError
 from xenc.index.contain import check_names, corrupted, real_directory
 from xenc.index.digests import check_files
+from xenc.index.manifest_view import check_params
 from xenc.records import Chunk, Document
 
 FORMAT = "xenc-index"
@@ -183,23 +183,8 @@ def parse_manifest(data: bytes, path: Path) -> dict[str, Any]:
         raise IndexFormatError(f"{path}: \"retrievers\" must list bm25 and optionally dense, "
                                f"not {retrievers!r}; the index is corrupted")
     check_names(manifest, path)
-    _check_params(manifest, path)
+    check_params(manifest, path)
     return manifest
-
-
-def _check_params(manifest: dict[str, Any], path: Path) -> None:
-    """The parameter blocks must make valid ``*Params`` (each checks itself), named as the
-    manifest spells them whichever front end reads it."""
-    try:
-        with spelled(str):
-            for key, make in (("chunking", ChunkParams), ("hnsw", HNSWParams)):
-                block = manifest.get(key, {})
-                if not isinstance(block, dict):
-                    raise UsageError(f"\"{key}\" must be an object, not {block!r}")
-                make(**block)
-            BM25Params.from_dict(manifest.get("bm25", {}))
-    except (UsageError, IndexFormatError, TypeError) as exc:
-        raise IndexFormatError(f"{path}: {exc}; the index is corrupted") from None
 
 
 def retrievers_of(manifest: dict[str, Any]) -> tuple[str, ...]:
