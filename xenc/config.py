@@ -32,6 +32,7 @@ ACTIVATIONS = ("none", "sigmoid", "softmax")
 OUTPUT_FORMATS = ("jsonl", "trec", "table")
 TEXT_KINDS = ("document", "passage")  # search --with-text
 HNSW_SPACES = ("cosine", "ip", "l2")
+RRF_K = 60  # reciprocal rank fusion's k, 1 / (k + rank): hybrid's rrf_k and --fusion rrf
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ class SearchParams:
     retriever: str | None = None
     candidates: int = 100
     k: int = 10
-    rrf_k: int = 60
+    rrf_k: int = RRF_K
     aggregate: str = "max"
     passages_per_doc: int = 3
     exact: bool = False

@@ -44,7 +44,7 @@ from xenc.cli.options import (
     reranking_note,
 )
 from xenc.cli.process import run
-from xenc.config import ENV_BATCH_SIZE, ENV_ENCODER, SearchParams, text_kind
+from xenc.config import ENV_BATCH_SIZE, ENV_ENCODER, RRF_K, SearchParams, text_kind
 
 if TYPE_CHECKING:
     from xenc.engines.ray_runtime import RayOptions
@@ -201,7 +201,7 @@ def search_cmd(
     budget_ms: BudgetMs = None,
     fusion: Fusion = None,
     exact: Exact = False,
-    rrf_k: RrfK = 60,
+    rrf_k: RrfK = RRF_K,
     run_tag: Annotated[str, typer.Option(
         "--run-tag", help="Run tag (last column) of --format trec lines.")] = "xenc",
     device: Device = None,

@@ -34,7 +34,7 @@ from xenc.cli.options import (
     reranker_options,
     reranking_note,
 )
-from xenc.config import ENV_INDEX_DIR, SearchParams
+from xenc.config import ENV_INDEX_DIR, RRF_K, SearchParams
 from xenc.errors import GateFailedError, UsageError
 
 app = make_subapp()
@@ -120,7 +120,7 @@ def eval_cmd(
     budget_ms: BudgetMs = None,
     fusion: Fusion = None,
     exact: Exact = False,
-    rrf_k: RrfK = 60,
+    rrf_k: RrfK = RRF_K,
     device: Device = None,
     plot: Plot = None,
     output: Output = None,
