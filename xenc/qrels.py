@@ -28,11 +28,24 @@ Run = dict[str, list[tuple[str, float]]]
 """Query id → ``(doc_id, score)`` pairs, best first."""
 
 BEIR_HEADER = ("query-id", "corpus-id", "score")
+# A judged document is relevant when its grade is at least this (trec_eval's rule): grade 0
+# and negative grades are not. Every count of relevant documents or of judged queries uses it.
+RELEVANT_GRADE = 1
 _INT = re.compile(r"[+-]?[0-9]+")
 MAX_GRADE_DIGITS = 18
 """Grades have at most this many digits (they fit a signed 64-bit integer, as in trec_eval)."""
 _TREC_COLUMNS = "4 whitespace-separated columns (qid iter docid rel)"
 _BEIR_COLUMNS = "3 tab-separated columns (query-id corpus-id score)"
+
+
+def is_relevant(grade: float) -> bool:
+    """Whether a judgment grade (or a relevance pair's label) means relevant."""
+    return grade >= RELEVANT_GRADE
+
+
+def has_relevant(judged: Mapping[str, int]) -> bool:
+    """Whether one query's judgments (doc id → grade) hold at least one relevant document."""
+    return any(is_relevant(grade) for grade in judged.values())
 
 
 def _read_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:

@@ -18,6 +18,7 @@ import numpy as np
 
 from xenc.errors import UsageError
 from xenc.metrics import aggregate, evaluate
+from xenc.qrels import RELEVANT_GRADE
 from xenc.training.data import Pair
 
 METRICS = {"relevance": "ndcg@10", "similarity": "spearman", "nli": "accuracy"}
@@ -66,7 +67,8 @@ def ndcg_at_10(scores: Sequence[float | None] | np.ndarray, pairs: Sequence[Pair
     ranked = {g: [str(i) for _, i in sorted(hits)] for g, hits in run.items()}
     per_query = evaluate(ranked, qrels, ndcg_k=(10,), recall_k=(), mrr_k=(), map_=False)
     if not per_query:
-        raise UsageError("the dev set has no query with a relevant pair (label >= 1)")
+        raise UsageError(
+            f"the dev set has no query with a relevant pair (label >= {RELEVANT_GRADE})")
     return aggregate(per_query)["ndcg@10"]
 
 

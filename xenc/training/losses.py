@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from xenc.errors import UsageError
+from xenc.qrels import is_relevant
 from xenc.training.data import Pair
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def _listwise_groups(
     by_group: dict[str, tuple[list[int], list[int]]] = {}
     for i, p in enumerate(pairs):
         pos, neg = by_group.setdefault(p.group, ([], []))
-        (pos if p.label > 0 else neg).append(i)
+        (pos if is_relevant(p.label) else neg).append(i)
     groups = []
     for key in sorted(by_group):
         pos, neg = by_group[key]

@@ -34,7 +34,7 @@ from xenc.config import SearchParams, check_number
 from xenc.errors import UsageError, param
 from xenc.index.reader import Index
 from xenc.pipeline import first_stage_lists
-from xenc.qrels import Qrels
+from xenc.qrels import Qrels, has_relevant, is_relevant
 from xenc.records import Candidate, Query
 
 log = logging.getLogger("xenc")
@@ -108,7 +108,7 @@ def _positives(
 ) -> list[str]:
     """The query's indexed relevant documents; at most ``params.positives`` of them, the
     highest grades first (a seeded draw among equal grades)."""
-    positives = sorted(d for d, g in judged.items() if g >= 1 and d in known)
+    positives = sorted(d for d, g in judged.items() if is_relevant(g) and d in known)
     if params.positives is None or len(positives) <= params.positives:
         return positives
     order = rng.permutation(len(positives))
@@ -122,7 +122,7 @@ def _query_pairs(
 ) -> list[dict[str, Any]]:
     rng = _rng(params.seed, query.id)
     positives = _positives(judged, index.docstore.seq_of, params, rng)
-    relevant = {d for d, g in judged.items() if g >= 1}
+    relevant = {d for d, g in judged.items() if is_relevant(g)}
     ranks = {c.doc_id: c.rank for c in cands}
     best_row = {c.doc_id: c.rows[0] for c in cands if c.rows}
     pool = [c.doc_id for c in cands[params.skip_top :] if c.doc_id not in relevant]
@@ -207,7 +207,7 @@ def mine(
         from xenc.training.teachers import Teacher
 
         teacher = Teacher(params.teacher, index)
-    todo = [q for q in queries if any(g >= 1 for g in qrels.get(q.id, {}).values())]
+    todo = [q for q in queries if has_relevant(qrels.get(q.id, {}))]
     skipped = 0
     for query, cands, vector in _candidate_lists(index, todo, params):
         records = _query_pairs(index, query, cands, qrels[query.id], params, teacher, vector)
