@@ -53,6 +53,9 @@ class GraphFile:
 
     ``fallback`` loads the file with hnswlib; it is used, once, if the search meets an
     element marked deleted (xenc never deletes, but another writer of the file might).
+
+    Not thread-safe, like hnswlib's index: ``ef`` (:meth:`set_ef`) is shared by every query
+    that follows, so a caller that sets it per query searches from one thread at a time.
     """
 
     def __init__(

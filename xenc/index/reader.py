@@ -34,6 +34,10 @@ class Index:
     ``directory`` is the index directory as given; ``files`` the generation directory that
     ``CURRENT`` named at open, whose files this object reads until :meth:`close`, even if a
     writer publishes a newer generation meanwhile.
+
+    Not thread-safe: the heavy parts load without a lock, a dense search sets the graph's
+    ``ef`` before its query, and the query encoder is a model. Search from one thread at a
+    time (a lock, one ``Index`` per thread, or one worker thread; docs/architecture.md).
     """
 
     directory: Path
