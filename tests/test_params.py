@@ -11,6 +11,7 @@ from xenc.cli.app import app
 from xenc.config import ChunkParams, HNSWParams, SearchParams
 from xenc.errors import IndexFormatError, UsageError
 from xenc.index.bm25 import BM25Params
+from xenc.reranking import RerankOptions
 from xenc.training import MineParams, TrainConfig
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
@@ -43,6 +44,8 @@ def python_message(make) -> str:
     (lambda: TrainConfig(output=Path("m"), warmup=1.5),
      "warmup must be a fraction in [0, 1), not 1.5"),
     (lambda: TrainConfig(output=Path("m"), epochs=0), "epochs must be an integer >= 1, not 0"),
+    (lambda: RerankOptions(budget_ms=-5), "budget_ms must be a finite number > 0, not -5"),
+    (lambda: RerankOptions(top_n=0), "top_n must be an integer >= 1, not 0"),
 ])
 def test_python_rejects_bad_values_with_one_wording(make, message):
     assert python_message(make) == message
@@ -61,6 +64,10 @@ def test_python_rejects_bad_values_with_one_wording(make, message):
      lambda: ChunkParams(4, 0), "chunk_tokens", "--chunk-tokens"),
     (["mine", "--queries", "q.jsonl", "--qrels", "r.tsv", "-o", "out.jsonl",
       "--mine-depth", "0"], lambda: MineParams(depth=0), "depth", "--mine-depth"),
+    (["rerank", "--budget-ms", "-5"], lambda: RerankOptions(budget_ms=-5.0), "budget_ms",
+     "--budget-ms"),
+    (["rerank", "--passages-per-doc", "0"], lambda: RerankOptions(passages_per_doc=0),
+     "passages_per_doc", "--passages-per-doc"),
     (["train", "PAIRS", "-o", "m", "--lr", "0"], lambda: TrainConfig(output=Path("m"), lr=0.0),
      "lr", "--lr"),
 ])
