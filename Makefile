@@ -36,8 +36,10 @@ test: install
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow
 
+# mypy reads its settings (files = xenc) from pyproject.toml.
 lint: install
 	$(BIN)/ruff check xenc tests
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(DEMO) build dist *.egg-info

@@ -629,7 +629,7 @@ def main() -> None:
     folds = [tuple(n for n in f if n in args.only) for f in FOLDS] if args.only else FOLDS
     names = [n for f in folds for n in f]
     mixes = MIXES if args.all_mixes else SPLADE_HEAVY
-    from xenc.training.teachers import SpladeScorer
+    from xenc.models.splade import SpladeScorer
 
     splade = SpladeScorer(str(args.splade))
     mined = {}

@@ -102,3 +102,12 @@ def test_pickle_weights_refused_unless_trusted(runner, tmp_path):
                                   "--trust-pickle-weights"], input=data)
     assert trusted.exit_code == 0, trusted.stderr
     assert "score" in parse_jsonl(trusted.stdout)[0]
+
+
+def test_score_without_reranker_names_options_score_has(runner, no_default_reranker):
+    result = runner.invoke(app, ["score", "-"], input="")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: no reranker chosen: pass --reranker NAME|PATH (a Hugging Face cross-encoder "
+        "directory or hub id) or set XENC_RERANKER\n")
+    assert "--no-rerank" not in result.stderr

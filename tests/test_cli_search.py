@@ -130,3 +130,14 @@ def test_index_dir_from_environment(runner, sample_index, monkeypatch):
     result = runner.invoke(app, ["search", "rain", "--no-rerank", "-k", "1"])
     assert result.exit_code == 0, result.stderr
     assert len(parse_jsonl(result.stdout)) == 1
+
+
+def test_bm25_query_with_no_indexed_term_says_so(runner, sample_index):
+    args = ["search", "--index-dir", str(sample_index), "--retriever", "bm25", "--no-rerank"]
+    result = runner.invoke(app, [*args, "?!..."])
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert result.stderr == ("query 1: no term of '?!...' is in the index; BM25 finds nothing "
+                             "(try --retriever hybrid or dense)\n")
+    found = runner.invoke(app, [*args, "moon phases"])
+    assert found.stdout and found.stderr == ""

@@ -10,11 +10,12 @@ import pytest
 from conftest import SAMPLE
 from typer.testing import CliRunner
 
-from xenc.config import SearchParams
+from xenc.config import RRF_K, SearchParams
 from xenc.errors import ModelError, UsageError
-from xenc.fusion import effective_fusion, fuse_scores, parse_fusion
+from xenc.fusion import effective_fusion, fuse_scores, parse_fusion, rrf
 from xenc.records import Candidate
 from xenc.rerank import rerank
+from xenc.retrieve import fuse
 
 
 def test_none_keeps_the_scores():
@@ -26,6 +27,27 @@ def test_rrf_by_hand():
     a, b = fuse_scores([0.2, 0.9], [1, 2], "rrf")
     assert a == pytest.approx(1 / 62 + 1 / 61)
     assert b == pytest.approx(1 / 61 + 1 / 62)
+
+
+def test_one_rrf_sums_reciprocal_ranks_in_first_met_order():
+    got = rrf([[("a", 1), ("b", 2)], [("c", 1), ("a", 3)]], k=10)
+    assert list(got) == ["a", "b", "c"]
+    assert got == {"a": 1 / 11 + 1 / 13, "b": 1 / 12, "c": 1 / 11}
+    assert rrf([[("a", 1)]]) == {"a": 1 / (RRF_K + 1)}
+    assert RRF_K == SearchParams().rrf_k == 60
+
+
+def test_both_fusion_paths_use_the_one_rrf():
+    # --fusion rrf: reranker ranks (ties keep first-stage order), then first-stage ranks
+    scores, ranks = [0.5, 0.9, 0.5, 0.1], [2, 4, None, 1]
+    by_hand = rrf([[(1, 1), (0, 2), (2, 3), (3, 4)], [(0, 2), (1, 4), (2, 5), (3, 1)]])
+    assert fuse_scores(scores, ranks, "rrf") == [by_hand[i] for i in range(4)]
+    # hybrid: the same sums, ordered as trec_eval (score descending, then doc id descending)
+    bm25 = [Candidate("a", 9.0, 1, (0,)), Candidate("b", 8.0, 2, (1,))]
+    dense = [Candidate("b", 0.9, 1, (2,)), Candidate("a", 0.8, 2, (0, 3))]
+    fused = fuse([bm25, dense], 5, 7)
+    assert [(c.doc_id, c.score, c.rank, c.rows) for c in fused] == [
+        ("b", 1 / 9 + 1 / 8, 1, (1, 2)), ("a", 1 / 8 + 1 / 9, 2, (0, 3))]
 
 
 def test_linear_by_hand():

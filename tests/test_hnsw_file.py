@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -170,3 +172,18 @@ def test_an_upper_link_to_an_element_without_that_level_is_refused(tmp_path):
     broken = hnsw.map_graph(tmp_path, 16, 400, HNSWParams())
     with pytest.raises(IndexFormatError, match="links to an element above its level"):
         hnsw.search(broken, vectors, vectors[flat], 5, ef=20)
+
+
+def test_hnswlib_is_bounded_to_the_versions_the_reader_was_checked_against():
+    """The in-place reader follows hnswlib 0.8's file layout and search order; pyproject.toml
+    must not admit a release it was not checked against, and the one installed is admitted."""
+    import importlib.metadata
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    root = Path(__file__).resolve().parents[1]
+    deps = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    (req,) = [Requirement(d) for d in deps if Requirement(d).name == "hnswlib"]
+    assert "0.8.0" in req.specifier and "0.9.0" not in req.specifier
+    assert importlib.metadata.version("hnswlib") in req.specifier

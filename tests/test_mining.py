@@ -90,7 +90,7 @@ def test_fields_and_counts(mined):
 
 
 def test_bad_params(opened, queries, qrels):
-    with pytest.raises(UsageError, match="--skip-top"):
+    with pytest.raises(UsageError, match=r"^skip_top must be smaller than depth \(5\), not 5$"):
         list(mine(opened, queries, qrels, MineParams(depth=5, skip_top=5)))
     with pytest.raises(UsageError, match="^retriever must be one of bm25, dense, hybrid, not 'spl"):
         list(mine(opened, queries, qrels, MineParams(retriever="splade")))

@@ -172,3 +172,20 @@ def test_beir_metadata_is_not_nested_twice(tmp_path):
                    "metadata": {"title": "clash"}}
     flat = beir_document({"_id": "d2", "text": "b", "metadata": {"url": "u"}}, ("c", 2))
     assert document_from_object(flat, ("c", 2)).metadata == {"url": "u"}
+
+
+def test_table_columns_fit_their_widest_value(tmp_path):
+    def result(qid, rank, doc_id, score, title=""):
+        return Result(qid=qid, rank=rank, doc_id=doc_id, score=score,
+                      first_stage_rank=rank + 10, first_stage_score=0.0, reranked=True,
+                      title=title)
+
+    out = tmp_path / "t.txt"
+    rows = [result("1", 1, "a-very-long-document-id-0001", 12.5, "Long ids"),
+            result("query-long-7", 2, "d2", -0.25)]
+    assert write_results(rows, "table", out) == 2
+    assert out.read_text().splitlines() == [
+        "QID           RANK  DOC_ID                          SCORE  FIRST  TITLE",
+        "1                1  a-very-long-document-id-0001  12.5000     11  Long ids",
+        "query-long-7     2  d2                            -0.2500     12",
+    ]

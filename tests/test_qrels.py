@@ -10,11 +10,27 @@ from typing import Any
 import pytest
 
 from xenc.errors import InputError
-from xenc.qrels import read_qrels, read_trec_run, write_qrels_tsv, write_trec_run
+from xenc.qrels import (
+    RELEVANT_GRADE,
+    has_relevant,
+    is_relevant,
+    read_qrels,
+    read_trec_run,
+    write_qrels_tsv,
+    write_trec_run,
+)
 
 EXPECTED = {"q1": {"d1": 2, "d2": 0}, "q2": {"d3": 1, "d4": -1}}
 TREC = "q1 0 d1 2\nq1 0 d2 0\n\nq2\t0\td3\t1\nq2 Q0 d4 -1\n"
 BEIR = "query-id\tcorpus-id\tscore\nq1\td1\t2\nq1\td2\t0\n\nq2\td3\t1\nq2\td4\t-1\n"
+
+
+def test_relevant_means_grade_one_or_more():
+    assert RELEVANT_GRADE == 1
+    assert [is_relevant(g) for g in (-1, 0, 1, 2, 0.5, 1.0)] == [
+        False, False, True, True, False, True]
+    assert has_relevant({"d1": 0, "d2": 3}) and not has_relevant({"d1": 0, "d2": -1})
+    assert not has_relevant({})
 
 
 def _write(tmp_path: Path, text: str | bytes, name: str = "qrels.txt") -> Path:

@@ -233,7 +233,7 @@ def test_empty_data(tmp_path):
     [
         (["--loss", "ce"], "does not fit --task relevance"),
         (["--index-dir", "idx"], "not both"),
-        (["--dev-fraction", "1.5"], "between 0 and 1"),
+        (["--dev-fraction", "1.5"], "--dev-fraction must be a fraction in (0, 1), not 1.5"),
         (["--dev-fraction", "0.5", "--dev", "x.jsonl"], "choose one of"),
         (["--warmup", "1"], "--warmup"),
     ],

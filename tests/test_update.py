@@ -195,3 +195,29 @@ def test_format_1_index_is_refused_then_replaced(tmp_path, tiny_encoder_dir):
     build_index(write_jsonl(tmp_path / "c.jsonl", BASE), old, encoder=str(tiny_encoder_dir))
     assert not (old / "docs.sqlite").exists() and (old / "manifest.json").is_symlink()
     assert open_index(old).num_docs == len(BASE)
+
+
+def test_update_without_change_publishes_nothing(runner, tmp_path, tiny_encoder_dir):
+    from xenc.cli.app import app
+
+    docs = [{"id": "a", "text": "the river runs to the sea"},
+            {"id": "b", "title": "Stars", "text": "stars light the night sky"}]
+    corpus = write_jsonl(tmp_path / "c.jsonl", docs)
+    args = ["index", str(corpus), "--index-dir", str(tmp_path / "idx"), "--encoder",
+            str(tiny_encoder_dir)]
+    assert runner.invoke(app, args).exit_code == 0
+    before = (tmp_path / "idx" / "CURRENT").read_text()
+    manifest = (tmp_path / "idx" / "manifest.json").read_bytes()
+    result = runner.invoke(app, [*args, "--update"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == (f"{tmp_path / 'idx'} is up to date: nothing changed, nothing "
+                             "published (2 documents)\n")
+    assert (tmp_path / "idx" / "CURRENT").read_text() == before
+    assert (tmp_path / "idx" / "manifest.json").read_bytes() == manifest
+    assert sorted(p.name for p in (tmp_path / "idx").iterdir() if p.name.startswith("gen-")) \
+        == [before.strip()]
+    # a real change still publishes
+    write_jsonl(corpus, [*docs, {"id": "c", "text": "a new boat"}])
+    result = runner.invoke(app, [*args, "--update"])
+    assert "updated" in result.stderr and "1 added" in result.stderr
+    assert (tmp_path / "idx" / "CURRENT").read_text() != before

@@ -24,7 +24,7 @@ import numpy as np
 
 from xenc import metrics as trec
 from xenc.errors import UsageError, param
-from xenc.qrels import Qrels, Run, read_qrels
+from xenc.qrels import Qrels, Run, has_relevant, read_qrels
 from xenc.runs import RunLike, as_run
 from xenc.significance import CORRECTIONS, TESTS, check_choice, correct, paired_t, randomization
 
@@ -171,7 +171,7 @@ def compare(
         str(q): {str(d): int(g) for d, g in docs.items()} for q, docs in qrels.items()}
     loaded = {str(n): as_run(str(n), r) for n, r in runs.items()}
     args, keys = _evaluate_args(chosen)
-    queries = [q for q, docs in judged.items() if any(g >= 1 for g in docs.values())]
+    queries = [q for q, docs in judged.items() if has_relevant(docs)]
     if not queries:
         raise UsageError("no query in the qrels has a relevant judgment (grade 1 or more)")
     values: dict[str, dict[str, np.ndarray]] = {}

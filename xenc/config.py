@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from xenc.errors import UsageError, param, setting
+from xenc.errors import IndexFormatError, UsageError, param, setting
 
 ENV_ENCODER = "XENC_ENCODER"
 ENV_RERANKER = "XENC_RERANKER"
@@ -31,6 +31,8 @@ AGGREGATES = ("max", "first", "sum")
 ACTIVATIONS = ("none", "sigmoid", "softmax")
 OUTPUT_FORMATS = ("jsonl", "trec", "table")
 TEXT_KINDS = ("document", "passage")  # search --with-text
+HNSW_SPACES = ("cosine", "ip", "l2")
+RRF_K = 60  # reciprocal rank fusion's k, 1 / (k + rank): hybrid's rrf_k and --fusion rrf
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,14 @@ class ChunkParams:
 
     chunk_tokens: int = 256
     stride: int = 32
+
+    def __post_init__(self) -> None:
+        check_number("chunk_tokens", self.chunk_tokens, minimum=8, integer=True)
+        check_number("stride", self.stride, minimum=0, integer=True)
+        if self.stride >= self.chunk_tokens // 2:
+            raise UsageError(
+                f"{param('stride')} must be between 0 and half of {param('chunk_tokens')} "
+                f"({self.chunk_tokens // 2}, excluded), not {self.stride!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,8 +65,54 @@ class HNSWParams:
     seed: int = 100
     threads: int = 1
 
+    def __post_init__(self) -> None:
+        _check_choice("space", self.space, HNSW_SPACES)
+        check_number("M", self.M, minimum=2, integer=True)
+        for name in ("ef_construction", "ef_search", "threads"):
+            check_number(name, getattr(self, name), minimum=1, integer=True)
+        check_number("seed", self.seed, minimum=0, integer=True)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class BM25Params:
+    """BM25Okapi parameters (rank-bm25's defaults)."""
+
+    k1: float = 1.5
+    b: float = 0.75
+    epsilon: float = 0.25
+
+    def __post_init__(self) -> None:
+        check_number("k1", self.k1, minimum=0)
+        check_number("b", self.b, minimum=0, maximum=1)
+        check_number("epsilon", self.epsilon, minimum=0)
+
+    def to_dict(self) -> dict[str, float]:
+        """The parameters as plain floats."""
+        return {key: float(value) for key, value in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BM25Params:
+        """Read parameters written by ``to_dict``; missing keys take the defaults.
+
+        Raises:
+            IndexFormatError: A value is not a finite number.
+        """
+        values: dict[str, float] = {}
+        for key in ("k1", "b", "epsilon"):
+            if key in data:
+                value = data[key]
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise IndexFormatError(f"bm25 parameter {key}={value!r} is not a number")
+                if not math.isfinite(value):
+                    raise IndexFormatError(f"bm25 parameter {key}={value!r} is not finite")
+                values[key] = float(value)
+        try:
+            return cls(**values)
+        except UsageError as exc:  # a manifest's value out of range: the index is damaged
+            raise IndexFormatError(f"bm25 parameters: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -81,7 +137,7 @@ class SearchParams:
     retriever: str | None = None
     candidates: int = 100
     k: int = 10
-    rrf_k: int = 60
+    rrf_k: int = RRF_K
     aggregate: str = "max"
     passages_per_doc: int = 3
     exact: bool = False
@@ -161,8 +217,10 @@ def parse_retrievers(value: str | Iterable[str] | None) -> tuple[str, ...]:
 
 
 def check_number(name: str, value: object, *, minimum: float | None = None,
-                 above: float | None = None, integer: bool = False) -> None:
-    """A finite number (an integer with ``integer``) at least ``minimum`` / above ``above``.
+                 above: float | None = None, maximum: float | None = None,
+                 integer: bool = False) -> None:
+    """A finite number (an integer with ``integer``) at least ``minimum`` / above ``above`` /
+    at most ``maximum``: the one check (and the one wording) of every numeric parameter.
 
     Raises:
         UsageError: Not a number, not finite (``inf``, ``nan``), or out of range; one wording
@@ -172,12 +230,17 @@ def check_number(name: str, value: object, *, minimum: float | None = None,
     ok = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
     if ok and not integer:
         ok = math.isfinite(float(value))  # type: ignore[arg-type]
-    bound = (f" >= {minimum:g}" if minimum is not None else "") + (
-        f" > {above:g}" if above is not None else "")
+    bounds = [f">= {minimum:g}" if minimum is not None else "",
+              f"> {above:g}" if above is not None else "",
+              f"<= {maximum:g}" if maximum is not None else ""]
+    bound = " and ".join(b for b in bounds if b)
+    bound = f" {bound}" if bound else ""
     if ok and minimum is not None:
         ok = value >= minimum  # type: ignore[operator]
     if ok and above is not None:
         ok = value > above  # type: ignore[operator]
+    if ok and maximum is not None:
+        ok = value <= maximum  # type: ignore[operator]
     if not ok:
         raise UsageError(f"{param(name)} must be {kind}{bound}, not {value!r}")
 

@@ -21,7 +21,7 @@ from xenc.fusion import effective_fusion
 from xenc.index.reader import Index
 from xenc.pipeline import QueryRun, loaded, run_queries
 from xenc.progress import set_total
-from xenc.qrels import Qrels, Run, read_qrels
+from xenc.qrels import Qrels, Run, has_relevant, read_qrels
 from xenc.records import Query
 from xenc.retrieve import resolve_params
 
@@ -46,7 +46,7 @@ def judged_queries(
     queries_source: str | os.PathLike[str], qrels: Qrels, fmt: str = "jsonl"
 ) -> list[Query]:
     """The queries that have at least one relevant judgment, in file order."""
-    relevant = {q for q, docs in qrels.items() if any(g >= 1 for g in docs.values())}
+    relevant = {q for q, docs in qrels.items() if has_relevant(docs)}
     return [q for q in load_queries(queries_source, fmt=fmt) if q.id in relevant]
 
 
@@ -175,9 +175,7 @@ def evaluate_runs(
             "rerank": None,
         },
         "queries": len(queries),
-        "judged_queries": sum(
-            1 for docs in qrels.values() if any(g >= 1 for g in docs.values())
-        ),
+        "judged_queries": sum(1 for docs in qrels.values() if has_relevant(docs)),
     }
     made = provenance(index, params, loaded(reranker))
     report["params"] = {**vars(params), "fusion": made["fusion"], "index": str(index.directory)}

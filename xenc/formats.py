@@ -54,22 +54,23 @@ class Decompressed(io.BufferedReader):
 def _decompressing(fh: IO[bytes], name: str) -> IO[bytes]:
     """``fh`` itself, or a reader of its decompressed bytes when it starts with a magic."""
     if not hasattr(fh, "peek"):  # an in-memory stream (tests): buffered, so it can be peeked
-        fh = io.BufferedReader(fh)  # type: ignore[arg-type]
-    kind = compression_of(fh.peek(8)[:8])  # type: ignore[attr-defined]
+        # typeshed's IO[bytes] lacks readinto, which BufferedReader needs and BytesIO has
+        fh = io.BufferedReader(fh)  # type: ignore[type-var]
+    kind = compression_of(fh.peek(8)[:8])
     if kind is None:
         return fh
     if kind == "gzip":
         import gzip
 
-        return Decompressed(gzip.GzipFile(fileobj=fh, mode="rb"))  # type: ignore[arg-type]
+        return Decompressed(gzip.GzipFile(fileobj=fh, mode="rb"))
     if kind == "bzip2":
         import bz2
 
-        return Decompressed(bz2.BZ2File(fh))  # type: ignore[arg-type]
+        return Decompressed(bz2.BZ2File(fh))
     if kind == "xz":
         import lzma
 
-        return Decompressed(lzma.LZMAFile(fh))  # type: ignore[arg-type]
+        return Decompressed(lzma.LZMAFile(fh))
     try:
         import zstandard
     except ImportError:

@@ -5,7 +5,8 @@ its ranking is tempered by the first stage's. For one query's reranked candidate
 
 * ``none``: the reranker's score alone;
 * ``rrf``: reciprocal rank fusion, ``1 / (k + reranker rank) + 1 / (k + first-stage rank)``
-  with ``k`` = 60 (ranks from 1; reranker ties keep first-stage order);
+  with ``k`` = :data:`xenc.config.RRF_K` (60; ranks from 1; reranker ties keep first-stage
+  order), by :func:`rrf`, the one reciprocal rank fusion (hybrid's first stage uses it too);
 * ``linear:W`` (0 ≤ W ≤ 1): ``W * s + (1 - W) * p``, where ``s`` is the reranker's score
   min-max scaled over the query's reranked candidates (all equal → 1) and ``p`` =
   ``1 - (first-stage rank - 1) / n``, a linear prior from 1 for the first candidate down to
@@ -17,11 +18,32 @@ and eval apply it unless ``--fusion`` says otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Iterable, Sequence
+from typing import TypeVar
 
-from xenc.config import parse_fusion
+from xenc.config import RRF_K, parse_fusion
 
-RRF_K = 60
+K = TypeVar("K", bound=Hashable)
+
+
+def rrf(rankings: Iterable[Iterable[tuple[K, int]]], k: int = RRF_K) -> dict[K, float]:
+    """Reciprocal rank fusion: each key's ``Σ 1 / (k + rank)`` over the rankings holding it.
+
+    Args:
+        rankings: Each ranking as ``(key, rank)`` pairs, ranks from 1; a key at most once per
+            ranking.
+        k: The constant (default :data:`xenc.config.RRF_K`).
+
+    Returns:
+        The fused score of every key, in the order keys were first met; terms are added in
+        ranking order, so the sums are the same floats wherever this is called. Sorting, and
+        so tie order, is the caller's.
+    """
+    scores: dict[K, float] = {}
+    for ranking in rankings:
+        for key, rank in ranking:
+            scores[key] = scores.get(key, 0.0) + 1.0 / (k + rank)
+    return scores
 
 
 def effective_fusion(fusion: str | None, reranker: object | None) -> str:
@@ -50,8 +72,8 @@ def fuse_scores(
     ranks = [n + 1 if r is None else int(r) for r in first_stage_ranks]
     if kind == "rrf":
         order = sorted(range(n), key=lambda i: (-scores[i], ranks[i]))
-        rerank = {i: pos + 1 for pos, i in enumerate(order)}
-        return [1.0 / (RRF_K + rerank[i]) + 1.0 / (RRF_K + ranks[i]) for i in range(n)]
+        fused = rrf([((i, pos + 1) for pos, i in enumerate(order)), enumerate(ranks)])
+        return [fused[i] for i in range(n)]
     low, high = min(scores), max(scores)
     span = high - low
     scaled = [1.0 if span <= 0 else (s - low) / span for s in scores]

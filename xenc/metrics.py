@@ -15,8 +15,8 @@ strictly with rank:
 * ``judged@k`` is ir_measures' ``Judged@k`` (not a trec_eval measure): the share of the top
   ``k`` that has a judgment of any grade, over ``min(k, retrieved)``; 0 for an empty list.
 
-A document is relevant when its grade is >= 1; grade 0, negative grades and unjudged
-documents are non-relevant.
+A document is relevant when its grade is >= 1 (:func:`xenc.qrels.is_relevant`, the one rule);
+grade 0, negative grades and unjudged documents are non-relevant.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xenc.errors import InputError, UsageError
-from xenc.qrels import Qrels
+from xenc.qrels import Qrels, has_relevant, is_relevant
 
 _RUN_SOURCE = "<run>"
 
@@ -120,7 +120,7 @@ def evaluate(
     )
     per_query: dict[str, dict[str, float]] = {}
     for qid, judged in qrels.items():
-        if any(grade >= 1 for grade in judged.values()):
+        if has_relevant(judged):
             per_query[qid] = _score_query(qid, run.get(qid, ()), judged, plan)
     return per_query
 
@@ -140,11 +140,12 @@ def _score_query(
     hit_list: list[int] = []  # 0-based ranks of the retrieved relevant documents
     gain_at: list[tuple[int, float]] = []  # (0-based rank, gain) of retrieved positive grades
     for doc_id, grade in judged.items():
-        num_rel += grade >= 1
+        relevant = is_relevant(grade)
+        num_rel += relevant
         rank = position.get(doc_id) if grade > 0 else None  # negative grades gain 0
         if rank is not None:
             gain_at.append((rank, float(grade)))
-            if grade >= 1:
+            if relevant:
                 hit_list.append(rank)
     hits = np.sort(np.array(hit_list, dtype=np.int64))
     scores: dict[str, float] = {}

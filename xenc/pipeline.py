@@ -27,7 +27,7 @@ from xenc.config import (
 from xenc.corpus import CorpusFields, CorpusSkips
 from xenc.errors import UsageError, param
 from xenc.fusion import effective_fusion
-from xenc.index import chunking, store
+from xenc.index import store
 from xenc.index.bm25 import BM25Params
 from xenc.index.reader import Index
 from xenc.index.tokenize import TokenizerSpec
@@ -101,14 +101,13 @@ def build_index(
                 batch_size=batch_size, device=device, limit=limit, wait=wait,
                 progress=progress, skips=skips, retrievers=chosen, sink=sink,
             )
-        chunking.validate(chunk)
         params = Params(chunk, tokenizer, bm25, hnsw_params, chosen or INDEX_RETRIEVERS)
-        run = {"fields": fields, "limit": limit, "wait": wait, "progress": progress,
-               "skips": skips}
         if not params.dense:
-            return build(corpus, target, params, None, chunker=chunk_tokenizer(encoder), **run)
+            return build(corpus, target, params, None, chunker=chunk_tokenizer(encoder),
+                         fields=fields, limit=limit, wait=wait, progress=progress, skips=skips)
         model = Encoder(encoder, device=device, batch_size=batch_size)
-        return build(corpus, target, params, model, sink=sink, **run)
+        return build(corpus, target, params, model, sink=sink, fields=fields, limit=limit,
+                     wait=wait, progress=progress, skips=skips)
 
 
 @contextmanager
@@ -303,9 +302,10 @@ def _passages(index: Index, top: list[Scored]) -> dict[str, Any]:
     rows = {s.candidate.doc_id: s.row if s.row is not None else
             (s.candidate.rows[0] if s.candidate.rows else None) for s in top}
     missing = [d for d, r in rows.items() if r is None]
-    rows.update(index.docstore.first_rows(missing) if missing else {})
-    chunks = index.docstore.chunks(rows.values())
-    return {doc_id: chunks[row] for doc_id, row in rows.items()}
+    first = index.docstore.first_rows(missing) if missing else {}
+    known = {d: r if r is not None else first[d] for d, r in rows.items()}
+    chunks = index.docstore.chunks(known.values())
+    return {doc_id: chunks[row] for doc_id, row in known.items()}
 
 
 def search(

@@ -13,6 +13,7 @@ zero gain). Run files are the six-column TREC form ``qid Q0 docid rank score tag
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -27,6 +28,9 @@ Run = dict[str, list[tuple[str, float]]]
 """Query id → ``(doc_id, score)`` pairs, best first."""
 
 BEIR_HEADER = ("query-id", "corpus-id", "score")
+# A judged document is relevant when its grade is at least this (trec_eval's rule): grade 0
+# and negative grades are not. Every count of relevant documents or of judged queries uses it.
+RELEVANT_GRADE = 1
 _INT = re.compile(r"[+-]?[0-9]+")
 MAX_GRADE_DIGITS = 18
 """Grades have at most this many digits (they fit a signed 64-bit integer, as in trec_eval)."""
@@ -34,7 +38,17 @@ _TREC_COLUMNS = "4 whitespace-separated columns (qid iter docid rel)"
 _BEIR_COLUMNS = "3 tab-separated columns (query-id corpus-id score)"
 
 
-def _read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+def is_relevant(grade: float) -> bool:
+    """Whether a judgment grade (or a relevance pair's label) means relevant."""
+    return grade >= RELEVANT_GRADE
+
+
+def has_relevant(judged: Mapping[str, int]) -> bool:
+    """Whether one query's judgments (doc id → grade) hold at least one relevant document."""
+    return any(is_relevant(grade) for grade in judged.values())
+
+
+def _read_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
     """Yield ``(line_no, line)`` for the non-blank lines of a UTF-8 file, BOM and CR removed.
 
     Raises:
@@ -82,7 +96,7 @@ def _split_beir(line: str) -> list[str]:
     return [field.strip() for field in line.rstrip().split("\t")]
 
 
-def read_qrels(path: str | Path) -> Qrels:
+def read_qrels(path: str | os.PathLike[str]) -> Qrels:
     """Read TREC or BEIR-TSV qrels, auto-detecting the form from the first non-blank line.
 
     Blank lines are skipped; CRLF line ends and a UTF-8 BOM are accepted. A judgment that is
@@ -298,7 +312,7 @@ def trec_run_lines(
         yield line_no, qid, doc_id, score
 
 
-def read_trec_run(path: str | Path) -> Run:
+def read_trec_run(path: str | os.PathLike[str]) -> Run:
     """Read a six-column TREC run file, ordering each query as trec_eval does.
 
     The rank column is ignored; each query's documents are sorted by score descending, ties

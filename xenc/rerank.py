@@ -69,6 +69,10 @@ class Budget:
     been measured, a small probe batch (an eighth of the batch size, at least one document)
     runs first to learn the cost, so only the very first query can exceed the budget, by
     that probe.
+
+    Not thread-safe: :meth:`record` updates ``ms_per_pair`` after every batch. Share one
+    only among calls made one after another (one thread); :func:`xenc.pipeline.run_queries`
+    makes a fresh one per call.
     """
 
     ms: float
@@ -187,7 +191,7 @@ def _within_budget(model: Any, query: str, rows: list, chunks: dict, budget: Bud
     i = 0
     while i < len(rows):
         room = budget.room((budget.clock() - start) * 1e3, size)
-        j, flat = i, []
+        j, flat = i, list[int]()
         while j < len(rows) and len(flat) + len(rows[j]) <= room:
             flat.extend(rows[j])
             j += 1

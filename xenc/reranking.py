@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from xenc.config import ChunkParams, SearchParams
-from xenc.errors import UsageError, param
+from xenc.config import ChunkParams, SearchParams, check_number
+from xenc.errors import UsageError
 from xenc.index.chunking import chunk_spans
 from xenc.pipeline import check_reranker
 from xenc.records import Candidate, Chunk, Document, Result
@@ -50,8 +50,8 @@ class RerankOptions:
     by every request it is passed with, so the cost per pair it learns carries over.
 
     Raises:
-        UsageError: An unknown ``aggregate`` or ``fusion``, or a ``top_n`` or
-            ``passages_per_doc`` below 1.
+        UsageError: An unknown ``aggregate`` or ``fusion``, a ``top_n`` or
+            ``passages_per_doc`` below 1, or a ``budget_ms`` not above 0.
     """
 
     top_n: int | None = None
@@ -63,11 +63,11 @@ class RerankOptions:
 
     def __post_init__(self) -> None:
         SearchParams(aggregate=self.aggregate, fusion=self.fusion)  # the one place they are checked
-        if self.top_n is not None and (isinstance(self.top_n, bool) or self.top_n < 1):
-            raise UsageError(f"{param('top_n')} must be at least 1, got {self.top_n}")
-        if self.passages_per_doc < 1:
-            raise UsageError(f"{param('passages_per_doc')} must be at least 1, "
-                             f"got {self.passages_per_doc}")
+        if self.top_n is not None:
+            check_number("top_n", self.top_n, minimum=1, integer=True)
+        check_number("passages_per_doc", self.passages_per_doc, minimum=1, integer=True)
+        if self.budget_ms is not None:
+            check_number("budget_ms", self.budget_ms, above=0)
 
     @property
     def fusion_spec(self) -> str:

@@ -2,7 +2,8 @@
 
 Passages are scored by BM25 and/or by cosine similarity of bi-encoder embeddings, pooled to
 documents by their best passage, and (for ``hybrid``) fused by reciprocal rank fusion:
-``score(d) = Σ 1 / (rrf_k + rank_r(d))`` over the two rankings. Every ranking is sorted by
+``score(d) = Σ 1 / (rrf_k + rank_r(d))`` over the two rankings (:func:`xenc.fusion.rrf`, the
+one RRF, which ``--fusion rrf`` uses too). Every ranking is sorted by
 score, ties by document id descending (trec_eval's order, :func:`xenc.records.trec_order`),
 so ties never depend on dictionary or thread order and trec_eval agrees with ``xenc eval``.
 """
@@ -14,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from xenc.config import SearchParams
+from xenc.fusion import rrf
 from xenc.index import hnsw
 from xenc.index.reader import Index
 from xenc.records import Candidate, trec_order
@@ -74,11 +76,10 @@ def dense_candidates(
 
 def fuse(rankings: list[list[Candidate]], n: int, rrf_k: int) -> list[Candidate]:
     """Reciprocal rank fusion of document rankings; passage rows merged, best first."""
-    scores: dict[str, float] = {}
+    scores = rrf(([(c.doc_id, c.rank) for c in ranking] for ranking in rankings), rrf_k)
     rows: dict[str, list[int]] = {}
     for ranking in rankings:
         for cand in ranking:
-            scores[cand.doc_id] = scores.get(cand.doc_id, 0.0) + 1.0 / (rrf_k + cand.rank)
             merged = rows.setdefault(cand.doc_id, [])
             merged.extend(r for r in cand.rows if r not in merged)
     ranked = trec_order(scores, scores.__getitem__, str)[:n]

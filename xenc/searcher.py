@@ -23,6 +23,10 @@ from xenc.records import Query, Result
 class Searcher:
     """An index and its models, open for repeated queries.
 
+    Not thread-safe, as its index and reranker are not (each :meth:`search` makes its own
+    parameters and time budget): call :meth:`search` from one thread at a time, or use one
+    ``Searcher`` per thread.
+
     Args:
         index_dir: The index directory.
         reranker: ``None`` (first stage only), a cross-encoder name or directory, or a loaded

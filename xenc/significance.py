@@ -34,7 +34,9 @@ def check_choice(name: str, value: str, allowed: Sequence[str]) -> str:
     return value
 
 
-def paired_t(values: Sequence[float], baseline: Sequence[float]) -> float:
+def paired_t(
+    values: Sequence[float] | np.ndarray, baseline: Sequence[float] | np.ndarray
+) -> float:
     """The two-sided p-value of :func:`scipy.stats.ttest_rel` (``values`` against
     ``baseline``); 1.0 where scipy gives ``nan`` (no difference at all, or one query)."""
     from scipy.stats import ttest_rel
@@ -50,7 +52,8 @@ def paired_t(values: Sequence[float], baseline: Sequence[float]) -> float:
 
 
 def randomization(
-    values: Sequence[float], baseline: Sequence[float], *, trials: int, seed: int
+    values: Sequence[float] | np.ndarray, baseline: Sequence[float] | np.ndarray, *,
+    trials: int, seed: int,
 ) -> float:
     """The two-sided p-value of the paired sign-flip randomization test (see module doc)."""
     if trials < 1:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
@@ -18,6 +18,8 @@ from xenc.cli import reranking as cli_reranking
 from xenc.cli import serve as cli_serve
 from xenc.cli import train as cli_train
 from xenc.cli.options import (
+    REPLACED,
+    REQUIRED,
     Aggregate,
     BudgetMs,
     Candidates,
@@ -42,7 +44,10 @@ from xenc.cli.options import (
     reranking_note,
 )
 from xenc.cli.process import run
-from xenc.config import ENV_BATCH_SIZE, ENV_ENCODER, SearchParams, text_kind
+from xenc.config import ENV_BATCH_SIZE, ENV_ENCODER, RRF_K, SearchParams, text_kind
+
+if TYPE_CHECKING:
+    from xenc.engines.ray_runtime import RayOptions
 from xenc.errors import UsageError, XencError
 
 app = typer.Typer(
@@ -94,9 +99,9 @@ def index_cmd(
     device: Device = None,
     stemmer: Annotated[str, typer.Option(help="BM25 stemmer: porter, english or none.")] = "porter",
     bm25_k1: Annotated[float, typer.Option(
-        "--bm25-k1", min=0.0, help="BM25 term-frequency saturation k1.")] = 1.5,
+        "--bm25-k1", help="BM25 term-frequency saturation k1.")] = 1.5,
     bm25_b: Annotated[float, typer.Option(
-        "--bm25-b", min=0.0, max=1.0, help="BM25 length normalization b (0 to 1).")] = 0.75,
+        "--bm25-b", help="BM25 length normalization b (0 to 1).")] = 0.75,
     limit: Annotated[int | None, typer.Option(min=1, help="Index only the first N docs.")] = None,
     update: Annotated[bool, typer.Option(
         "--update", help="Update in place: only new and changed documents are embedded.")] = False,
@@ -106,7 +111,9 @@ def index_cmd(
     progress: ShowProgress = None,
     skip_invalid: SkipInvalid = False,
     retrievers: Retrievers = None,
-    ray: object = None,  # RayOptions | None: --engine, --num-workers, --gpus-per-worker
+    # RayOptions | None, from engine_options (--engine, --num-workers, --gpus-per-worker);
+    # object here because the decorators below evaluate this annotation at import time
+    ray: object = None,
 ) -> None:
     """Build an index directory (BM25 + HNSW over passages) from a JSONL corpus.
 
@@ -125,6 +132,7 @@ def index_cmd(
     from xenc.config import ChunkParams
     from xenc.corpus import CorpusFields, CorpusSkips
     from xenc.index.bm25 import BM25Params
+    from xenc.index.manifest_view import ManifestView
     from xenc.index.tokenize import TokenizerSpec
     from xenc.pipeline import build_index
     from xenc.progress import bar, count_lines, note, wants_progress
@@ -138,25 +146,24 @@ def index_cmd(
             batch_size=batch_size, device=device, tokenizer=TokenizerSpec(stemmer=stemmer),
             bm25=BM25Params(k1=bm25_k1, b=bm25_b),
             limit=limit, progress=callback, update=update, delete_missing=delete_missing,
-            wait=wait, skips=skips, retrievers=retrievers, ray=ray, notify=note,
+            wait=wait, skips=skips, retrievers=retrievers, notify=note,
+            ray=cast("RayOptions | None", ray),
         )
-    counts = manifest["counts"]
-    if manifest.get("published") is False:
+    built = ManifestView.of(manifest)
+    if not built.published:
         note(f"{index_dir} is up to date: nothing changed, nothing published "
-             f"({counts['documents']} documents{skips.summary()})")
+             f"({built.documents} documents{skips.summary()})")
         return
-    check = (manifest.get("query_encoder") or {}).get("check") or {}
-    if check.get("passed") is False:
-        note(f"query encoder not exported to ONNX ({check.get('reason')}): searches will "
+    if built.onnx_refused is not None:
+        note(f"query encoder not exported to ONNX ({built.onnx_refused}): searches will "
              "load it with torch")
-    if manifest.get("history"):
-        h = manifest["history"][-1]
-        note(f"updated {index_dir}: {h['added']} added, {h['changed']} changed, "
-             f"{h['deleted']} deleted, {h['unchanged']} unchanged{skips.summary()} "
-             f"({counts['documents']} documents) in {time.perf_counter() - t0:.1f}s")
+    if (h := built.last_change) is not None:
+        note(f"updated {index_dir}: {h.added} added, {h.changed} changed, "
+             f"{h.deleted} deleted, {h.unchanged} unchanged{skips.summary()} "
+             f"({built.documents} documents) in {time.perf_counter() - t0:.1f}s")
         return
-    only = "" if "encoder" in manifest else ", BM25 only"
-    note(f"indexed {counts['documents']} documents ({counts['passages']} passages{only})"
+    only = "" if built.has_encoder else ", BM25 only"
+    note(f"indexed {built.documents} documents ({built.passages} passages{only})"
          f"{skips.summary()} into {index_dir} in {time.perf_counter() - t0:.1f}s")
 
 
@@ -164,11 +171,13 @@ def _queries(query: str | None, queries: str | None, fmt: str = "auto"):
     from xenc.corpus import load_queries
     from xenc.records import Query
 
-    if (query is None) == (queries is None):
-        raise UsageError("give one QUERY argument or --queries FILE|-, not both or neither")
-    if query is not None and not query.strip():
-        raise UsageError("QUERY is empty")
-    return [Query("1", query)] if query is not None else load_queries(queries, fmt=fmt)
+    if query is not None and queries is None:
+        if not query.strip():
+            raise UsageError("QUERY is empty")
+        return [Query("1", query)]
+    if queries is not None and query is None:
+        return load_queries(queries, fmt=fmt)
+    raise UsageError("give one QUERY argument or --queries FILE|-, not both or neither")
 
 
 @app.command("search")
@@ -176,14 +185,14 @@ def _queries(query: str | None, queries: str | None, fmt: str = "auto"):
 @reranker_options()
 def search_cmd(
     query: Annotated[str | None, typer.Argument(help="The query (or use --queries).")] = None,
-    index_dir: IndexDir = ...,  # required (after the optional QUERY argument)
+    index_dir: IndexDir = REQUIRED,  # required (after the optional QUERY argument)
     queries: Annotated[str | None, typer.Option(
         "--queries", help='Queries file (JSONL, TSV or text lines), or - for stdin.')] = None,
     queries_format: QueriesFormat = "auto",
     retriever: Retriever = None,
     candidates: Candidates = 100,
-    k: Annotated[int, typer.Option("-k", "--k", min=1, help="Results per query.")] = 10,
-    model: RerankerLoader = ...,  # the cross-encoder options (reranker_options)
+    k: Annotated[int, typer.Option("-k", "--k", help="Results per query.")] = 10,
+    model: RerankerLoader = REPLACED,  # the cross-encoder options (reranker_options)
     aggregate: Aggregate = "max",
     passages_per_doc: PerDoc = 3,
     fmt: Annotated[str, typer.Option("--format", help="jsonl, trec or table.")] = "jsonl",
@@ -192,7 +201,7 @@ def search_cmd(
     budget_ms: BudgetMs = None,
     fusion: Fusion = None,
     exact: Exact = False,
-    rrf_k: RrfK = 60,
+    rrf_k: RrfK = RRF_K,
     run_tag: Annotated[str, typer.Option(
         "--run-tag", help="Run tag (last column) of --format trec lines.")] = "xenc",
     device: Device = None,
@@ -228,7 +237,8 @@ def search_cmd(
     if params.retriever == "bm25":
         todo = _note_unmatched(index, todo)
     shown = queries is not None and wants_progress(progress)  # one query needs no bar
-    with bar("searching", count_lines(queries) if shown else None, shown) as callback:
+    lines = count_lines(queries) if shown and queries is not None else None
+    with bar("searching", lines, shown) as callback:
         results = search(index, tracked(todo, callback), params, reranker, with_text=with_text)
         write_results(results, fmt, output, tag=run_tag)
     reranking_note(loaded(reranker), fusion)
@@ -254,12 +264,14 @@ def _note_unmatched(index, queries):  # noqa: ANN001, ANN202 - CLI glue
 def score_cmd(
     source: Annotated[str, typer.Argument(
         help="JSONL pairs file (.parquet: Parquet), or - for stdin.")] = "-",
-    model: RerankerLoader = ...,  # the cross-encoder options (reranker_options)
+    model: RerankerLoader = REPLACED,  # the cross-encoder options (reranker_options)
     skip_invalid: SkipInvalid = False,
     device: Device = None,
     output: Output = None,
     progress: ShowProgress = None,
-    ray: object = None,  # RayOptions | None: --engine, --num-workers, --gpus-per-worker
+    # RayOptions | None, from engine_options (--engine, --num-workers, --gpus-per-worker);
+    # object here because the decorators below evaluate this annotation at import time
+    ray: object = None,
 ) -> None:
     """Score text pairs with a cross-encoder, streaming, input order kept.
 
@@ -287,7 +299,8 @@ def score_cmd(
             "scoring", count_lines(source) if shown else None, shown) as callback:
         writer = JsonlWriter(stream, flush=output is None)
         records = score_stream(source, reranker, on_error=report if skip_invalid else None,
-                               ray=ray, notify=note, device=device)
+                               ray=cast("RayOptions | None", ray), notify=note,
+                               device=device)
         for record in tracked(records, callback):
             writer.write(record)
     if reranker.truncated or skipped:

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from xenc.cli.options import (
+    REPLACED,
     Aggregate,
     BudgetMs,
     Candidates,
@@ -33,7 +34,7 @@ from xenc.cli.options import (
     reranker_options,
     reranking_note,
 )
-from xenc.config import ENV_INDEX_DIR, SearchParams
+from xenc.config import ENV_INDEX_DIR, RRF_K, SearchParams
 from xenc.errors import GateFailedError, UsageError
 
 app = make_subapp()
@@ -111,7 +112,7 @@ def eval_cmd(
     queries_format: QueriesFormat = "auto",
     retriever: Retriever = None,
     candidates: Candidates = 100,
-    model: RerankerLoader = ...,  # the cross-encoder options (reranker_options)
+    model: RerankerLoader = REPLACED,  # the cross-encoder options (reranker_options)
     aggregate: Aggregate = "max",
     passages_per_doc: PerDoc = 3,
     sweep: Annotated[str | None, typer.Option(
@@ -119,7 +120,7 @@ def eval_cmd(
     budget_ms: BudgetMs = None,
     fusion: Fusion = None,
     exact: Exact = False,
-    rrf_k: RrfK = 60,
+    rrf_k: RrfK = RRF_K,
     device: Device = None,
     plot: Plot = None,
     output: Output = None,

@@ -84,6 +84,7 @@ def delete_cmd(
     Example:
       echo astro-001 | xenc delete --index-dir idx --ids - --wait 60
     """
+    from xenc.index.manifest_view import ManifestView
     from xenc.index.update import delete_documents
     from xenc.progress import note
 
@@ -91,10 +92,10 @@ def delete_cmd(
     if not wanted:
         note(f"no ids in {'<stdin>' if ids == '-' else ids}: nothing deleted")
         return
-    manifest = delete_documents(index_dir, wanted, wait=wait)
-    last = manifest["history"][-1]
-    note(f"deleted {last['deleted']} documents ({last['not_found']} ids not found) from "
-         f"{index_dir}; {manifest['counts']['documents']} documents left")
+    left = ManifestView.of(delete_documents(index_dir, wanted, wait=wait))
+    last = left.history[-1]  # a delete always adds its entry
+    note(f"deleted {last.deleted} documents ({last.not_found} ids not found) from "
+         f"{index_dir}; {left.documents} documents left")
 
 
 @app.command("models")

@@ -29,7 +29,7 @@ from xenc.models.safety import trusting_remote_code
 __all__ = ["RerankerLoader", "reranking_note"]  # re-exported for the command modules
 
 # Library parameters whose flag is not ``--`` + the name with dashes.
-FLAGS = {"stride": "--chunk-stride"}
+FLAGS = {"stride": "--chunk-stride", "k1": "--bm25-k1", "b": "--bm25-b", "dev_file": "--dev"}
 MINE_FLAGS = {"retriever": "--mine-retriever", "depth": "--mine-depth",
               "positives": "--max-positives"}
 
@@ -139,23 +139,23 @@ SkipInvalid = Annotated[bool, typer.Option(
 Retrievers = Annotated[str | None, typer.Option(
     "--retrievers", show_default=False, help="What the index holds: bm25,dense (the default) or "
     "bm25 (no embeddings, the encoder never loaded). --update keeps the index's.")]
-Candidates = Annotated[int, typer.Option("--candidates", min=1, help="First-stage depth.")]
+Candidates = Annotated[int, typer.Option("--candidates", help="First-stage depth.")]
 Aggregate = Annotated[
     str, typer.Option("--aggregate", help="Passage scores → document score: max, first or sum.")
 ]
 PerDoc = Annotated[
     int,
-    typer.Option("--passages-per-doc", min=1, help="Passages per document read by the reranker."),
+    typer.Option("--passages-per-doc", help="Passages per document read by the reranker."),
 ]
 BudgetMs = Annotated[float | None, typer.Option(
-    "--budget-ms", min=0.001, help=(
+    "--budget-ms", help=(
         "Rerank, in first-stage order, only as many candidates as fit in this many ms "
         "per query; the rest keep first-stage order."))]
 Exact = Annotated[bool, typer.Option("--exact", help="Exact dense search instead of HNSW.")]
 QueriesFormat = Annotated[str, typer.Option(
     "--queries-format", help="auto, jsonl, tsv (id<TAB>text) or text (one query a line).")]
 RrfK = Annotated[int, typer.Option(
-    "--rrf-k", min=1, help="Reciprocal rank fusion constant k (hybrid): 1/(k + rank).")]
+    "--rrf-k", help="Reciprocal rank fusion constant k (hybrid): 1/(k + rank).")]
 Fusion = Annotated[str | None, typer.Option(
     "--fusion", help="none, rrf or linear:W: combine reranker scores with first-stage ranks "
     "(default: the model's own, else none).")]
@@ -299,7 +299,7 @@ def mining_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         retriever, depth, negatives, randoms, skip, teacher, positives = (
             kwargs.pop(p.name) for p in block)
         kwargs["mine"] = MineParams(retriever, depth, negatives, randoms, skip,
-                                    kwargs["seed"], teacher, positives).check()
+                                    kwargs["seed"], teacher, positives)
         return kwargs
 
     return _replace_param(fn, "mine", block, call, spelling=mine_flag)
@@ -344,6 +344,13 @@ def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         return kwargs
 
     return _replace_param(fn, "ray", block, call)
+
+
+# Defaults typed Any, so that they fit the parameter they stand in: REQUIRED is Typer's
+# "required" (``...``) for an option after one with a default; REPLACED stands in for a
+# parameter that a decorator above replaces with options of its own (the command never gets it).
+REQUIRED: Any = ...
+REPLACED: Any = ...
 
 
 def _param(name: str, annotation: Any, default: Any) -> inspect.Parameter:

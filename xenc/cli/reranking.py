@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from xenc.cli.options import (
+    REPLACED,
     Aggregate,
     BudgetMs,
     Device,
@@ -39,7 +40,7 @@ RerankFusion = Annotated[str | None, typer.Option(
 def rerank_cmd(
     source: Annotated[str | None, typer.Argument(
         help="JSONL requests, or - for stdin (the default, unless --run).")] = None,
-    model: RerankerLoader = ...,  # the cross-encoder options (reranker_options)
+    model: RerankerLoader = REPLACED,  # the cross-encoder options (reranker_options)
     run: Annotated[str | None, typer.Option(
         "--run", help="Rerank a TREC run (qid Q0 docid rank score tag) instead.")] = None,
     queries: Annotated[str | None, typer.Option(

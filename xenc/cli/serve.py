@@ -12,7 +12,14 @@ from typing import Annotated
 
 import typer
 
-from xenc.cli.options import Device, RerankerLoader, handle_errors, make_subapp, reranker_options
+from xenc.cli.options import (
+    REPLACED,
+    Device,
+    RerankerLoader,
+    handle_errors,
+    make_subapp,
+    reranker_options,
+)
 from xenc.config import ENV_API_KEY, ENV_INDEX_DIR
 
 app = make_subapp()
@@ -29,7 +36,7 @@ def serve_cmd(
     api_key: Annotated[str | None, typer.Option(
         "--api-key", envvar=ENV_API_KEY, show_default=False,
         help="Require Authorization: Bearer KEY on every request (else 401).")] = None,
-    model: RerankerLoader = ...,  # the cross-encoder options (reranker_options)
+    model: RerankerLoader = REPLACED,  # the cross-encoder options (reranker_options)
     index_dir: Annotated[Path | None, typer.Option(
         "--index-dir", envvar=ENV_INDEX_DIR, show_default=False,
         help="Also serve POST /search over this index.")] = None,

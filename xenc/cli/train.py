@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from xenc.cli.options import (
+    REPLACED,
+    REQUIRED,
     Device,
     IndexDir,
     Output,
@@ -41,7 +43,7 @@ def mine_cmd(
     index_dir: IndexDir,
     queries: Annotated[Path, typer.Option("--queries", help="JSONL queries.")],
     qrels: Annotated[Path, typer.Option("--qrels", help="TREC or BEIR TSV judgments.")],
-    mine: MineParams = ...,  # the mining options (mining_options)
+    mine: MineParams = REPLACED,  # the mining options (mining_options)
     seed: Seed = 42,
     output: Output = None,
 ) -> None:
@@ -75,7 +77,7 @@ def mine_cmd(
 @mining_options
 def train_cmd(
     pairs: Annotated[Path | None, typer.Argument(help="Labeled pairs JSONL.")] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Model directory.")] = ...,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Model directory.")] = REQUIRED,
     index_dir: Annotated[Path | None, typer.Option(help="Mine pairs from this index.")] = None,
     queries: Annotated[OptPath, typer.Option(help="JSONL queries (with --index-dir).")] = None,
     qrels: Annotated[OptPath, typer.Option(help="TREC or BEIR TSV judgments.")] = None,
@@ -107,7 +109,7 @@ def train_cmd(
     keep_checkpoints: Annotated[bool, typer.Option(
         "--keep-checkpoints", help="Keep checkpoint/ (weights + optimizer) after the run.")
     ] = False,
-    mine: MineParams = ...,  # the mining options (mining_options)
+    mine: MineParams = REPLACED,  # the mining options (mining_options)
     progress: ShowProgress = None,
 ) -> None:
     """Fine-tune a cross-encoder on labeled pairs or on pairs mined from an index.
@@ -128,9 +130,12 @@ def train_cmd(
 
     names = tuple(x.strip() for x in labels.split(",") if x.strip()) if labels else None
     config = TrainConfig(
-        output, pairs, index_dir, queries, qrels, dev, dev_fraction, dev_queries, dev_qrels,
-        base, layers, task, loss, label_max, names, epochs, batch_size, lr, warmup, max_length,
-        seed, device, eval_steps, max_steps, resume, mine, shlex.join(["xenc", *sys.argv[1:]]),
+        output=output, train_file=pairs, index_dir=index_dir, queries=queries, qrels=qrels,
+        dev_file=dev, dev_fraction=dev_fraction, dev_queries=dev_queries, dev_qrels=dev_qrels,
+        base=base, layers=layers, task=task, loss=loss, label_max=label_max, labels=names,
+        epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup, max_length=max_length,
+        seed=seed, device=device, eval_steps=eval_steps, max_steps=max_steps, resume=resume,
+        mine=mine, command=shlex.join(["xenc", *sys.argv[1:]]),
         keep_checkpoints=keep_checkpoints,
     )
     with bar("training", None, wants_progress(progress)) as callback:

@@ -17,6 +17,7 @@ File names are matched ignoring case.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from functools import partial
@@ -237,7 +238,9 @@ READERS = {
 }
 
 
-def open_collection(src: str | Path, fmt: str = "auto", split: str = "test") -> Collection:
+def open_collection(
+    src: str | os.PathLike[str], fmt: str = "auto", split: str = "test"
+) -> Collection:
     """Open ``src`` as ``fmt`` (any case; detected when ``auto``), checking its files exist.
 
     Raises:

@@ -221,7 +221,8 @@ def _temp_anchor(out: Path) -> Path:
 
 
 def convert(
-    src: str | Path, out_dir: str | Path, *, fmt: str = "auto", split: str = "test"
+    src: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, fmt: str = "auto",
+    split: str = "test",
 ) -> ConvertSummary:
     """Convert the dataset folder ``src`` into xenc's formats under ``out_dir``.
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 import math
 from array import array
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 
+from xenc.config import BM25Params
 from xenc.errors import IndexFormatError
 from xenc.index.checks import check_postings
 
@@ -35,37 +35,6 @@ ARRAY_FILES = {
 }
 VOCAB_FILE = "bm25_vocab.json"
 BM25_FILES = tuple(name for name, _ in ARRAY_FILES.values()) + (VOCAB_FILE,)
-
-
-@dataclass(frozen=True)
-class BM25Params:
-    """BM25Okapi parameters (rank-bm25's defaults)."""
-
-    k1: float = 1.5
-    b: float = 0.75
-    epsilon: float = 0.25
-
-    def to_dict(self) -> dict[str, float]:
-        """The parameters as plain floats."""
-        return {key: float(value) for key, value in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BM25Params:
-        """Read parameters written by ``to_dict``; missing keys take the defaults.
-
-        Raises:
-            IndexFormatError: A value is not a finite number.
-        """
-        values: dict[str, float] = {}
-        for key in ("k1", "b", "epsilon"):
-            if key in data:
-                value = data[key]
-                if isinstance(value, bool) or not isinstance(value, int | float):
-                    raise IndexFormatError(f"bm25 parameter {key}={value!r} is not a number")
-                if not math.isfinite(value):
-                    raise IndexFormatError(f"bm25 parameter {key}={value!r} is not finite")
-                values[key] = float(value)
-        return cls(**values)
 
 
 class _PostingsBuilder:

@@ -192,6 +192,18 @@ def engine_encoder(load: Callable[[], Encoder], sink: EmbedSink | None) -> LazyE
     return LazyEncoder(load) if sink is None else DeferredEncoder(load, sink)
 
 
+def _gathered(vectors: list[np.ndarray | Pending], deferred: np.ndarray | None) -> list[np.ndarray]:
+    """``vectors`` with each :class:`Pending` replaced by its rows of ``deferred``."""
+    out = []
+    for v in vectors:
+        if isinstance(v, Pending):
+            if deferred is None:  # only a DeferredEncoder makes Pending, and it gathers them
+                raise XencError("the embedding engine returned no vectors")
+            v = deferred[v.start : v.stop]
+        out.append(v)
+    return out
+
+
 def assemble(
     entries: Iterable[Entry],
     tmp: Path,
@@ -222,11 +234,8 @@ def assemble(
     writer.close()
     matrix = None
     if encoder.embeds:
-        deferred = encoder.gather()
-        if deferred is not None:
-            vectors = [deferred[v.start : v.stop] if isinstance(v, Pending) else v
-                       for v in vectors]
-        matrix = np.concatenate(vectors) if vectors else np.zeros((0, dim()), np.float32)
+        arrays = _gathered(vectors, encoder.gather())
+        matrix = np.concatenate(arrays) if arrays else np.zeros((0, dim()), np.float32)
         matrix = np.ascontiguousarray(matrix, dtype=np.float32)
         np.save(tmp / hnsw.EMBEDDINGS_FILE, matrix, allow_pickle=False)
         store.kill_point("embedded")
@@ -315,7 +324,8 @@ def build(
             encoder = LazyEncoder(None, chunker[0])
             shutil.copyfile(chunker[2], tmp / store.CHUNK_TOKENIZER)
         entries = (Entry(doc) for doc in docs)
-        writer, lexical = assemble(entries, tmp, encoder, params, lambda: model.dim, progress)
+        writer, lexical = assemble(
+            entries, tmp, encoder, params, lambda: encoder.model.dim, progress)
         if writer.docs == 0:
             raise InputError(source_name(corpus), None, "no documents")
         manifest = {

@@ -10,29 +10,20 @@ document store keeps each text once.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from xenc.config import ChunkParams
-from xenc.errors import UsageError, param
 from xenc.records import Document
+
+T = TypeVar("T")
 
 MIN_BUDGET_FRACTION = 2  # the title may take at most half of a window
 # A body longer than this is tokenized a segment at a time, each cut just before a whitespace
 # character (where the tokenizers of BERT, BPE and SentencePiece models all split anyway), and
 # its offsets kept as one int64 array: a 20 MB document costs tens of MB, not gigabytes.
 SEGMENT_CHARS = 100_000
-
-
-def validate(params: ChunkParams) -> None:
-    if params.chunk_tokens < 8:
-        raise UsageError(f"{param('chunk_tokens')} must be at least 8 (got {params.chunk_tokens})")
-    if not 0 <= params.stride < params.chunk_tokens // 2:
-        raise UsageError(
-            f"{param('stride')} must be between 0 and half of {param('chunk_tokens')} "
-            f"(got {params.stride})"
-        )
 
 
 def _touches(offsets: Sequence[tuple[int, int]], i: int) -> bool:
@@ -142,8 +133,8 @@ def _long_offsets(tokenizer: Any, text: str) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def iter_batches(items: Iterator[Document], size: int) -> Iterator[list[Document]]:
-    batch: list[Document] = []
+def iter_batches(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
     for item in items:
         batch.append(item)
         if len(batch) >= size:

@@ -19,7 +19,11 @@ paths print the same numbers.
 
 The file layout is hnswlib's ``saveIndex`` (0.6 to 0.8): a 96-byte header, then per element
 its level-0 block (link count, ``maxM0`` neighbour ids, the vector, the 8-byte label), then
-per element a 4-byte size and its upper-level link lists.
+per element a 4-byte size and its upper-level link lists. This reader was checked against
+hnswlib 0.8 (the tests compare its results with ``knn_query`` row for row), so xenc requires
+``hnswlib>=0.8,<0.9`` (pyproject.toml): a newer hnswlib, with perhaps another layout or search
+order, is taken only after the reader is checked against it again. A file whose header does
+not fit this layout is handed to hnswlib (:func:`xenc.index.hnsw.map_graph`).
 """
 
 from __future__ import annotations
@@ -49,6 +53,9 @@ class GraphFile:
 
     ``fallback`` loads the file with hnswlib; it is used, once, if the search meets an
     element marked deleted (xenc never deletes, but another writer of the file might).
+
+    Not thread-safe, like hnswlib's index: ``ef`` (:meth:`set_ef`) is shared by every query
+    that follows, so a caller that sets it per query searches from one thread at a time.
     """
 
     def __init__(

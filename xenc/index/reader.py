@@ -9,6 +9,7 @@ narrow :class:`xenc.rerank.Passages` protocol.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -33,6 +34,10 @@ class Index:
     ``directory`` is the index directory as given; ``files`` the generation directory that
     ``CURRENT`` named at open, whose files this object reads until :meth:`close`, even if a
     writer publishes a newer generation meanwhile.
+
+    Not thread-safe: the heavy parts load without a lock, a dense search sets the graph's
+    ``ef`` before its query, and the query encoder is a model. Search from one thread at a
+    time (a lock, one ``Index`` per thread, or one worker thread; docs/architecture.md).
     """
 
     directory: Path
@@ -48,7 +53,7 @@ class Index:
 
     @classmethod
     def open(
-        cls, directory: str | Path, *, device: str | None = None, backend: str = "auto",
+        cls, directory: str | os.PathLike[str], *, device: str | None = None, backend: str = "auto",
         many_queries: bool = True,
     ) -> Index:
         """Open the live generation of ``directory`` and run the cheap consistency checks.
@@ -211,7 +216,8 @@ def check_open(
     ):
         raise IndexFormatError(f"{generation / CHUNK_DOC}: does not map {rows} passages "
                                f"to {docs} documents; {bad}")
-    expected = {"bm25_doc_len.npy": ((rows,), np.int32)}
+    expected: dict[str, tuple[tuple[int, ...], type[np.generic]]] = {
+        "bm25_doc_len.npy": ((rows,), np.int32)}
     if "dense" in retrievers_of(manifest):
         expected[hnsw.EMBEDDINGS_FILE] = ((rows, dim), np.float32)
     for name, (shape, dtype) in expected.items():

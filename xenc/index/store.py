@@ -44,6 +44,7 @@ from xenc.config import INDEX_RETRIEVERS
 from xenc.errors import IndexFormatError, IndexNotFoundError
 from xenc.index.contain import check_names, corrupted, real_directory
 from xenc.index.digests import check_files
+from xenc.index.manifest_view import check_params
 from xenc.records import Chunk, Document
 
 FORMAT = "xenc-index"
@@ -182,6 +183,7 @@ def parse_manifest(data: bytes, path: Path) -> dict[str, Any]:
         raise IndexFormatError(f"{path}: \"retrievers\" must list bm25 and optionally dense, "
                                f"not {retrievers!r}; the index is corrupted")
     check_names(manifest, path)
+    check_params(manifest, path)
     return manifest
 
 

@@ -164,6 +164,8 @@ class ChatTemplate:
 class CausalLMReranker(CrossEncoder):
     """A causal-LM reranker with the scoring interface of :class:`CrossEncoder`.
 
+    Not thread-safe, like :class:`CrossEncoder`: call it from one thread at a time.
+
     Args:
         model: Local directory, hub id or preset (or a resolved model).
         device: ``None``/``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.

@@ -122,6 +122,9 @@ def model_activation(config: Any, num_labels: int) -> str:
 class CrossEncoder:
     """A cross-encoder reranker.
 
+    Not thread-safe (each call sets truncation on the shared tokenizer and adds to the running
+    total :attr:`truncated`): call it from one thread at a time (docs/architecture.md).
+
     Args:
         model: Local directory or hub id of a sequence-classification model.
         device: ``None``/``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.

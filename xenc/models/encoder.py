@@ -157,6 +157,8 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
 class Encoder:
     """A bi-encoder producing unit-length float32 embeddings.
 
+    Not thread-safe: xenc takes no lock around its tokenizer and model; one thread at a time.
+
     Args:
         model: Alias, local directory or hub id; ``None`` for the bundled all-MiniLM-L6-v2.
         device: ``None``/``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.

@@ -126,7 +126,7 @@ class FastTokenizer:
         inputs: list[Any] = list(text) if text_pair is None else list(
             zip(text, text_pair, strict=True))
         encodings = self._tok.encode_batch(inputs, add_special_tokens=add_special_tokens)
-        out = {
+        out: dict[str, list[Any]] = {
             "input_ids": [e.ids for e in encodings],
             "token_type_ids": [e.type_ids for e in encodings],
         }

@@ -165,7 +165,7 @@ def compare(encoder: Any, query: OnnxQueryEncoder, atol: float) -> dict[str, Any
     cosine = min(float(np.min(np.sum(g * (want if len(g) > 1 else want[i - 1 : i]), axis=1)))
                  for i, g in enumerate(got))
     passed = diff <= atol and 1.0 - cosine <= atol
-    out = {"passed": passed, "texts": len(CHECK_TEXTS), "atol": atol,
+    out: dict[str, Any] = {"passed": passed, "texts": len(CHECK_TEXTS), "atol": atol,
            "max_abs_diff": diff, "min_cosine": cosine}
     if not passed:
         out["reason"] = f"ONNX embeddings differ from torch by {diff:.2e} (atol {atol:g})"

@@ -47,7 +47,8 @@ def load_reranker(
 
     Returns:
         A :class:`~xenc.models.cross_encoder.CrossEncoder` or a
-        :class:`~xenc.models.causal_lm.CausalLMReranker`.
+        :class:`~xenc.models.causal_lm.CausalLMReranker`; neither is thread-safe (call it
+        from one thread at a time).
 
     Raises:
         UsageError: Bad options, or an instruction for a sequence-classification model.

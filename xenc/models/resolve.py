@@ -381,9 +381,10 @@ def model_fingerprint(model: ResolvedModel) -> dict[str, Any]:
     root = _local_root(model)
     revision = root.name if model.is_hub and root is not None else None
     weights = []
-    for file in _weight_files(root) if root is not None and root.is_dir() else []:
-        rel, size = file.relative_to(root).as_posix(), file.stat().st_size
-        weights.append({"file": rel, "bytes": size, "sha256": _sha256(file)})
+    if root is not None and root.is_dir():
+        for file in _weight_files(root):
+            rel, size = file.relative_to(root).as_posix(), file.stat().st_size
+            weights.append({"file": rel, "bytes": size, "sha256": _sha256(file)})
     if len(weights) == 1:
         combined = weights[0]["sha256"]
     else:

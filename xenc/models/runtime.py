@@ -162,5 +162,5 @@ def eager_attention(model: Any) -> Iterator[None]:
     try:
         yield
     finally:
-        if changed:
+        if changed and switch is not None:  # changed implies a switch: said for mypy
             switch(before)

@@ -15,6 +15,7 @@ does not have.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -144,3 +145,24 @@ def quiet_load_report() -> Iterator[None]:
         yield
     finally:
         hf_logging.set_verbosity(level)
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """No transformers progress bars or load reports while saving or loading."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            hf_logging.set_verbosity(level)
+            if bars:
+                hf_logging.enable_progress_bar()

@@ -79,7 +79,11 @@ def _error(status: int, message: str, kind: str, headers: dict[str, str] | None 
 
 
 class Service:
-    """What the handlers share: the model's batcher, the optional index, limits, metrics."""
+    """What the handlers share: the model's batcher, the optional index, limits, metrics.
+
+    Used from the event loop's one thread; the model and the index only through
+    :attr:`batcher`, whose worker is the one thread that calls them.
+    """
 
     def __init__(self, reranker: Any, limits: Limits, *, api_key: str | None = None,
                  index: Any = None, params: Any = None) -> None:

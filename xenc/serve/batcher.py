@@ -73,6 +73,9 @@ def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None
 class Batcher:
     """Shared, length-sorted batches of the pairs of concurrent requests, on one thread.
 
+    :meth:`submit` and :meth:`call` are called from the event loop (the queue is guarded by a
+    condition); only the worker thread touches the scorer, the model and what ``call`` runs.
+
     Args:
         scorer: A :class:`~xenc.models.pair_scorer.PairScorer` around the loaded model.
         batch_size: At most this many pairs per forward pass.

@@ -7,13 +7,16 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from xenc.errors import UsageError
+from xenc.config import check_number
+from xenc.errors import UsageError, param
 from xenc.formats import writable_directory
 from xenc.training.data import TASKS
 from xenc.training.mining import MineParams
 
-_PATHS = ("output", "train_file", "index_dir", "queries", "qrels", "dev_file", "dev_queries",
-          "dev_qrels")
+
+def _path(value: Path | None) -> Path | None:
+    """``value`` as a :class:`Path` (a str is accepted from Python), unset ones as they are."""
+    return Path(value) if value else value
 
 
 @dataclass(frozen=True)
@@ -54,22 +57,38 @@ class TrainConfig:
     command: str | None = None
     keep_checkpoints: bool = False
 
-    def check(self) -> TrainConfig:
-        """A copy with paths as :class:`Path`, or UsageError for a value out of range."""
+    def __post_init__(self) -> None:
         if self.task not in TASKS:
-            raise UsageError(f"--task must be one of {', '.join(TASKS)}, not {self.task!r}")
-        for name in ("epochs", "batch_size", "eval_steps", "max_steps"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-        if not self.lr > 0:
-            raise UsageError(f"--lr must be positive, got {self.lr}")
-        if not 0.0 <= self.warmup < 1.0:
-            raise UsageError(f"--warmup must be a fraction in [0, 1), got {self.warmup}")
-        self.mine.check()
-        paths = {name: Path(getattr(self, name)) for name in _PATHS if getattr(self, name)}
-        writable_directory(paths["output"].parent)  # fail now, not after hours of training
-        return replace(self, **paths)
+            raise UsageError(f"{param('task')} must be one of {', '.join(TASKS)}, "
+                             f"not {self.task!r}")
+        for name in ("epochs", "batch_size", "eval_steps", "max_steps", "max_length", "layers"):
+            if getattr(self, name) is not None:
+                check_number(name, getattr(self, name), minimum=1, integer=True)
+        check_number("seed", self.seed, minimum=0, integer=True)
+        check_number("lr", self.lr, above=0)
+        check_number("warmup", self.warmup, minimum=0)
+        if self.warmup >= 1:
+            raise UsageError(f"{param('warmup')} must be a fraction in [0, 1), "
+                             f"not {self.warmup!r}")
+        if self.dev_fraction is not None:
+            check_number("dev_fraction", self.dev_fraction, above=0)
+            if self.dev_fraction >= 1:
+                raise UsageError(f"{param('dev_fraction')} must be a fraction in (0, 1), "
+                                 f"not {self.dev_fraction!r}")
+        if self.label_max is not None:
+            check_number("label_max", self.label_max, above=0)
+
+    def check(self) -> TrainConfig:
+        """A copy with paths as :class:`Path`, or an error when ``output`` cannot be written
+        (the values themselves are checked when the config is made)."""
+        output = Path(self.output)
+        writable_directory(output.parent)  # fail now, not after hours of training
+        return replace(
+            self, output=output, train_file=_path(self.train_file),
+            index_dir=_path(self.index_dir), queries=_path(self.queries),
+            qrels=_path(self.qrels), dev_file=_path(self.dev_file),
+            dev_queries=_path(self.dev_queries), dev_qrels=_path(self.dev_qrels),
+        )
 
     def params(self) -> dict[str, Any]:
         """Every parameter as JSON-ready values (for the card and resume checks)."""

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from xenc.errors import InputError, UsageError
+from xenc.errors import InputError, UsageError, param
 from xenc.formats import read_jsonl, source_name
 from xenc.scoring import pair_of
 
@@ -186,10 +186,11 @@ def split_by_group(
         UsageError: ``fraction`` outside (0, 1) or too few groups to split.
     """
     if not 0.0 < fraction < 1.0:
-        raise UsageError(f"--dev-fraction must be between 0 and 1, got {fraction}")
+        raise UsageError(f"{param('dev_fraction')} must be a fraction in (0, 1), "
+                         f"not {fraction!r}")
     groups = sorted({p.group for p in pairs})
     if len(groups) < 2:
-        raise UsageError("--dev-fraction needs pairs of at least two queries")
+        raise UsageError(f"{param('dev_fraction')} needs pairs of at least two queries")
     rng = np.random.default_rng(seed)
     order = [groups[i] for i in rng.permutation(len(groups))]
     n_dev = min(len(groups) - 1, max(1, round(fraction * len(groups))))

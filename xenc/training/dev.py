@@ -18,6 +18,7 @@ import numpy as np
 
 from xenc.errors import UsageError
 from xenc.metrics import aggregate, evaluate
+from xenc.qrels import RELEVANT_GRADE
 from xenc.training.data import Pair
 
 METRICS = {"relevance": "ndcg@10", "similarity": "spearman", "nli": "accuracy"}
@@ -34,7 +35,7 @@ def _ranks(values: np.ndarray) -> np.ndarray:
     return (sums / counts)[inverse]
 
 
-def spearman(scores: Sequence[float], labels: Sequence[float]) -> float:
+def spearman(scores: Sequence[float] | np.ndarray, labels: Sequence[float]) -> float:
     """Spearman's rho (Pearson correlation of average ranks); 0.0 when either is constant."""
     a = _ranks(np.asarray(scores, dtype=np.float64))
     b = _ranks(np.asarray(labels, dtype=np.float64))
@@ -43,7 +44,7 @@ def spearman(scores: Sequence[float], labels: Sequence[float]) -> float:
     return float((a * b).sum() / denom) if denom > 0 else 0.0
 
 
-def ndcg_at_10(scores: Sequence[float | None], pairs: Sequence[Pair]) -> float:
+def ndcg_at_10(scores: Sequence[float | None] | np.ndarray, pairs: Sequence[Pair]) -> float:
     """Mean NDCG@10 over the dev queries that have a relevant pair (repeated documents once).
 
     A score of ``None`` means "not retrieved": the pair is judged but left out of the ranking
@@ -66,7 +67,8 @@ def ndcg_at_10(scores: Sequence[float | None], pairs: Sequence[Pair]) -> float:
     ranked = {g: [str(i) for _, i in sorted(hits)] for g, hits in run.items()}
     per_query = evaluate(ranked, qrels, ndcg_k=(10,), recall_k=(), mrr_k=(), map_=False)
     if not per_query:
-        raise UsageError("the dev set has no query with a relevant pair (label >= 1)")
+        raise UsageError(
+            f"the dev set has no query with a relevant pair (label >= {RELEVANT_GRADE})")
     return aggregate(per_query)["ndcg@10"]
 
 

@@ -19,11 +19,12 @@ exactly the batches the uninterrupted run would have seen.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from xenc.errors import UsageError
+from xenc.qrels import is_relevant
 from xenc.training.data import Pair
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def _listwise_groups(
     by_group: dict[str, tuple[list[int], list[int]]] = {}
     for i, p in enumerate(pairs):
         pos, neg = by_group.setdefault(p.group, ([], []))
-        (pos if p.label > 0 else neg).append(i)
+        (pos if is_relevant(p.label) else neg).append(i)
     groups = []
     for key in sorted(by_group):
         pos, neg = by_group[key]
@@ -124,7 +125,9 @@ def targets(
     import torch
 
     if distills(task, loss):
-        return torch.tensor([float(p.teacher) for p in pairs], dtype=torch.float32)
+        # check_teacher refused pairs without a teacher score before training began
+        scores = [float(cast(float, p.teacher)) for p in pairs]
+        return torch.tensor(scores, dtype=torch.float32)
     values = [p.label for p in pairs]
     if task == "nli":
         return torch.tensor(values, dtype=torch.long)

@@ -30,11 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from xenc.config import SearchParams
-from xenc.errors import UsageError
+from xenc.config import SearchParams, check_number
+from xenc.errors import UsageError, param
 from xenc.index.reader import Index
 from xenc.pipeline import first_stage_lists
-from xenc.qrels import Qrels
+from xenc.qrels import Qrels, has_relevant, is_relevant
 from xenc.records import Candidate, Query
 
 log = logging.getLogger("xenc")
@@ -55,24 +55,21 @@ class MineParams:
     teacher: str | None = None
     positives: int | None = None
 
-    def check(self) -> MineParams:
-        """Return self, or raise UsageError for a bad value."""
-        self.search_params()  # the retriever is checked where every search parameter is
-        if self.depth < 1:
-            raise UsageError(f"--mine-depth must be at least 1, got {self.depth}")
+    def __post_init__(self) -> None:
+        check_number("depth", self.depth, minimum=1, integer=True)
         for name in ("negatives", "random_negatives", "skip_top"):
-            if getattr(self, name) < 0:
-                flag = name.replace("_", "-")
-                raise UsageError(f"--{flag} must be 0 or more, got {getattr(self, name)}")
+            check_number(name, getattr(self, name), minimum=0, integer=True)
+        check_number("seed", self.seed, minimum=0, integer=True)
         if self.skip_top >= self.depth:
-            raise UsageError("--skip-top must be smaller than --mine-depth")
-        if self.positives is not None and self.positives < 1:
-            raise UsageError(f"--max-positives must be at least 1, got {self.positives}")
+            raise UsageError(f"{param('skip_top')} must be smaller than {param('depth')} "
+                             f"({self.depth}), not {self.skip_top!r}")
+        if self.positives is not None:
+            check_number("positives", self.positives, minimum=1, integer=True)
+        self.search_params()  # the retriever is checked where every search parameter is
         if self.teacher is not None:
             from xenc.training.teachers import parse_spec
 
             parse_spec(self.teacher)
-        return self
 
     def search_params(self) -> SearchParams:
         """The first stage mining runs: ``depth`` candidates from ``retriever``."""
@@ -111,7 +108,7 @@ def _positives(
 ) -> list[str]:
     """The query's indexed relevant documents; at most ``params.positives`` of them, the
     highest grades first (a seeded draw among equal grades)."""
-    positives = sorted(d for d, g in judged.items() if g >= 1 and d in known)
+    positives = sorted(d for d, g in judged.items() if is_relevant(g) and d in known)
     if params.positives is None or len(positives) <= params.positives:
         return positives
     order = rng.permutation(len(positives))
@@ -125,7 +122,7 @@ def _query_pairs(
 ) -> list[dict[str, Any]]:
     rng = _rng(params.seed, query.id)
     positives = _positives(judged, index.docstore.seq_of, params, rng)
-    relevant = {d for d, g in judged.items() if g >= 1}
+    relevant = {d for d, g in judged.items() if is_relevant(g)}
     ranks = {c.doc_id: c.rank for c in cands}
     best_row = {c.doc_id: c.rows[0] for c in cands if c.rows}
     pool = [c.doc_id for c in cands[params.skip_top :] if c.doc_id not in relevant]
@@ -203,7 +200,6 @@ def mine(
     Raises:
         UsageError: bad parameters.
     """
-    params.check()
     resolved = params.search_params().for_index(index.retrievers, index.directory)
     params = replace(params, retriever=resolved.retriever)
     teacher = None
@@ -211,7 +207,7 @@ def mine(
         from xenc.training.teachers import Teacher
 
         teacher = Teacher(params.teacher, index)
-    todo = [q for q in queries if any(g >= 1 for g in qrels.get(q.id, {}).values())]
+    todo = [q for q in queries if has_relevant(qrels.get(q.id, {}))]
     skipped = 0
     for query, cands, vector in _candidate_lists(index, todo, params):
         records = _query_pairs(index, query, cands, qrels[query.id], params, teacher, vector)

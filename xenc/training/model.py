@@ -10,11 +10,9 @@ so ``sentence_transformers.CrossEncoder(DIR)`` and
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,32 +20,12 @@ import numpy as np
 
 from xenc.errors import UsageError
 from xenc.models.resolve import ResolvedModel, load_model, load_tokenizer, resolve_model
+from xenc.models.safety import quiet_transformers
 from xenc.training.data import Pair
 
 ACTIVATION = {"relevance": "sigmoid", "similarity": "sigmoid", "nli": "softmax"}
 ST_SIGMOID = "torch.nn.modules.activation.Sigmoid"
 log = logging.getLogger("xenc")
-
-
-@contextlib.contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """No transformers progress bars or load reports while saving or loading."""
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            hf_logging.set_verbosity(level)
-            if bars:
-                hf_logging.enable_progress_bar()
 
 
 def num_labels(task: str, labels: Sequence[str] | None) -> int:

@@ -252,7 +252,8 @@ def train(config: TrainConfig, progress: Callable[[int], None] | None = None) ->
             _train_step(ctx, run, batch)
             if progress is not None:
                 progress(1)
-            due = bool(config.eval_steps) and run.step % config.eval_steps == 0
+            every = config.eval_steps
+            due = bool(every and run.step % every == 0)
             if due:
                 _evaluate(ctx, run, epoch)
                 _save(ctx, run)
