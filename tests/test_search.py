@@ -249,3 +249,17 @@ def test_search_params_are_validated_once():
         SearchParams(retriever="x")
     with pytest.raises(UsageError, match=r"^aggregate must be one of max, first, sum, not 'mean'$"):
         SearchParams(aggregate="mean")
+
+
+def test_every_retriever_is_registered_once_with_what_it_needs():
+    from xenc.config import NEEDS
+    from xenc.config import RETRIEVERS as NAMES
+    from xenc.errors import UsageError
+    from xenc.retrieve import RETRIEVERS, retriever
+
+    assert tuple(RETRIEVERS) == NAMES and set(NEEDS) == set(NAMES)
+    assert [r.name for r in RETRIEVERS.values() if r.needs_vector] == ["dense", "hybrid"]
+    assert [r.name for r in RETRIEVERS.values() if r.lexical_only] == ["bm25"]
+    with pytest.raises(UsageError, match=r"^retriever must be one of bm25, dense, hybrid, "
+                                         r"not 'splade'$"):
+        retriever("splade")

@@ -23,7 +23,7 @@ from xenc.pipeline import QueryRun, loaded, run_queries
 from xenc.progress import set_total
 from xenc.qrels import Qrels, Run, has_relevant, read_qrels
 from xenc.records import Query
-from xenc.retrieve import resolve_params
+from xenc.retrieve import resolve_params, retriever
 
 Progress = Callable[[int], None]
 
@@ -100,7 +100,7 @@ def provenance(index: Index, params: SearchParams, reranker: Any | None) -> dict
                            "sha256": model_fingerprint(resolved)["sha256"],
                            "backend": getattr(reranker, "backend", None),
                            "activation": getattr(reranker, "activation", None)}
-    if params.retriever != "bm25":
+    if retriever(params.retriever).needs_vector:
         info = index.manifest.get("encoder") or {}
         out["encoder"] = {"name": info.get("name"), "sha256": info.get("sha256"),
                           "backend": "onnx" if index.onnx_queries else "torch"}

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from xenc.config import (
     INDEX_RETRIEVERS,
+    NEEDS,
     ChunkParams,
     HNSWParams,
     SearchParams,
@@ -34,7 +35,7 @@ from xenc.index.tokenize import TokenizerSpec
 from xenc.progress import Callback
 from xenc.records import Candidate, Query, Result
 from xenc.rerank import Budget, Scored, rerank
-from xenc.retrieve import encode_queries, first_stage, resolve_params
+from xenc.retrieve import encode_queries, first_stage, resolve_params, retriever
 
 if TYPE_CHECKING:
     from xenc.engines.ray_runtime import RayOptions
@@ -189,8 +190,8 @@ class Loading:
 def first_stage_without_torch(index: Index, params: SearchParams) -> bool:
     """Whether the first stage of ``params`` on ``index`` runs without torch (BM25, or a
     checked ONNX query encoder), so that a :class:`Loading` may run beside it."""
-    retriever = resolve_params(index, params).retriever
-    return retriever == "bm25" or index.onnx_queries
+    chosen = retriever(resolve_params(index, params).retriever)
+    return not chosen.needs_vector or index.onnx_queries
 
 
 def loaded(model: Any) -> Any:
@@ -208,9 +209,10 @@ def check_reranker(model: Any) -> None:
 def warm_up(index: Index, params: SearchParams) -> None:
     """Load what the first stage needs before any query is timed (parts load lazily).
     ``params`` are resolved (:func:`xenc.retrieve.resolve_params`)."""
-    if params.retriever in ("bm25", "hybrid"):
+    needs = NEEDS[str(params.retriever)]  # the index parts the retriever reads
+    if "bm25" in needs:
         _ = index.bm25
-    if params.retriever in ("dense", "hybrid"):
+    if "dense" in needs:
         _ = index.encoder, index.embeddings
         if not params.exact:
             _ = index.graph
@@ -268,7 +270,7 @@ def first_stage_lists(
     for start in range(0, len(queries), batch_size):
         batch = queries[start : start + batch_size]
         vectors = None
-        if params.retriever != "bm25":
+        if retriever(params.retriever).needs_vector:
             vectors = encode_queries(index, [q.text for q in batch])
         for i, query in enumerate(batch):
             vector = None if vectors is None else vectors[i]

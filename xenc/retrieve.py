@@ -11,10 +11,12 @@ so ties never depend on dictionary or thread order and trec_eval agrees with ``x
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from xenc.config import SearchParams
+from xenc.errors import UsageError, param
 from xenc.fusion import rrf
 from xenc.index import hnsw
 from xenc.index.reader import Index
@@ -99,22 +101,66 @@ def resolve_params(index: Index, params: SearchParams) -> SearchParams:
     return params.for_index(index.retrievers, index.directory)
 
 
+@dataclass(frozen=True)
+class Retriever:
+    """A first-stage retriever: what it needs and how it finds a query's candidates.
+
+    A new retriever is one ``find`` function and one entry in :data:`RETRIEVERS` (its name
+    also goes in :data:`xenc.config.RETRIEVERS`, which the parameter checks read, and
+    :data:`xenc.config.NEEDS`, the parts of an index it needs).
+    """
+
+    name: str
+    needs_vector: bool  # the query's embedding by the index's encoder
+    lexical_only: bool  # finds nothing for a query none of whose terms is indexed
+    find: Callable[[Index, str, np.ndarray | None, SearchParams], list[Candidate]]
+
+
+def _bm25(index: Index, text: str, vector: np.ndarray | None,
+          params: SearchParams) -> list[Candidate]:
+    return bm25_candidates(index, text, params.candidates)
+
+
+def _dense(index: Index, text: str, vector: np.ndarray | None,
+           params: SearchParams) -> list[Candidate]:
+    assert vector is not None  # first_stage encodes the query for a retriever that needs it
+    return dense_candidates(index, vector, params.candidates, exact=params.exact)
+
+
+def _hybrid(index: Index, text: str, vector: np.ndarray | None,
+            params: SearchParams) -> list[Candidate]:
+    n = params.candidates
+    return fuse([bm25_candidates(index, text, n), _dense(index, text, vector, params)], n,
+                params.rrf_k)
+
+
+RETRIEVERS = {r.name: r for r in (
+    Retriever("bm25", needs_vector=False, lexical_only=True, find=_bm25),
+    Retriever("dense", needs_vector=True, lexical_only=False, find=_dense),
+    Retriever("hybrid", needs_vector=True, lexical_only=False, find=_hybrid),
+)}
+
+
+def retriever(name: str | None) -> Retriever:
+    """The registered retriever ``name`` (a resolved :attr:`SearchParams.retriever`)."""
+    if name not in RETRIEVERS:
+        raise UsageError(f"{param('retriever')} must be one of {', '.join(RETRIEVERS)}, "
+                         f"not {name!r}")
+    return RETRIEVERS[name]
+
+
 def first_stage(
     index: Index, text: str, params: SearchParams, vector: np.ndarray | None = None
 ) -> list[Candidate]:
-    """Candidates for one query. ``vector`` (its embedding) is needed for dense and hybrid.
+    """Candidates for one query. ``vector`` (its embedding) is computed here when the
+    retriever needs one and none is given.
 
     ``params`` were validated when made (:class:`xenc.config.SearchParams`) and are resolved
-    against the index here (:func:`resolve_params`): the retriever is ``bm25``, ``dense`` or
-    ``hybrid``, and the index holds what it needs.
+    against the index here (:func:`resolve_params`): the retriever is registered, and the
+    index holds what it needs.
     """
     params = resolve_params(index, params)
-    n = params.candidates
-    if params.retriever == "bm25":
-        return bm25_candidates(index, text, n)
-    if vector is None:
+    chosen = retriever(params.retriever)
+    if chosen.needs_vector and vector is None:
         vector = encode_queries(index, [text])[0]
-    dense = dense_candidates(index, vector, n, exact=params.exact)
-    if params.retriever == "dense":
-        return dense
-    return fuse([bm25_candidates(index, text, n), dense], n, params.rrf_k)
+    return chosen.find(index, text, vector, params)

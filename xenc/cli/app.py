@@ -219,6 +219,7 @@ def search_cmd(
     from xenc.output import write_results
     from xenc.pipeline import first_stage_without_torch, loaded, open_index, resolve_params, search
     from xenc.progress import bar, count_lines, tracked, wants_progress
+    from xenc.retrieve import retriever as registered_retriever
 
     with_text = text_kind(with_text)
     if fmt not in OUTPUT_FORMATS:
@@ -234,7 +235,7 @@ def search_cmd(
     params = resolve_params(index, params)  # the retriever the index holds, unless given
     # the reranker loads while the first stage gets ready, where neither needs torch
     reranker = model.start(overlap=first_stage_without_torch(index, params))
-    if params.retriever == "bm25":
+    if registered_retriever(params.retriever).lexical_only:
         todo = _note_unmatched(index, todo)
     shown = queries is not None and wants_progress(progress)  # one query needs no bar
     lines = count_lines(queries) if shown and queries is not None else None
