@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xenc import metrics
 from xenc.config import SearchParams
@@ -24,6 +24,9 @@ from xenc.progress import set_total
 from xenc.qrels import Qrels, Run, has_relevant, read_qrels
 from xenc.records import Query
 from xenc.retrieve import resolve_params, retriever
+
+if TYPE_CHECKING:
+    from xenc.models.reranker import Reranker
 
 Progress = Callable[[int], None]
 
@@ -84,7 +87,7 @@ def _sweep(index, queries, qrels, params, reranker, depths, progress) -> list[di
     return rows
 
 
-def provenance(index: Index, params: SearchParams, reranker: Any | None) -> dict[str, Any]:
+def provenance(index: Index, params: SearchParams, reranker: Reranker | None) -> dict[str, Any]:
     """What produced an eval report: xenc's version, the reranker (name, weights sha256,
     backend, activation), the query encoder the first stage used (``None`` for BM25), and
     the fusion applied (``None`` without a reranker). ``params`` are resolved."""
@@ -112,7 +115,7 @@ def evaluate(
     queries_source: str | os.PathLike[str],
     qrels_path: str | os.PathLike[str],
     params: SearchParams = SearchParams(),
-    reranker: Any | None = None,
+    reranker: Reranker | None = None,
     *,
     sweep: Sequence[int] = (),
     progress: Progress | None = None,
@@ -131,7 +134,7 @@ def evaluate_runs(
     queries_source: str | os.PathLike[str],
     qrels_path: str | os.PathLike[str],
     params: SearchParams = SearchParams(),
-    reranker: Any | None = None,
+    reranker: Reranker | None = None,
     *,
     sweep: Sequence[int] = (),
     progress: Progress | None = None,

@@ -21,11 +21,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from xenc.errors import UsageError, param
 from xenc.fusion import fuse_scores
 from xenc.records import Candidate, Chunk, trec_order
+
+if TYPE_CHECKING:
+    from xenc.models.reranker import Reranker
 
 
 class Passages(Protocol):
@@ -115,7 +118,7 @@ def passage_rows(
 
 def rerank(
     passages: Passages,
-    model: Any,
+    model: Reranker,
     query: str,
     candidates: Sequence[Candidate],
     *,
@@ -177,12 +180,12 @@ def first_score(score: Any) -> float:
                  else score)
 
 
-def _first_scores(model: Any, pairs: list[tuple[str, str]]) -> list[float]:
+def _first_scores(model: Reranker, pairs: list[tuple[str, str]]) -> list[float]:
     """The reranker's (first) score of each pair: ``predict`` gives ``(n,)`` or ``(n, labels)``."""
     return [first_score(s) for s in model.predict(pairs)] if pairs else []
 
 
-def _within_budget(model: Any, query: str, rows: list, chunks: dict, budget: Budget) -> dict:
+def _within_budget(model: Reranker, query: str, rows: list, chunks: dict, budget: Budget) -> dict:
     """Scores of the leading documents' passages, batch by batch, while they fit in time."""
     size = int(getattr(model, "batch_size", 32) or 32)
     probing = budget.ms_per_pair is None

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from xenc.corpus import document_from_object, read_queries
 from xenc.errors import InputError, UsageError, param
@@ -31,6 +31,9 @@ from xenc.reranking import (
     check_query,
     rerank_documents,
 )
+
+if TYPE_CHECKING:
+    from xenc.models.reranker import Reranker
 
 OnError = Callable[[InputError], None] | None
 
@@ -69,7 +72,7 @@ def parse_request(obj: dict[str, Any], line_no: int) -> Request:
 
 
 def rerank_requests(
-    source: str | os.PathLike[str], model: Any, options: RerankOptions = RerankOptions(),
+    source: str | os.PathLike[str], model: Reranker, options: RerankOptions = RerankOptions(),
     *, on_error: OnError = None,
 ) -> Iterator[Result]:
     """The records of each JSONL request of ``source`` (a path or ``-``), request by request.
@@ -169,7 +172,7 @@ def rerank_run(
     run_name: str,
     queries: str | os.PathLike[str],
     texts: Texts,
-    model: Any,
+    model: Reranker,
     options: RerankOptions = RerankOptions(),
     *,
     queries_format: str = "auto",
@@ -237,7 +240,7 @@ def check_inputs(
 
 def rerank_stream(
     source: str | os.PathLike[str] | None,
-    model: Any,
+    model: Reranker,
     options: RerankOptions = RerankOptions(),
     *,
     run: str | os.PathLike[str] | None = None,
@@ -262,7 +265,7 @@ def rerank_stream(
 
 
 def _run_stream(
-    run: Any, queries: Any, corpus: Any, index_dir: Any, model: Any, options: RerankOptions,
+    run: Any, queries: Any, corpus: Any, index_dir: Any, model: Reranker, options: RerankOptions,
     *, queries_format: str, on_error: OnError,
 ) -> Iterator[Result]:
     lines = read_run(run)

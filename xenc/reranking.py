@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xenc.config import ChunkParams, SearchParams, check_number
 from xenc.errors import UsageError
@@ -34,6 +34,9 @@ from xenc.pipeline import check_reranker
 from xenc.records import Candidate, Chunk, Document, Result
 from xenc.rerank import Budget
 from xenc.rerank import rerank as rerank_stage
+
+if TYPE_CHECKING:
+    from xenc.models.reranker import Reranker
 
 STRIDE = 32  # passage overlap in tokens, as the index's default ChunkParams
 
@@ -152,7 +155,7 @@ class TextPassages:
     (see the module docstring); a model without a ``tokenizer`` reads documents whole.
     """
 
-    def __init__(self, model: Any, query: str, docs: Sequence[Document]) -> None:
+    def __init__(self, model: Reranker, query: str, docs: Sequence[Document]) -> None:
         spans = _spans(model, query, docs)
         self._first: dict[str, int] = {}
         self._chunks: dict[int, Chunk] = {}
@@ -172,7 +175,7 @@ class TextPassages:
         return {int(r): self._chunks[int(r)] for r in rows}
 
 
-def _spans(model: Any, query: str, docs: Sequence[Document]) -> list[list[tuple[int, int]]]:
+def _spans(model: Reranker, query: str, docs: Sequence[Document]) -> list[list[tuple[int, int]]]:
     tokenizer = getattr(model, "tokenizer", None)
     max_length = getattr(model, "max_length", None)
     if tokenizer is None or not max_length:
@@ -185,7 +188,7 @@ def _spans(model: Any, query: str, docs: Sequence[Document]) -> list[list[tuple[
 
 
 def rerank_documents(
-    model: Any,
+    model: Reranker,
     query: str,
     documents: Sequence[Document],
     options: RerankOptions = RerankOptions(),

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from xenc.errors import InputError, UsageError
 from xenc.formats import open_input, read_jsonl, source_name
@@ -26,6 +26,8 @@ from xenc.rerank import first_score
 
 if TYPE_CHECKING:
     from xenc.engines.ray_runtime import RayOptions
+    from xenc.models.cross_encoder import CrossEncoder
+    from xenc.models.reranker import Reranker
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
@@ -122,7 +124,7 @@ def read_pairs(
 
 def score_stream(
     source: str | os.PathLike[str],
-    model: Any,
+    model: Reranker,
     *,
     block_size: int = 1024,
     on_error: Callable[[InputError], None] | None = None,
@@ -149,7 +151,10 @@ def score_stream(
 
         with RaySession(ray, notify) as session:
             pairs = read_pairs(source, on_error)
-            for obj, row in score_on_ray(pairs, model, session, device=device):
+            # both families are CrossEncoders (CausalLMReranker subclasses it), whose
+            # constructor arguments the workers rebuild the model from
+            for obj, row in score_on_ray(pairs, cast("CrossEncoder", model), session,
+                                         device=device):
                 yield _annotate(obj, row, labels)
         return
     block: list[tuple[dict[str, Any], tuple[str, str]]] = []

@@ -15,12 +15,16 @@ Not thread-safe, like the :class:`CrossEncoder` itself: one thread calls it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from xenc.errors import ModelError
 from xenc.models.runtime import CHARS_PER_TOKEN, check_pairs
+
+if TYPE_CHECKING:
+    from xenc.models.cross_encoder import CrossEncoder
+    from xenc.models.reranker import Reranker
 
 
 class PairScorer:
@@ -38,16 +42,16 @@ class PairScorer:
             which these steps would bypass.
     """
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Reranker) -> None:
         from xenc.models.cross_encoder import CrossEncoder
 
-        if type(model)._predict_matrix is not CrossEncoder._predict_matrix:
+        if getattr(type(model), "_predict_matrix", None) is not CrossEncoder._predict_matrix:
             raise ModelError(
                 f"{getattr(model, 'family', type(model).__name__)} rerankers are not served yet:"
                 " xenc serve batches sequence-classification cross-encoders; use xenc rerank "
                 "or xenc score for this model"
             )
-        self.model = model
+        self.model = cast("CrossEncoder", model)  # checked above: a CrossEncoder's steps
         self.max_length = int(model.max_length)
         self.num_labels = int(model.num_labels)
 

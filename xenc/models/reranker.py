@@ -3,19 +3,51 @@
 A model directory is a **causal-LM reranker** (:class:`~xenc.models.causal_lm.CausalLMReranker`)
 when its config names a ``*ForCausalLM`` architecture or its sentence-transformers modules end
 in a ``LogitScore``; otherwise it is a **sequence-classification cross-encoder**
-(:class:`~xenc.models.cross_encoder.CrossEncoder`). Both have the same scoring interface
-(``predict``, ``score_pairs``, ``rank``, ``info``, ``truncated``), so search, score and eval
-use either unchanged.
+(:class:`~xenc.models.cross_encoder.CrossEncoder`). Both meet :class:`Reranker`, the
+interface every caller is typed against, so search, score, eval, rerank and the server use
+either unchanged.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from xenc.errors import UsageError, param
 from xenc.models.causal_lm import is_causal_lm
-from xenc.models.resolve import resolve_model
+from xenc.models.resolve import ResolvedModel, resolve_model
 from xenc.models.safety import remote_code_trusted
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+class Reranker(Protocol):
+    """What every reranker family gives its callers (search, score, eval, rerank, the server
+    and the Ray workers): :func:`load_reranker` returns one. A new family is a class with
+    these members in ``models/`` and one branch in :func:`load_reranker`.
+
+    ``truncated`` is a running total of the pairs cut to ``max_length``: an object is used by
+    one thread at a time (docs/architecture.md, Threads).
+    """
+
+    resolved: ResolvedModel
+    backend: str
+    batch_size: int
+    max_length: int
+    num_labels: int
+    labels: list[str]
+    activation: str
+    fusion: str | None
+    truncated: int
+
+    def predict(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        *,
+        batch_size: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray: ...
 
 
 def load_reranker(
@@ -30,7 +62,7 @@ def load_reranker(
     trust_remote_code: bool = False,
     dtype: str = "float32",
     backend: str = "auto",
-) -> Any:
+) -> Reranker:
     """Load the reranker ``model`` names, of whichever family it is.
 
     Args:

@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -40,6 +40,9 @@ from xenc.serve.protocol import (
     parse_tei,
     tei_response,
 )
+
+if TYPE_CHECKING:
+    from xenc.models.reranker import Reranker
 
 log = logging.getLogger("xenc.serve")
 
@@ -85,7 +88,7 @@ class Service:
     :attr:`batcher`, whose worker is the one thread that calls them.
     """
 
-    def __init__(self, reranker: Any, limits: Limits, *, api_key: str | None = None,
+    def __init__(self, reranker: Reranker, limits: Limits, *, api_key: str | None = None,
                  index: Any = None, params: Any = None) -> None:
         from xenc.models.pair_scorer import PairScorer
 

@@ -14,9 +14,12 @@ import signal
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xenc.errors import XencError
+
+if TYPE_CHECKING:
+    from xenc.models.reranker import Reranker
 
 EXTRA = "pip install 'xenc[serve]'"
 
@@ -97,7 +100,7 @@ def run(app: Any, sock: socket.socket, *, ready: Callable[[str], None] | None = 
 
 
 def serve(
-    reranker: Any,
+    reranker: Reranker,
     *,
     host: str = "127.0.0.1",
     port: int = 8080,
