@@ -26,7 +26,8 @@ demo: install
 	$(BIN)/xenc search --queries data/sample/queries.jsonl --index-dir $(DEMO)/index -k 3 \
 		> $(DEMO)/results.jsonl
 	@echo "First stage and reranked side by side, on 39 queries written to share few words with"
-	@echo "their answers (data/sample/queries-hard.jsonl): the change column says what reranking did."
+	@echo "their answers (data/sample/queries-hard.jsonl): the change column says what reranking did,"
+	@echo "p whether a paired t-test tells it from noise."
 	$(BIN)/xenc eval --index-dir $(DEMO)/index --queries data/sample/queries-hard.jsonl \
 		--qrels data/sample/qrels-hard.tsv --output $(DEMO)/eval-hard.json
 

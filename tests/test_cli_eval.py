@@ -133,3 +133,60 @@ def test_table_puts_first_stage_and_reranked_side_by_side_with_the_change():
     alone = report_table({**report, "reranked": None, "latency_ms": {
         "first_stage": {"p50": 1.0, "p95": 2.0}, "rerank": None}}).splitlines()
     assert alone[1] == "ndcg@10            0.8499            -         -"
+
+
+def test_table_says_whether_each_change_is_more_than_noise():
+    """A p column and a verdict line: a paired t-test over the queries (issue 27)."""
+    from xenc.output import report_table
+
+    report = {
+        "first_stage": {"map": 0.80, "ndcg@10": 0.8553, "recall@100": 0.9915},
+        "reranked": {"map": 0.70, "ndcg@10": 0.8457, "recall@100": 0.9915},
+        "p_value": {"map": 0.0004, "ndcg@10": 0.7212, "recall@100": 1.0},
+        "latency_ms": {"first_stage": {"p50": 1.0, "p95": 2.0}, "rerank": None},
+        "queries": 39,
+    }
+    lines = report_table(report).splitlines()
+    assert lines[:5] == [
+        "metric        first stage     reranked    change       p",
+        "map                0.8000       0.7000   -0.1000  <0.001",
+        "ndcg@10            0.8553       0.8457   -0.0096   0.721",
+        "recall@100         0.9915       0.9915   +0.0000   1.000",
+        "p: paired t-test over 39 queries, reranked vs first stage; at p < 0.05 "
+        "significant: map down",
+    ]
+    neutral = report_table({**report, "p_value": {**report["p_value"], "map": 0.5}})
+    assert ("at p < 0.05 no change is significant (reranking is neutral on these queries)"
+            in neutral)
+
+
+def test_eval_reports_each_metrics_paired_p_value(runner, sample_index, tiny_reranker_dir):
+    """The report's p-values are scipy's paired t-test on the per-query values of the two
+    rankings the report measured."""
+    from scipy.stats import ttest_rel
+
+    from xenc import metrics
+    from xenc.qrels import read_qrels
+
+    args = ["--candidates", "20", "--retriever", "bm25"]
+    reranker = ["--reranker", str(tiny_reranker_dir)]
+    result = runner.invoke(app, eval_args(sample_index, *args, *reranker))
+    assert result.exit_code == 0, result.stderr
+    report = orjson.loads(result.stdout)
+    qrels = read_qrels(SAMPLE / "qrels.tsv")
+    lists = {}
+    for name, extra in (("first_stage", ["--no-rerank"]), ("reranked", reranker)):
+        out = runner.invoke(app, ["search", "--index-dir", str(sample_index), "--queries",
+                                  str(SAMPLE / "queries.jsonl"), *args, *extra, "-k", "20"])
+        assert out.exit_code == 0, out.stderr
+        ranked: dict[str, list[str]] = {}
+        for r in parse_jsonl(out.stdout):
+            ranked.setdefault(r["qid"], []).append(r["doc_id"])
+        lists[name] = metrics.evaluate(ranked, qrels, ndcg_k=(10,))
+    qids = sorted(lists["first_stage"])
+    a = [lists["reranked"][q]["ndcg@10"] for q in qids]
+    b = [lists["first_stage"][q]["ndcg@10"] for q in qids]
+    assert a != b  # the tiny reranker reorders: the test is not the degenerate p = 1
+    assert report["p_value"]["ndcg@10"] == pytest.approx(ttest_rel(a, b).pvalue, abs=1e-12)
+    assert set(report["p_value"]) == set(report["first_stage"])
+    assert "p: paired t-test over" in result.stderr

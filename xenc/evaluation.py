@@ -24,6 +24,7 @@ from xenc.progress import set_total
 from xenc.qrels import Qrels, Run, has_relevant, read_qrels
 from xenc.records import Query
 from xenc.retrieve import resolve_params, retriever
+from xenc.significance import paired_t
 
 if TYPE_CHECKING:
     from xenc.models.reranker import Reranker
@@ -41,8 +42,26 @@ def _metric_args(candidates: int) -> dict[str, Any]:
 
 
 def _quality(run: dict[str, list[str]], qrels: Qrels, candidates: int) -> dict[str, float]:
-    per_query = metrics.evaluate(run, qrels, **_metric_args(candidates))
-    return metrics.aggregate(per_query)
+    return metrics.aggregate(_per_query(run, qrels, candidates))
+
+
+def _per_query(
+    run: dict[str, list[str]], qrels: Qrels, candidates: int
+) -> dict[str, dict[str, float]]:
+    return metrics.evaluate(run, qrels, **_metric_args(candidates))
+
+
+def paired_p_values(
+    first: dict[str, dict[str, float]], reranked: dict[str, dict[str, float]]
+) -> dict[str, float]:
+    """Each metric's two-sided paired t-test p-value (:func:`significance.paired_t`), reranked
+    against the first stage, over the queries both have a value for, keys sorted."""
+    names = sorted({name for scores in first.values() for name in scores})
+    out = {}
+    for name in names:
+        qids = [q for q in first if name in first[q] and name in reranked.get(q, {})]
+        out[name] = paired_t([reranked[q][name] for q in qids], [first[q][name] for q in qids])
+    return out
 
 
 def judged_queries(
@@ -170,9 +189,11 @@ def evaluate_runs(
     first = {r.query.id: [c.doc_id for c in r.candidates] for r in runs}
     kept: dict[str, Run] = {
         "first_stage": {r.query.id: [(c.doc_id, c.score) for c in r.candidates] for r in runs}}
+    first_per_query = _per_query(first, qrels, params.candidates)
     report: dict[str, Any] = {
-        "first_stage": _quality(first, qrels, params.candidates),
+        "first_stage": metrics.aggregate(first_per_query),
         "reranked": None,
+        "p_value": None,
         "latency_ms": {
             "first_stage": metrics.latency_summary([r.first_stage_ms for r in runs]),
             "rerank": None,
@@ -185,7 +206,9 @@ def evaluate_runs(
     report.update(made)
     if reranker is not None:
         ranked = {r.query.id: [s.candidate.doc_id for s in r.ranked] for r in runs}
-        report["reranked"] = _quality(ranked, qrels, params.candidates)
+        ranked_per_query = _per_query(ranked, qrels, params.candidates)
+        report["reranked"] = metrics.aggregate(ranked_per_query)
+        report["p_value"] = paired_p_values(first_per_query, ranked_per_query)
         kept["reranked"] = {
             r.query.id: [(s.candidate.doc_id, s.score) for s in r.ranked] for r in runs}
         report["latency_ms"]["rerank"] = metrics.latency_summary([r.rerank_ms for r in runs])

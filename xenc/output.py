@@ -138,14 +138,37 @@ def _change(first: float | None, reranked: float | None) -> str:
     return f"{reranked - first:+.4f}"
 
 
+def _p(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _significance_line(first: dict[str, float], reranked: dict[str, float],
+                       p_values: dict[str, float], queries: int) -> str:
+    """Which changes a paired t-test over the queries tells apart from noise (p < 0.05)."""
+    changed = [k for k, p in p_values.items()
+               if p < 0.05 and k in reranked and reranked[k] != first.get(k)]
+    verdict = ("significant: " + ", ".join(
+        f"{k} {'up' if reranked[k] > first[k] else 'down'}" for k in changed)
+        if changed else "no change is significant (reranking is neutral on these queries)")
+    return (f"p: paired t-test over {queries} queries, reranked vs first stage; "
+            f"at p < 0.05 {verdict}")
+
+
 def report_table(report: dict[str, Any]) -> str:
     """The human summary of an eval report (written to stderr): each metric for the first
     stage and after reranking side by side, with the change reranking made."""
     first, reranked = report["first_stage"], report.get("reranked") or {}
+    p_values = report.get("p_value") or {}
     keys = list(first)
-    lines = [f"{'metric':<12} {'first stage':>12} {'reranked':>12} {'change':>9}"]
+    lines = [f"{'metric':<12} {'first stage':>12} {'reranked':>12} {'change':>9}"
+             + (f" {'p':>7}" if p_values else "")]
     lines += [f"{k:<12} {_fmt(first[k]):>12} {_fmt(reranked.get(k)):>12} "
-              f"{_change(first[k], reranked.get(k)):>9}" for k in keys]
+              f"{_change(first[k], reranked.get(k)):>9}"
+              + (f" {_p(p_values.get(k)):>7}" if p_values else "") for k in keys]
+    if p_values:
+        lines.append(_significance_line(first, reranked, p_values, report["queries"]))
     lat = report["latency_ms"]
     lines.append(f"latency ms   first stage p50 {lat['first_stage']['p50']:.1f} "
                  f"p95 {lat['first_stage']['p95']:.1f}")
