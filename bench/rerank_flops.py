@@ -92,6 +92,71 @@ def minilm_cross_encoder(work: Path) -> Path:
     return target
 
 
+# ONNX Runtime operators that do the model's matrix products (FusedMatMul: a MatMul with a
+# transpose or scale folded in; Attention: the fused attention op, projections included)
+MATMUL_OPS = ("MatMul", "FusedMatMul", "Gemm", "FusedGemm", "Attention")
+
+
+def split_time(model, pairs, batch_size: int, repeats: int) -> dict[str, float]:
+    """Seconds of ``predict``'s two halves on ``pairs``, timed apart: building the inputs
+    (counting, tokenizing, padding) and the forward passes (the backend's runs alone)."""
+    from xenc.models.runtime import check_pairs, length_batches
+
+    checked = check_pairs(pairs, model.max_length)
+
+    def inputs():
+        encoder = model._pair_encoder()
+        if encoder is None:
+            q, totals = model._pair_lengths(checked)
+            return [model._tokenize([checked[i] for i in idx], q[idx])
+                    for idx in length_batches(totals.tolist(), batch_size)]
+        encoded = encoder.encode(checked)
+        return [encoder.batch(encoded, idx)
+                for idx in length_batches(encoded.totals.tolist(), batch_size)]
+
+    batches = inputs()
+    return {"inputs_s": timed(inputs, repeats),
+            "forward_s": timed(lambda: [model._forward(b) for b in batches], repeats)}
+
+
+def op_breakdown(model, pairs, batch_size: int, threads: int) -> list[tuple[str, float, int]]:
+    """ONNX Runtime's profiler over one pass of ``pairs``' batches, on a session made as xenc
+    makes its own: ``(op type, ms, calls)`` by time, most first."""
+    import collections
+    import json
+
+    from xenc.models.ort import import_onnxruntime
+    from xenc.models.runtime import check_pairs, length_batches
+
+    ort = import_onnxruntime()
+    checked = check_pairs(pairs, model.max_length)
+    q, totals = model._pair_lengths(checked)
+    batches = [model._tokenize([checked[i] for i in idx], q[idx])
+               for idx in length_batches(totals.tolist(), batch_size)]
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.enable_profiling = True
+    options.profile_file_prefix = str(Path(tempfile.gettempdir()) / "xenc-ort-profile")
+    session = ort.InferenceSession(str(model._model.path), sess_options=options,
+                                   providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    for _ in range(2):  # the first pass warms up; both are profiled, halved below
+        for batch in batches:
+            session.run(["logits"], {n: batch[n] for n in names})
+    trace = Path(session.end_profiling())
+    spent: collections.Counter[str] = collections.Counter()
+    calls: collections.Counter[str] = collections.Counter()
+    for event in json.loads(trace.read_text()):
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            spent[event["args"]["op_name"]] += event["dur"]
+            calls[event["args"]["op_name"]] += 1
+    trace.unlink()
+    return [(op, us / 2 / 1000, calls[op] // 2) for op, us in spent.most_common()]
+
+
 def run_case(name: str, path: str | None, max_length: int, pairs, args, peak_shapes):
     from sentence_transformers import CrossEncoder as STCrossEncoder
 
@@ -117,7 +182,11 @@ def run_case(name: str, path: str | None, max_length: int, pairs, args, peak_sha
     diff = float(np.abs(np.asarray(st.predict(pairs, batch_size=args.batch_size))
                         - ours.predict(pairs)).max())
     achieved = flops / ours_s / 1e9
-    return {"model": name, "backend": ours.backend, "max_length": max_length,
+    split = split_time(ours, pairs, args.batch_size, args.repeats)
+    ops = (op_breakdown(ours, pairs, args.batch_size, args.threads)
+           if args.ops and ours.backend == "onnx" else [])
+    return {"ops": ops, **split, "forward_gflops": flops / split["forward_s"] / 1e9,
+            "model": name, "backend": ours.backend, "max_length": max_length,
             "pairs": len(pairs), "mean_tokens": float(np.minimum(totals, max_length).mean()),
             "gflop": flops / 1e9, "peak": peak, "xenc_s": ours_s, "xenc_gflops": achieved,
             "ratio": achieved / peak, "st_s": st_s, "speedup": st_s / ours_s, "diff": diff}
@@ -130,6 +199,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "xenc-bench-flops"))
+    parser.add_argument("--ops", action="store_true",
+                        help="Also profile the ONNX forward per operator type.")
     parser.add_argument("--append", action="store_true", help="Add to docs/benchmarks.md.")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -154,14 +225,32 @@ def main() -> None:
                   f"{len(pairs) / row['st_s']:.0f} ({row['speedup']:.2f}x), max diff "
                   f"{row['diff']:.1e}", flush=True)
     table = ["| model | max length | backend | mean tokens | GFLOP | xenc s | xenc GFLOP/s | "
-             "matmul peak GFLOP/s | share of peak | xenc pairs/s | ST pairs/s | xenc / ST | "
-             "max diff |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "matmul peak GFLOP/s | share of peak | inputs s | forward s | forward share of "
+             "peak | xenc pairs/s | ST pairs/s | xenc / ST | max diff |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         table.append(
             f"| {r['model']} | {r['max_length']} | {r['backend']} | {r['mean_tokens']:.0f} | "
             f"{r['gflop']:.1f} | {r['xenc_s']:.3f} | {r['xenc_gflops']:.0f} | {r['peak']:.0f} | "
-            f"{r['ratio']:.0%} | {r['pairs'] / r['xenc_s']:.0f} | {r['pairs'] / r['st_s']:.0f} | "
-            f"{r['speedup']:.2f}x | {r['diff']:.1e} |")
+            f"{r['ratio']:.0%} | {r['inputs_s']:.3f} | {r['forward_s']:.3f} | "
+            f"{r['forward_gflops'] / r['peak']:.0%} | {r['pairs'] / r['xenc_s']:.0f} | "
+            f"{r['pairs'] / r['st_s']:.0f} | {r['speedup']:.2f}x | {r['diff']:.1e} |")
+    for r in rows:
+        if r["ops"]:
+            total = sum(ms for _, ms, _ in r["ops"])
+            mm = sum(ms for op, ms, _ in r["ops"] if op in MATMUL_OPS)
+            ideal = r["gflop"] / r["peak"] * 1000  # every FLOP at the peak, ms
+            table.append(
+                f"\nONNX Runtime per operator type, {r['model']} at max length "
+                f"{r['max_length']}: {total:.0f} ms of kernels per pass; the matmul kernels "
+                f"({', '.join(MATMUL_OPS)}) take {mm:.0f} ms, {r['gflop'] / mm * 1000:.0f} "
+                f"GFLOP/s ({r['gflop'] / mm * 1000 / r['peak']:.0%} of the peak), the others "
+                f"{total - mm:.0f} ms. With every matmul at the peak ({ideal:.0f} ms) and the "
+                f"other kernels as they are, the forward would reach "
+                f"{ideal / (ideal + total - mm):.0%} of the peak.\n")
+            table.append("| operator | ms | share | calls |\n|---|---:|---:|---:|")
+            table += [f"| {op} | {ms:.1f} | {ms / total:.1%} | {n} |"
+                      for op, ms, n in r["ops"] if ms / total >= 0.005]
     print("\n".join(table))
     if args.append:
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -172,7 +261,9 @@ def main() -> None:
             f"{args.batch_size}, median of {args.repeats} after a warm-up; FLOPs from each "
             "pair's real token count after truncation; the peak is the best torch fp32 matmul "
             "of the model's shapes and 1024^3 in the same process; ST = sentence-transformers' "
-            "CrossEncoder.predict (torch) on the same pairs.",
+            "CrossEncoder.predict (torch) on the same pairs. inputs s / forward s: predict's "
+            "two halves timed apart (counting, tokenizing and padding; the forward passes "
+            "alone), forward share of peak: the forward's GFLOP/s over the peak.",
             "\n".join(table))
 
 

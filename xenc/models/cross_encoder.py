@@ -25,6 +25,7 @@ from xenc.errors import ModelError, UsageError, param
 from xenc.models.backend import resolve_backend, tokenizer_checked
 from xenc.models.fast_tokenizer import FastTokenizer, settings_from_config
 from xenc.models.ort import ONNX_FILES, OnnxSession, cpu_device, onnx_path
+from xenc.models.pair_inputs import PAIR_WINDOW, PairEncoder, count_tokens, tokenize_by_call
 from xenc.models.resolve import (
     ResolvedModel,
     load_config,
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
     import torch
 
 _TORCH_ACTIVATIONS = {"identity": "none", "sigmoid": "sigmoid", "softmax": "softmax"}
-_CHUNK = 2048
 
 
 class _JsonConfig:
@@ -224,23 +224,25 @@ class CrossEncoder:
             "fusion": self.fusion,
         }
 
-    def _lengths(self, texts: list[str]) -> np.ndarray:
-        """Token counts without special tokens; repeated texts are tokenized once."""
-        unique = list(dict.fromkeys(texts))
-        count = getattr(self._tokenizer, "lengths", None)  # FastTokenizer: no id lists built
-        counts: dict[str, int] = {}
-        for start in range(0, len(unique), _CHUNK):
-            chunk = unique[start : start + _CHUNK]
-            found = count(chunk) if count is not None else [len(x) for x in self._tokenizer(
-                chunk, add_special_tokens=False, return_attention_mask=False,
-                verbose=False)["input_ids"]]
-            counts.update(zip(chunk, found, strict=True))
-        return np.array([counts[t] for t in texts], dtype=np.int64)
-
     def _pair_lengths(self, pairs: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
-        queries = self._lengths([q for q, _ in pairs])
-        totals = queries + self._lengths([d for _, d in pairs]) + self._specials
+        """``(query_lengths, totals)``: query tokens, and whole-pair tokens with the special
+        tokens, before truncation."""
+        encoder = self._pair_encoder()
+        if encoder is not None:
+            encoded = encoder.encode(pairs)
+            return encoded.query_lengths, encoded.totals
+        queries = count_tokens(self._tokenizer, [q for q, _ in pairs])
+        totals = queries + count_tokens(self._tokenizer, [d for _, d in pairs]) + self._specials
         return queries, totals
+
+    def _pair_encoder(self) -> PairEncoder | None:
+        """The one-pass pair path (:mod:`xenc.models.pair_inputs`) for this tokenizer and max
+        length, made on first use; ``None`` where it does not match the tokenizer's call."""
+        key = (id(self._tokenizer), self.max_length)
+        if getattr(self, "_pairs_key", None) != key:
+            self._pairs = PairEncoder(self._tokenizer, self.max_length, self._tokenize_by_call)
+            self._pairs_key = key
+        return self._pairs if self._pairs.usable else None
 
     def tokenize(self, pairs: Sequence[tuple[str, str]]) -> dict[str, torch.Tensor]:
         """Model inputs for pairs exactly as :meth:`predict` builds them (padded, on device)."""
@@ -255,33 +257,17 @@ class CrossEncoder:
     def _tokenize(
         self, pairs: list[tuple[str, str]], query_lengths: np.ndarray
     ) -> dict[str, np.ndarray]:
-        """Padded ``(batch, seq)`` int64 arrays, one per tokenizer output."""
-        fits = query_lengths + self._specials < self.max_length
-        features: list[dict[str, list[int]]] = [{} for _ in pairs]
-        for strategy, chosen in (("only_second", fits), ("longest_first", ~fits)):
-            idx = np.flatnonzero(chosen).tolist()
-            if not idx:
-                continue
-            enc = self._tokenizer(
-                [pairs[i][0] for i in idx],
-                [pairs[i][1] for i in idx],
-                truncation=strategy,
-                max_length=self.max_length,
-            )
-            for row, i in enumerate(idx):
-                features[i] = {key: enc[key][row] for key in enc.keys()}
-        width = max(len(f["input_ids"]) for f in features)
-        pad_id = self._tokenizer.pad_token_id or 0
-        left = self._tokenizer.padding_side == "left"
-        batch = {}
-        for key in features[0]:
-            fill = pad_id if key == "input_ids" else 0
-            rows = []
-            for f in features:
-                gap = [fill] * (width - len(f[key]))
-                rows.append(gap + f[key] if left else f[key] + gap)
-            batch[key] = np.array(rows, dtype=np.int64)
-        return batch
+        """Padded ``(batch, seq)`` int64 arrays, one per model input."""
+        encoder = self._pair_encoder()
+        if encoder is None:
+            return self._tokenize_by_call(pairs, query_lengths)
+        return encoder.batch(encoder.encode(pairs), range(len(pairs)))
+
+    def _tokenize_by_call(
+        self, pairs: list[tuple[str, str]], query_lengths: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """:meth:`_tokenize` through the tokenizer's own call (any tokenizer)."""
+        return tokenize_by_call(self._tokenizer, pairs, query_lengths, self.max_length)
 
     def _torch_forward(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         """float32 logits from the torch model (the ONNX backends call an OnnxSession)."""
@@ -335,13 +321,22 @@ class CrossEncoder:
         out = np.zeros((len(checked), self.num_labels), dtype=np.float32)
         if not checked:
             return out
-        query_lengths, totals = self._pair_lengths(checked)
-        for idx in length_batches(totals.tolist(), batch_size or self.batch_size):
-            inputs = self._tokenize([checked[i] for i in idx], query_lengths[idx])
-            out[idx] = self._activate(self._forward(inputs))
-            self.truncated += int((totals[idx] > self.max_length).sum())
-            if progress is not None:
-                progress(len(idx))
+        encoder = self._pair_encoder()
+        # The one-pass path holds a window's encodings (the other holds counts only): windows
+        # of PAIR_WINDOW pairs bound its memory, each sorted longest first on its own.
+        size = PAIR_WINDOW if encoder is not None else len(checked)
+        for start in range(0, len(checked), size):
+            part = checked[start : start + size]
+            encoded = encoder.encode(part) if encoder is not None else None
+            query_lengths, totals = ((encoded.query_lengths, encoded.totals) if encoded
+                                     else self._pair_lengths(part))
+            for idx in length_batches(totals.tolist(), batch_size or self.batch_size):
+                inputs = (encoder.batch(encoded, idx) if encoder is not None and encoded
+                          else self._tokenize([part[i] for i in idx], query_lengths[idx]))
+                out[[start + i for i in idx]] = self._activate(self._forward(inputs))
+                self.truncated += int((totals[idx] > self.max_length).sum())
+                if progress is not None:
+                    progress(len(idx))
         return out
 
     def score_pairs(

@@ -57,27 +57,10 @@ class PairScorer:
 
     def lengths(self, pairs: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
         """``(query_lengths, totals)``: query tokens, and whole-pair tokens with the special
-        tokens, before truncation: what ``predict`` sorts and truncates by (``_pair_lengths``).
-
-        Counted from the Rust tokenizer's encodings without turning them into Python lists,
-        three times faster than ``_pair_lengths`` on passages and the same numbers (the
-        tokenizer's own call sets truncation and padding again before each use).
-        """
-        pairs = check_pairs(pairs, self.max_length)
-        backend = getattr(self.model.tokenizer, "backend_tokenizer", None)
-        if backend is None:
-            return self.model._pair_lengths(pairs)
-        backend.no_truncation()
-        backend.no_padding()
-
-        def count(texts: list[str]) -> np.ndarray:
-            unique = list(dict.fromkeys(texts))
-            found = dict(zip(unique, (len(e.ids) for e in backend.encode_batch(
-                unique, add_special_tokens=False)), strict=True))
-            return np.array([found[t] for t in texts], dtype=np.int64)
-
-        queries = count([q for q, _ in pairs])
-        return queries, queries + count([d for _, d in pairs]) + self.model._specials
+        tokens, before truncation: what ``predict`` sorts and truncates by (``_pair_lengths``,
+        counted from the Rust tokenizer's encodings where the model's tokenizer allows:
+        :mod:`xenc.models.pair_inputs`)."""
+        return self.model._pair_lengths(check_pairs(pairs, self.max_length))
 
     def logits(self, pairs: list[tuple[str, str]], query_lengths: np.ndarray) -> np.ndarray:
         """Raw float32 logits, shape ``(len(pairs), num_labels)``, of one batch."""
