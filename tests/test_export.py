@@ -320,3 +320,41 @@ def test_cli_half_weights(runner, spread_dir, tmp_path):
     else:
         assert result.exit_code == 1 and "differs from torch" in result.stderr
         assert not (out / "model.onnx").exists()
+
+
+def _op_types(path: Path) -> set[str]:
+    import onnx
+
+    return {n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node}
+
+
+def test_bert_is_traced_with_an_additive_mask_and_no_where(exported, tiny_reranker_dir):
+    """The model gets BERT's additive (batch, 1, 1, seq) mask from the graph's inputs, so the
+    graph has no Where over (batch, 1, seq, seq) (issue 29), and scores as torch does."""
+    out, summary = exported
+    assert "Where" not in _op_types(out / "model.onnx")
+    assert summary["max_diff"]["onnx"] < 1e-4
+    pairs = varied_pairs()
+    torch_scores = CrossEncoder(str(tiny_reranker_dir), backend="torch").predict(pairs)
+    onnx_scores = CrossEncoder(str(out), backend="onnx").predict(pairs)
+    assert np.abs(torch_scores - onnx_scores).max() < 1e-5
+
+
+def test_a_model_that_refuses_the_additive_mask_is_traced_as_it_builds_its_own(
+        tiny_reranker_dir, tmp_path, monkeypatch):
+    from xenc.models import export
+
+    plain = export._trace
+    tried = []
+
+    def refuse(model, batch, path, *, additive_mask=False):
+        tried.append(additive_mask)
+        if additive_mask:
+            raise ModelError("ONNX export failed: a 4-D mask is not supported")
+        plain(model, batch, path)
+
+    monkeypatch.setattr(export, "_trace", refuse)
+    summary = export_onnx(str(tiny_reranker_dir), tmp_path / "plain", quantize=False)
+    assert tried == [True, False]
+    assert "Where" in _op_types(tmp_path / "plain" / "model.onnx")
+    assert summary["max_diff"]["onnx"] < 1e-4

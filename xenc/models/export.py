@@ -12,22 +12,20 @@ torch, onnx and onnxruntime are imported inside functions only.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import inspect
 import json
-import logging
 import os
 import shutil
 import uuid
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from xenc.errors import ModelError, UsageError
+from xenc.models import onnx_weights
 from xenc.models.backend import export_record
 from xenc.models.fast_tokenizer import TOKENIZER_FILE, FastTokenizer
 from xenc.models.ort import (
@@ -94,7 +92,8 @@ def export_onnx(
         atol: Largest allowed absolute difference between fp32 ONNX and torch logits.
         trust_pickle_weights: Allow ``pytorch_model.bin`` weights (pickle can run code).
         half_weights: Store ``model.onnx``'s weight matrices in float16, each read through a
-            Cast to float32 (:func:`_halve_weights`): half the file, the same fp32 arithmetic.
+            Cast to float32 (:func:`xenc.models.onnx_weights.halve_weights`): half the file,
+            the same fp32 arithmetic.
             Lossless for a model saved in float16 (as xenc's shipped reranker); for other
             models the usual check against torch (``atol``) decides.
 
@@ -123,12 +122,12 @@ def export_onnx(
     wanted = {"onnx": True, "onnx-int8": quantize}
     temps = {b: _temp_file(target, ONNX_FILES[b]) for b, on in wanted.items() if on}
     try:
-        _trace(ce.model, {n: batch[n] for n in names}, temps["onnx"])
-        if quantize:  # from the float32 trace: the quantizer reads weights, not Casts
-            _quantize(temps["onnx"], temps["onnx-int8"], per_channel)
-        if half_weights:
-            _halve_weights(temps["onnx"])
         expected = _torch_logits(ce.model, batch, names)
+        _trace_fastest(ce.model, {n: batch[n] for n in names}, temps["onnx"], expected, atol)
+        if quantize:  # from the float32 trace: the quantizer reads weights, not Casts
+            onnx_weights.quantize(temps["onnx"], temps["onnx-int8"], per_channel)
+        if half_weights:
+            onnx_weights.halve_weights(temps["onnx"])
         diffs = {"onnx": _max_diff(temps["onnx"], batch, expected)}
         if diffs["onnx"] > atol:
             raise ModelError(
@@ -236,7 +235,31 @@ def _temp_file(directory: Path, name: str) -> Path:
     return directory / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
 
 
-def _trace(model: Any, batch: dict[str, np.ndarray], path: Path) -> None:
+def _trace_fastest(model: Any, batch: dict[str, np.ndarray], path: Path,
+                   expected: np.ndarray, atol: float) -> None:
+    """Trace with an additive attention mask where the model takes one and the graph then
+    matches torch within ``atol``; otherwise as the model builds its own mask.
+
+    Given the usual 0/1 ``attention_mask``, transformers' eager attention builds its additive
+    mask in the graph with a ``Where`` over a ``(batch, 1, seq, seq)`` tensor on every run:
+    6% of the shipped reranker's forward pass (issue 29). Handing the model the additive
+    ``(batch, 1, 1, seq)`` mask of BERT's original formulation, ``(1 - mask) × float32 min``,
+    computes the same scores without it (ONNX Runtime broadcasts it in the Add it does
+    anyway). A model that rejects a 4-D mask, or reads it differently, fails the check and
+    is traced the plain way.
+    """
+    if "attention_mask" in batch:
+        try:
+            _trace(model, batch, path, additive_mask=True)
+            if _max_diff(path, batch, expected) <= atol:
+                return
+        except ModelError:
+            pass
+    _trace(model, batch, path)
+
+
+def _trace(model: Any, batch: dict[str, np.ndarray], path: Path, *,
+           additive_mask: bool = False) -> None:
     """Export with the TorchScript-based exporter (``dynamo=False``).
 
     Why not the default dynamo exporter (torch.export) of torch >= 2.9: on BERT-style models
@@ -259,7 +282,11 @@ def _trace(model: Any, batch: dict[str, np.ndarray], path: Path) -> None:
             self.inner = model
 
         def forward(self, *args: Any) -> Any:
-            return self.inner(**dict(zip(names, args, strict=True))).logits
+            inputs = dict(zip(names, args, strict=True))
+            if additive_mask:
+                keep = inputs["attention_mask"][:, None, None, :].to(torch.float32)
+                inputs["attention_mask"] = (1.0 - keep) * torch.finfo(torch.float32).min
+            return self.inner(**inputs).logits
 
     try:
         with eager_attention(model):
@@ -317,78 +344,3 @@ def _max_diff(path: Path, batch: dict[str, np.ndarray], expected: np.ndarray) ->
     return worst
 
 
-def _halve_weights(path: Path, min_size: int = 1024) -> None:
-    """Rewrite the float32 initializers of ``min_size`` elements or more as float16, each
-    behind a ``Cast`` to float32 under its old name: the graph computes in float32 as before,
-    and onnxruntime folds the casts into constants when the session starts."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    model = onnx.load(str(path))
-    graph = model.graph
-    casts, kept, halves = [], [], []
-    for init in graph.initializer:
-        if init.data_type != TensorProto.FLOAT or int(np.prod(init.dims)) < min_size:
-            kept.append(init)
-            continue
-        half = numpy_helper.to_array(init).astype(np.float16)
-        halves.append(numpy_helper.from_array(half, f"{init.name}.fp16"))
-        casts.append(helper.make_node("Cast", [f"{init.name}.fp16"], [init.name],
-                                      to=TensorProto.FLOAT, name=f"{init.name}.to_fp32"))
-    del graph.initializer[:]
-    graph.initializer.extend(kept + halves)
-    nodes = casts + list(graph.node)  # casts first: the graph stays topologically sorted
-    del graph.node[:]
-    graph.node.extend(nodes)
-    onnx.save(model, str(path))
-
-
-@contextlib.contextmanager
-def _quiet_root_logger() -> Iterator[None]:
-    """onnxruntime's quantizer logs advice through the root logger: keep stderr clean."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
-
-
-def _ffn_down_projections(source: Path) -> list[str]:
-    """The MatMuls that read the feed-forward activation (BERT's ``layer.N/output/dense``).
-
-    Their inputs (after GELU) have outliers that int8 with one scale per tensor rounds badly;
-    kept in fp32 they cost little speed and most of the error goes away. On a trained
-    MiniLM-L6 cross-encoder (STS-B), 600 real pairs at max length 128: all MatMuls int8, max
-    |Δlogit| 0.72 and Spearman 0.965 against fp32; these kept in fp32, 0.30 and 0.996, at
-    the same speed (bench notes in docs/benchmarks.md). Other architectures' names do not
-    match and are quantized whole.
-    """
-    import onnx
-
-    graph = onnx.load(str(source), load_external_data=False).graph
-    return [n.name for n in graph.node if n.op_type == "MatMul" and "/output/dense/" in n.name
-            and "/attention/" not in n.name]
-
-
-def _quantize(source: Path, target: Path, per_channel: bool) -> None:
-    """Dynamic int8 quantization: signed int8 weights, activations quantized at run time,
-    except the feed-forward down-projections (:func:`_ffn_down_projections`).
-
-    Per tensor by default: onnxruntime's per-channel MatMul weights use a reduced 7-bit range,
-    and on tiny BERT cross-encoders per-channel logits were 2-7x further from fp32 (max abs
-    difference 0.18 vs 0.018 at logit spread 0.17; 0.53 vs 0.08 at spread 0.34).
-    """
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    try:
-        with _quiet_root_logger(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            quantize_dynamic(
-                source, target, weight_type=QuantType.QInt8, per_channel=per_channel,
-                nodes_to_exclude=_ffn_down_projections(source),
-            )
-    except Exception as exc:  # noqa: BLE001 - any quantizer failure is one ModelError line
-        text = " ".join(str(exc).split())[:300]
-        raise ModelError(f"int8 quantization failed: {type(exc).__name__}: {text}") from exc
