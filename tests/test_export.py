@@ -124,6 +124,9 @@ def test_onnx_scores_equal_torch(spread_dir, activation):
     expected, got = torch_ce.predict(pairs), onnx_ce.predict(pairs)
     assert got.dtype == np.float32 and got.shape == (20,)
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
+    # the same ranking, ties (none here) aside: trec_eval's order on each backend's scores
+    assert len(set(expected.tolist())) == len(expected)
+    assert np.argsort(-got, kind="stable").tolist() == np.argsort(-expected, kind="stable").tolist()
     assert onnx_ce.truncated == torch_ce.truncated == 1
     assert onnx_ce.max_length == torch_ce.max_length
     assert onnx_ce.activation == torch_ce.activation
