@@ -157,6 +157,31 @@ def op_breakdown(model, pairs, batch_size: int, threads: int) -> list[tuple[str,
     return [(op, us / 2 / 1000, calls[op] // 2) for op, us in spent.most_common()]
 
 
+def score_command(path: str | None, max_length: int, pairs, args, work: Path) -> float:
+    """Seconds ``xenc score`` takes for ``pairs`` (a JSONL file, scores to /dev/null) beyond
+    what it takes for one pair: the end-to-end path, process start and model load
+    subtracted. Median of ``args.repeats`` runs of each, alternated."""
+    import subprocess
+
+    files = {}
+    for label, chosen in (("all", pairs), ("one", pairs[:1])):
+        files[label] = work / f"score-{label}.jsonl"
+        files[label].write_bytes(b"".join(
+            orjson.dumps({"query": q, "document": d}) + b"\n" for q, d in chosen))
+    command = [sys.executable, "-m", "xenc", "score", "--max-length", str(max_length),
+               "--batch-size", str(args.batch_size), "-o", os.devnull]
+    if path is not None:
+        command += ["--reranker", path]
+    times: dict[str, list[float]] = {"all": [], "one": []}
+    for round_ in range(args.repeats + 1):
+        for label, file in files.items():
+            start = time.perf_counter()
+            subprocess.run([*command, str(file)], check=True, stderr=subprocess.DEVNULL)
+            if round_:  # the first round warms the page cache
+                times[label].append(time.perf_counter() - start)
+    return statistics.median(times["all"]) - statistics.median(times["one"])
+
+
 def run_case(name: str, path: str | None, max_length: int, pairs, args, peak_shapes):
     from sentence_transformers import CrossEncoder as STCrossEncoder
 
@@ -185,7 +210,15 @@ def run_case(name: str, path: str | None, max_length: int, pairs, args, peak_sha
     split = split_time(ours, pairs, args.batch_size, args.repeats)
     ops = (op_breakdown(ours, pairs, args.batch_size, args.threads)
            if args.ops and ours.backend == "onnx" else [])
-    return {"ops": ops, **split, "forward_gflops": flops / split["forward_s"] / 1e9,
+    score_s = score_gflops = None
+    if args.score_pairs and path is None:  # the shipped reranker: through the command
+        score_pairs = sample_pairs(args.score_pairs)
+        score_s = score_command(path, max_length, score_pairs, args, Path(args.work))
+        _, score_totals = ours._pair_lengths(score_pairs)
+        score_gflops = model_flops(np.minimum(score_totals, ours.max_length), layers, hidden,
+                                   inter) / score_s / 1e9
+    return {"ops": ops, **split, "score_s": score_s,
+            "score_gflops": score_gflops, "forward_gflops": flops / split["forward_s"] / 1e9,
             "model": name, "backend": ours.backend, "max_length": max_length,
             "pairs": len(pairs), "mean_tokens": float(np.minimum(totals, max_length).mean()),
             "gflop": flops / 1e9, "peak": peak, "xenc_s": ours_s, "xenc_gflops": achieved,
@@ -199,6 +232,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "xenc-bench-flops"))
+    parser.add_argument("--score-pairs", type=int, default=2000,
+                        help="Pairs for the xenc score command case (shipped reranker; 0: off).")
     parser.add_argument("--ops", action="store_true",
                         help="Also profile the ONNX forward per operator type.")
     parser.add_argument("--append", action="store_true", help="Add to docs/benchmarks.md.")
@@ -226,14 +261,18 @@ def main() -> None:
                   f"{row['diff']:.1e}", flush=True)
     table = ["| model | max length | backend | mean tokens | GFLOP | xenc s | xenc GFLOP/s | "
              "matmul peak GFLOP/s | share of peak | inputs s | forward s | forward share of "
-             "peak | xenc pairs/s | ST pairs/s | xenc / ST | max diff |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "peak | xenc score GFLOP/s (share) | xenc pairs/s | ST pairs/s | xenc / ST | "
+             "max diff |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         table.append(
             f"| {r['model']} | {r['max_length']} | {r['backend']} | {r['mean_tokens']:.0f} | "
             f"{r['gflop']:.1f} | {r['xenc_s']:.3f} | {r['xenc_gflops']:.0f} | {r['peak']:.0f} | "
             f"{r['ratio']:.0%} | {r['inputs_s']:.3f} | {r['forward_s']:.3f} | "
-            f"{r['forward_gflops'] / r['peak']:.0%} | {r['pairs'] / r['xenc_s']:.0f} | "
+            f"{r['forward_gflops'] / r['peak']:.0%} | "
+            + (f"{r['score_gflops']:.0f} ({r['score_gflops'] / r['peak']:.0%})"
+               if r["score_gflops"] else "—")
+            + f" | {r['pairs'] / r['xenc_s']:.0f} | "
             f"{r['pairs'] / r['st_s']:.0f} | {r['speedup']:.2f}x | {r['diff']:.1e} |")
     for r in rows:
         if r["ops"]:
@@ -263,7 +302,9 @@ def main() -> None:
             "of the model's shapes and 1024^3 in the same process; ST = sentence-transformers' "
             "CrossEncoder.predict (torch) on the same pairs. inputs s / forward s: predict's "
             "two halves timed apart (counting, tokenizing and padding; the forward passes "
-            "alone), forward share of peak: the forward's GFLOP/s over the peak.",
+            "alone), forward share of peak: the forward's GFLOP/s over the peak; xenc score: "
+            f"the command on {args.score_pairs} pairs (a JSONL file) less the command on one "
+            "pair (process start and model load), median of the repeats.",
             "\n".join(table))
 
 
