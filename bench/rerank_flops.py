@@ -5,14 +5,19 @@ shapes of each model (tokens x hidden @ hidden x hidden and hidden x intermediat
 (2) ``CrossEncoder.predict`` (the path ``xenc score``/``rerank``/``serve`` take) on real pairs,
 its FLOPs counted from each pair's real token count after truncation (per layer
 8nH^2 + 4nHI + 4n^2H: projections, feed-forward, attention), and the ratio; (3) for the same
-pairs and model, sentence-transformers' ``CrossEncoder.predict`` (torch), pairs/s side by side.
+pairs and model, sentence-transformers' ``CrossEncoder.predict`` (torch), pairs/s side by side;
+(4) ``predict``'s two halves timed apart: building the inputs (counting, tokenizing, padding)
+and the forward passes alone; (5) for the shipped reranker, the ``xenc score`` command itself
+on ``--score-pairs`` pairs, less the same command on one pair (process start and model load);
+(6) with ``--ops``, ONNX Runtime's profiler per operator type, and what the matmul kernels
+reach against the peak (so what the other kernels cost is a number, not a guess).
 
 Models: the shipped reranker (BERT-Tiny: 2 layers, hidden 128) through its checked ONNX
 export, and a MiniLM-L6-shaped cross-encoder (all-MiniLM-L6-v2's body with a one-logit head,
 exported with ``xenc export``; throughput does not depend on the head's values), each at max
 length 128 and 256. Pairs: data/sample queries with whole passages of data/sample/corpus.jsonl.
 
-    .venv/bin/python bench/rerank_flops.py --append
+    .venv/bin/python bench/rerank_flops.py --ops --append
 """
 
 from __future__ import annotations
@@ -200,13 +205,14 @@ def run_case(name: str, path: str | None, max_length: int, pairs, args, peak_sha
                                  config.intermediate_size)
     _, totals = ours._pair_lengths(pairs)
     flops = model_flops(np.minimum(totals, ours.max_length), layers, hidden, inter)
-    peak = matmul_peak(peak_shapes(hidden, inter), args.threads)
+    peaks = [matmul_peak(peak_shapes(hidden, inter), args.threads)]
     ours_s = timed(lambda: ours.predict(pairs), args.repeats)
     st = STCrossEncoder(ours.resolved.path, max_length=max_length, device="cpu")
     st_s = timed(lambda: st.predict(pairs, batch_size=args.batch_size), args.repeats)
     diff = float(np.abs(np.asarray(st.predict(pairs, batch_size=args.batch_size))
                         - ours.predict(pairs)).max())
     achieved = flops / ours_s / 1e9
+    peaks.append(matmul_peak(peak_shapes(hidden, inter), args.threads))
     split = split_time(ours, pairs, args.batch_size, args.repeats)
     ops = (op_breakdown(ours, pairs, args.batch_size, args.threads)
            if args.ops and ours.backend == "onnx" else [])
@@ -221,8 +227,8 @@ def run_case(name: str, path: str | None, max_length: int, pairs, args, peak_sha
             "score_gflops": score_gflops, "forward_gflops": flops / split["forward_s"] / 1e9,
             "model": name, "backend": ours.backend, "max_length": max_length,
             "pairs": len(pairs), "mean_tokens": float(np.minimum(totals, max_length).mean()),
-            "gflop": flops / 1e9, "peak": peak, "xenc_s": ours_s, "xenc_gflops": achieved,
-            "ratio": achieved / peak, "st_s": st_s, "speedup": st_s / ours_s, "diff": diff}
+            "gflop": flops / 1e9, "peaks": peaks, "xenc_s": ours_s, "xenc_gflops": achieved,
+            "st_s": st_s, "speedup": st_s / ours_s, "diff": diff}
 
 
 def main() -> None:
@@ -255,10 +261,15 @@ def main() -> None:
             row = run_case(name, path, max_length, pairs, args, shapes)
             rows.append(row)
             print(f"{name} L={max_length} ({row['backend']}): {row['xenc_gflops']:.0f} GFLOP/s"
-                  f" of a {row['peak']:.0f} GFLOP/s matmul peak = {row['ratio']:.0%}; "
+                  f" (matmul peak here {max(row['peaks']):.0f} GFLOP/s); "
                   f"{len(pairs) / row['xenc_s']:.0f} pairs/s, sentence-transformers "
                   f"{len(pairs) / row['st_s']:.0f} ({row['speedup']:.2f}x), max diff "
                   f"{row['diff']:.1e}", flush=True)
+    # The peak is the best matmul rate seen anywhere in the run (each case measures it before
+    # and after its timings): a noisy moment lowers one measurement, not the yardstick.
+    peak = max(p for r in rows for p in r["peaks"])
+    for r in rows:
+        r["peak"], r["ratio"] = peak, r["xenc_gflops"] / peak
     table = ["| model | max length | backend | mean tokens | GFLOP | xenc s | xenc GFLOP/s | "
              "matmul peak GFLOP/s | share of peak | inputs s | forward s | forward share of "
              "peak | xenc score GFLOP/s (share) | xenc pairs/s | ST pairs/s | xenc / ST | "
@@ -299,7 +310,8 @@ def main() -> None:
             f"{args.pairs} pairs of data/sample (queries with whole passages), batch size "
             f"{args.batch_size}, median of {args.repeats} after a warm-up; FLOPs from each "
             "pair's real token count after truncation; the peak is the best torch fp32 matmul "
-            "of the model's shapes and 1024^3 in the same process; ST = sentence-transformers' "
+            "of the model's shapes and 1024^3 measured in the same process (before and after "
+            "each case's timings, the best of the run); ST = sentence-transformers' "
             "CrossEncoder.predict (torch) on the same pairs. inputs s / forward s: predict's "
             "two halves timed apart (counting, tokenizing and padding; the forward passes "
             "alone), forward share of peak: the forward's GFLOP/s over the peak; xenc score: "
