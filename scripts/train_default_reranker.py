@@ -334,9 +334,9 @@ def mine_all(work: Path, name: str, sets: dict[str, tuple[Path, Path]], args) ->
     todo = [kind for kind, path in out.items() if not path.exists()]
     if not todo:
         return out
-    from xenc.corpus import read_queries
+    from xenc.io.corpus import read_queries
+    from xenc.io.qrels import read_qrels as xenc_qrels
     from xenc.pipeline import open_index
-    from xenc.qrels import read_qrels as xenc_qrels
     from xenc.training import MineParams, mine
 
     spec = f"splade:{args.splade}+bm25+dense"
@@ -469,9 +469,9 @@ def fused(records: list[dict], fusion: str) -> list[str]:
 
 def evaluate(work: Path, name: str, model: Path, args) -> dict:
     """BM25, hybrid, hybrid top-100 reranked, and every fusion, for one collection."""
+    from xenc.io.qrels import read_qrels as xenc_qrels
     from xenc.metrics import aggregate
     from xenc.metrics import evaluate as score_run
-    from xenc.qrels import read_qrels as xenc_qrels
 
     f, idx = folder(work, name), index_dir(work, name)
     judged = set(read_qrels(f / "qrels.tsv"))

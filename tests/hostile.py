@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from xenc.errors import XencError
-from xenc.formats import MAX_DEPTH
+from xenc.io.jsonl import MAX_DEPTH
 from xenc.records import Document, Query
 
 SETTINGS = settings(

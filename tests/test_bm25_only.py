@@ -318,8 +318,8 @@ def test_mining_follows_the_index(runner, bm25_index):
 
 def test_chunking_tokenizer_matches_transformers(bundled_tokenizer):
     """The tokenizer alone cuts the passages the encoder's fast tokenizer cuts."""
-    from xenc.corpus import read_corpus
     from xenc.index.chunking import chunk_spans
+    from xenc.io.corpus import read_corpus
     from xenc.models.encoder import chunk_tokenizer
 
     docs = list(read_corpus(SAMPLE / "corpus.jsonl"))

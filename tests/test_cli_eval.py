@@ -31,7 +31,7 @@ def test_eval_report(runner, sample_index, tiny_reranker_dir):
 
 def test_eval_equals_metrics_of_search_output(runner, sample_index):
     from xenc import metrics
-    from xenc.qrels import read_qrels
+    from xenc.io.qrels import read_qrels
 
     result = runner.invoke(app, eval_args(sample_index, "--no-rerank", "--retriever", "bm25",
                                           "--candidates", "50"))
@@ -115,7 +115,7 @@ def test_eval_bad_qrels(runner, sample_index, tmp_path):
 
 def test_table_puts_first_stage_and_reranked_side_by_side_with_the_change():
     """One table: each metric for both stages and what reranking changed (issue 27)."""
-    from xenc.output import report_table
+    from xenc.io.output import report_table
 
     report = {
         "first_stage": {"ndcg@10": 0.8499, "recall@100": 0.9915},

@@ -10,7 +10,7 @@ import pytest
 from conftest import SAMPLE, parse_jsonl, write_jsonl
 
 from xenc.cli.app import app
-from xenc.qrels import read_trec_run
+from xenc.io.runs import read_trec_run
 
 CORPUS = {d["id"]: d for d in map(json.loads, (SAMPLE / "corpus.jsonl").read_text().splitlines())}
 QUERIES = {q["id"]: q["text"] for q in map(json.loads,

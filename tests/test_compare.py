@@ -20,7 +20,7 @@ import xenc
 from xenc.cli.app import app
 from xenc.comparison import compare, parse_metrics
 from xenc.errors import InputError, UsageError
-from xenc.runs import read_run
+from xenc.io.runs import read_run
 from xenc.significance import correct, randomization
 
 TREC = {"nDCG@10": "ndcg_cut_10", "R@100": "recall_100", "AP": "map", "P@5": "P_5",

@@ -12,9 +12,9 @@ import pytest
 from conftest import SAMPLE, jsonl_bytes, parse_jsonl
 
 from xenc.cli.app import app
-from xenc.corpus import read_corpus, read_queries
 from xenc.errors import InputError
-from xenc.formats import read_jsonl
+from xenc.io.corpus import read_corpus, read_queries
+from xenc.io.jsonl import read_jsonl
 
 ROWS = [{"id": "a", "text": "bird migration at night"}, {"id": "b", "text": "sourdough"}]
 

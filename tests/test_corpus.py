@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from xenc.corpus import read_corpus, read_queries
 from xenc.errors import InputError
+from xenc.io.corpus import read_corpus, read_queries
 from xenc.records import Document, Query
 
 

@@ -11,9 +11,9 @@ import pytest
 from conftest import SAMPLE
 from typer.testing import CliRunner
 
-from xenc.corpus import read_queries
 from xenc.errors import InputError, UsageError
-from xenc.qrels import read_qrels
+from xenc.io.corpus import read_queries
+from xenc.io.qrels import read_qrels
 from xenc.training import MineParams, TrainConfig, mine, train
 from xenc.training.data import read_pairs
 from xenc.training.teachers import Component, Teacher, parse_spec, standardise

@@ -6,7 +6,8 @@ import orjson
 import pytest
 
 from xenc.errors import InputError
-from xenc.formats import JsonlWriter, atomic_output, read_jsonl
+from xenc.io.files import atomic_output
+from xenc.io.jsonl import JsonlWriter, read_jsonl
 
 
 def write(tmp_path, data: bytes, name="in.jsonl"):

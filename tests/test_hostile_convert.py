@@ -22,10 +22,10 @@ from hostile import (
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xenc.corpus import read_corpus, read_queries
 from xenc.errors import InputError, XencError
-from xenc.formats import MAX_DEPTH
-from xenc.qrels import read_qrels
+from xenc.io.corpus import read_corpus, read_queries
+from xenc.io.jsonl import MAX_DEPTH
+from xenc.io.qrels import read_qrels
 
 
 def convert_contract(src: Path, out: Path) -> None:

@@ -17,9 +17,9 @@ from hostile import (
 )
 from hypothesis import given
 
-from xenc.corpus import read_corpus, read_queries
 from xenc.errors import InputError
-from xenc.formats import MAX_DEPTH
+from xenc.io.corpus import read_corpus, read_queries
+from xenc.io.jsonl import MAX_DEPTH
 
 
 @SETTINGS

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from xenc.errors import InputError
-from xenc.qrels import read_qrels
+from xenc.io.qrels import read_qrels
 
 IDENT = st.text(string.ascii_letters + string.digits + "-_.:", min_size=1, max_size=6)
 

@@ -8,8 +8,8 @@ import random
 import pytest
 
 from xenc.errors import InputError, UsageError
+from xenc.io.qrels import Qrels
 from xenc.metrics import aggregate, evaluate, latency_summary
-from xenc.qrels import Qrels
 
 LOG2_3 = math.log2(3)
 

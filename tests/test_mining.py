@@ -8,9 +8,9 @@ from conftest import SAMPLE
 from typer.testing import CliRunner
 
 from xenc.config import SearchParams
-from xenc.corpus import read_queries
 from xenc.errors import UsageError
-from xenc.qrels import read_qrels
+from xenc.io.corpus import read_queries
+from xenc.io.qrels import read_qrels
 from xenc.retrieve import first_stage
 from xenc.training import MineParams, mine
 

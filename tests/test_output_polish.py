@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, parse_jsonl
 
 from xenc.cli.app import app
-from xenc.output import write_results
+from xenc.io.output import write_results
 from xenc.records import Result
 
 
@@ -162,8 +162,8 @@ def test_output_keeps_the_mode_of_the_file_it_replaces(tmp_path):
 
 
 def test_beir_metadata_is_not_nested_twice(tmp_path):
-    from xenc.corpus import document_from_object
     from xenc.datasets.beir import beir_document
+    from xenc.io.corpus import document_from_object
 
     obj = {"_id": "d1", "title": "T", "text": "body", "metadata": {"url": "http://x",
                                                                   "title": "clash", "year": 1}}

@@ -6,7 +6,8 @@ import orjson
 from typer.testing import CliRunner
 
 from xenc.cli.app import app
-from xenc.progress import count_lines, tracked
+from xenc.io.files import count_lines
+from xenc.progress import tracked
 
 
 def test_count_lines_and_tracked(tmp_path):

@@ -1,4 +1,4 @@
-"""xenc.qrels: TREC and BEIR qrels, TREC run files, and their exact error messages."""
+"""xenc.io.qrels: TREC and BEIR qrels, TREC run files, and their exact error messages."""
 
 from __future__ import annotations
 
@@ -10,15 +10,8 @@ from typing import Any
 import pytest
 
 from xenc.errors import InputError
-from xenc.qrels import (
-    RELEVANT_GRADE,
-    has_relevant,
-    is_relevant,
-    read_qrels,
-    read_trec_run,
-    write_qrels_tsv,
-    write_trec_run,
-)
+from xenc.io.qrels import RELEVANT_GRADE, has_relevant, is_relevant, read_qrels, write_qrels_tsv
+from xenc.io.runs import read_trec_run, write_trec_run
 
 EXPECTED = {"q1": {"d1": 2, "d2": 0}, "q2": {"d3": 1, "d4": -1}}
 TREC = "q1 0 d1 2\nq1 0 d2 0\n\nq2\t0\td3\t1\nq2 Q0 d4 -1\n"

@@ -7,8 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from xenc.cli.app import app
-from xenc.corpus import detect_query_format, read_queries
 from xenc.errors import InputError, UsageError
+from xenc.io.corpus import detect_query_format, read_queries
 
 
 def write(tmp_path, name, text):

@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from xenc.cli.app import app
 from xenc.config import ChunkParams
-from xenc.corpus import CorpusSkips, read_corpus
 from xenc.errors import InputError
+from xenc.io.corpus import CorpusSkips, read_corpus
 from xenc.pipeline import SearchParams, build_index, open_index
 from xenc.retrieve import bm25_candidates
 

@@ -7,8 +7,8 @@ import pytest
 from conftest import SAMPLE, parse_jsonl, write_jsonl
 
 from xenc.cli.app import app
-from xenc.corpus import is_tsv_header, read_queries
 from xenc.errors import ModelError, UsageError
+from xenc.io.corpus import is_tsv_header, read_queries
 
 
 def test_softmax_on_a_one_label_model_is_a_usage_error(runner, tiny_reranker_dir, tmp_path):

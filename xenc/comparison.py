@@ -24,8 +24,8 @@ import numpy as np
 
 from xenc import metrics as trec
 from xenc.errors import UsageError, param
-from xenc.qrels import Qrels, Run, has_relevant, read_qrels
-from xenc.runs import RunLike, as_run
+from xenc.io.qrels import Qrels, has_relevant, read_qrels
+from xenc.io.runs import Run, RunLike, as_run
 from xenc.significance import CORRECTIONS, TESTS, check_choice, correct, paired_t, randomization
 
 DEFAULT_METRICS = ("nDCG@10", "RR@10", "R@100", "AP")
@@ -145,7 +145,7 @@ def compare(
     """Measure runs on judged queries and compare each with a baseline.
 
     Args:
-        runs: name → a run file (TREC or xenc JSONL, see :func:`xenc.runs.read_run`) or a
+        runs: name → a run file (TREC or xenc JSONL, see :func:`xenc.io.runs.read_run`) or a
             mapping query id → ``[(doc_id, score), ...]`` or ``{doc_id: score}``; in order.
         qrels: judgments, or the path of a TREC or BEIR TSV qrels file.
         metrics: ir_measures names (:func:`parse_metrics`), a list or a comma-separated string.

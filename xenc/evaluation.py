@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from xenc import metrics
 from xenc.config import SearchParams
-from xenc.corpus import load_queries
 from xenc.errors import UsageError, param
 from xenc.fusion import effective_fusion
 from xenc.index.reader import Index
+from xenc.io.corpus import load_queries
+from xenc.io.qrels import Qrels, has_relevant, read_qrels
+from xenc.io.runs import Run
 from xenc.pipeline import QueryRun, loaded, run_queries
 from xenc.progress import set_total
-from xenc.qrels import Qrels, Run, has_relevant, read_qrels
 from xenc.records import Query
 from xenc.retrieve import resolve_params, retriever
 

@@ -15,7 +15,7 @@ strictly with rank:
 * ``judged@k`` is ir_measures' ``Judged@k`` (not a trec_eval measure): the share of the top
   ``k`` that has a judgment of any grade, over ``min(k, retrieved)``; 0 for an empty list.
 
-A document is relevant when its grade is >= 1 (:func:`xenc.qrels.is_relevant`, the one rule);
+A document is relevant when its grade is >= 1 (:func:`xenc.io.qrels.is_relevant`, the one rule);
 grade 0, negative grades and unjudged documents are non-relevant.
 """
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xenc.errors import InputError, UsageError
-from xenc.qrels import Qrels, has_relevant, is_relevant
+from xenc.io.qrels import Qrels, has_relevant, is_relevant
 
 _RUN_SOURCE = "<run>"
 

@@ -25,13 +25,13 @@ from xenc.config import (
     parse_retrievers,
     text_kind,
 )
-from xenc.corpus import CorpusFields, CorpusSkips
 from xenc.errors import UsageError, param
 from xenc.fusion import effective_fusion
 from xenc.index import store
 from xenc.index.bm25 import BM25Params
 from xenc.index.reader import Index
 from xenc.index.tokenize import TokenizerSpec
+from xenc.io.corpus import CorpusFields, CorpusSkips
 from xenc.progress import Callback
 from xenc.records import Candidate, Query, Result
 from xenc.rerank import Budget, Scored, rerank
@@ -80,7 +80,7 @@ def build_index(
     ignored; ``fields`` are used unless left at their defaults. Where there is no index yet,
     ``update`` builds one; an update keeps the index's retrievers (``retrievers``, if given,
     must be the same). ``wait`` is how long to wait for another writer's lock.
-    ``skips`` (a :class:`xenc.corpus.CorpusSkips`) chooses whether invalid records are skipped
+    ``skips`` (a :class:`xenc.io.corpus.CorpusSkips`) chooses whether invalid records are skipped
     and collects what was; records with neither title nor text are always skipped.
     With ``ray`` (:class:`xenc.engines.ray_runtime.RayOptions`), the passages to embed are
     embedded on Ray (connected on the first one; ``notify`` gets its one-line messages); the

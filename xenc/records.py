@@ -1,7 +1,7 @@
 """Frozen records passed between stages: Document → Chunk → Candidate → Result.
 
-Stages never pass raw dicts: fields are validated once at the edge (``xenc.corpus``,
-``xenc.formats``) and turned into these. ``to_dict`` emits plain ``str``/``int``/``float``
+Stages never pass raw dicts: fields are validated once at the edge (``xenc.io.corpus``,
+``xenc.io.files``) and turned into these. ``to_dict`` emits plain ``str``/``int``/``float``
 so records serialize identically whatever produced them (numpy or torch scalars never leak).
 """
 

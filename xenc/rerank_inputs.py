@@ -18,10 +18,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from xenc.corpus import document_from_object, read_queries
 from xenc.errors import InputError, UsageError, param
-from xenc.formats import iter_lines, read_jsonl, source_name
-from xenc.qrels import trec_run_lines
+from xenc.io.corpus import document_from_object, read_queries
+from xenc.io.files import iter_lines, source_name
+from xenc.io.jsonl import read_jsonl
+from xenc.io.runs import trec_run_lines
 from xenc.records import Document, Result, trec_order
 from xenc.rerank import Budget
 from xenc.reranking import (

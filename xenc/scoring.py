@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 from xenc.errors import InputError, UsageError
-from xenc.formats import open_input, read_jsonl, source_name
+from xenc.io.files import open_input, source_name
+from xenc.io.jsonl import read_jsonl
 from xenc.rerank import first_score
 
 if TYPE_CHECKING:

@@ -130,12 +130,13 @@ def index_cmd(
       xenc index data/sample/corpus.jsonl --index-dir idx --update --delete-missing --wait 600
     """
     from xenc.config import ChunkParams
-    from xenc.corpus import CorpusFields, CorpusSkips
     from xenc.index.bm25 import BM25Params
     from xenc.index.manifest_view import ManifestView
     from xenc.index.tokenize import TokenizerSpec
+    from xenc.io.corpus import CorpusFields, CorpusSkips
+    from xenc.io.files import count_lines
     from xenc.pipeline import build_index
-    from xenc.progress import bar, count_lines, note, wants_progress
+    from xenc.progress import bar, note, wants_progress
 
     t0 = time.perf_counter()
     skips = CorpusSkips(skip_invalid, warn=lambda m: note(f"Warning: {m}"))
@@ -168,7 +169,7 @@ def index_cmd(
 
 
 def _queries(query: str | None, queries: str | None, fmt: str = "auto"):
-    from xenc.corpus import load_queries
+    from xenc.io.corpus import load_queries
     from xenc.records import Query
 
     if query is not None and queries is None:
@@ -216,9 +217,10 @@ def search_cmd(
       xenc search --queries data/sample/queries.jsonl --index-dir idx --format trec -o run.trec
     """
     from xenc.config import OUTPUT_FORMATS
-    from xenc.output import write_results
+    from xenc.io.files import count_lines
+    from xenc.io.output import write_results
     from xenc.pipeline import first_stage_without_torch, loaded, open_index, resolve_params, search
-    from xenc.progress import bar, count_lines, tracked, wants_progress
+    from xenc.progress import bar, tracked, wants_progress
     from xenc.retrieve import retriever as registered_retriever
 
     with_text = text_kind(with_text)
@@ -284,8 +286,9 @@ def score_cmd(
       xenc score data/sample/pairs.jsonl > scored.jsonl
       xenc score data/sample/pairs.jsonl --engine ray --num-workers 2 -o scored.jsonl
     """
-    from xenc.formats import JsonlWriter, atomic_output
-    from xenc.progress import bar, count_lines, note, tracked, wants_progress
+    from xenc.io.files import atomic_output, count_lines
+    from xenc.io.jsonl import JsonlWriter
+    from xenc.progress import bar, note, tracked, wants_progress
     from xenc.scoring import score_stream
 
     reranker = model()

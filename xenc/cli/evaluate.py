@@ -183,7 +183,7 @@ def _run_pipelines(p: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], A
 
 
 def _evaluate_index(p: dict[str, Any], plot: str | None, output: Path | None) -> None:
-    from xenc.output import write_report
+    from xenc.io.output import write_report
 
     report, _, reranker = _run_pipelines(p)
     write_report(report, output)
@@ -198,12 +198,12 @@ def _evaluate_index(p: dict[str, Any], plot: str | None, output: Path | None) ->
 def _compare(runs: dict[str, Any], p: dict[str, Any], options: dict[str, Any], *,
              per_query: Path | None, plot: str | None, output: Path | None) -> None:
     from xenc.comparison import compare, gate_message
-    from xenc.output import write_comparison
+    from xenc.io.output import write_comparison
     from xenc.progress import note
 
     report = reranker = None
     if p["queries"] is not None or (p["index_dir"] is not None and not runs):
-        from xenc.runs import read_run
+        from xenc.io.runs import read_run
 
         for path in runs.values():  # a bad run file fails now, not after the index's queries
             read_run(path)

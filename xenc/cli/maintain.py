@@ -53,7 +53,8 @@ def verify_cmd(
 
 def read_ids(source: str) -> Iterator[str]:
     """Ids from a file or ``-``: one per line, or JSONL objects with ``id`` (or ``_id``)."""
-    from xenc.formats import iter_lines, parse_object, source_name
+    from xenc.io.files import iter_lines, source_name
+    from xenc.io.jsonl import parse_object
 
     name = source_name(source)
     for line_no, line in iter_lines(source):
@@ -126,8 +127,8 @@ def models_cmd(
       xenc models --index-dir idx
       xenc models --presets
     """
-    from xenc.formats import JsonlWriter
     from xenc.index.store import open_generation
+    from xenc.io.jsonl import JsonlWriter
     from xenc.models.info import describe_models
     from xenc.progress import note
 
@@ -150,7 +151,7 @@ def models_cmd(
         raise UsageError(f"--format must be auto, table or json, not {fmt!r}")
     records = describe_models(encoder, reranker, index)
     if fmt == "table" or (fmt == "auto" and sys.stdout.isatty()):
-        from xenc.output import models_table
+        from xenc.io.output import models_table
 
         sys.stdout.write(models_table(records))
         sys.stdout.flush()

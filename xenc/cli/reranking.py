@@ -79,7 +79,7 @@ def rerank_cmd(
         --corpus data/sample/corpus.jsonl --format trec
     """
     from xenc.config import OUTPUT_FORMATS
-    from xenc.output import write_results
+    from xenc.io.output import write_results
     from xenc.progress import note
     from xenc.rerank_inputs import check_inputs, rerank_stream
     from xenc.reranking import RerankOptions

@@ -20,8 +20,9 @@ import orjson
 from xenc.datasets._text import find_file
 from xenc.datasets.collection import Collection
 from xenc.errors import InputError, UsageError
-from xenc.formats import MAX_DEPTH, iter_lines, nesting_depth, parse_object
-from xenc.qrels import read_qrels
+from xenc.io.files import iter_lines
+from xenc.io.jsonl import MAX_DEPTH, nesting_depth, parse_object
+from xenc.io.qrels import read_qrels
 
 _ID_FIELDS = ("_id", "id")
 

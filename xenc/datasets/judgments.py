@@ -20,7 +20,7 @@ from pathlib import Path
 
 from xenc.datasets._text import text_lines
 from xenc.errors import InputError
-from xenc.qrels import MAX_GRADE_DIGITS, Qrels
+from xenc.io.qrels import MAX_GRADE_DIGITS, Qrels
 
 _INT = re.compile(r"[+-]?[0-9]+")
 _COUNT = re.compile(r"[0-9]{1,18}")

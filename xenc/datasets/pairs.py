@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from xenc.errors import InputError, UsageError
-from xenc.formats import dumps, umask_mode
+from xenc.io.files import umask_mode
+from xenc.io.jsonl import dumps
 
 PAIR_FORMATS = ("stsb", "sick", "mrpc", "wikiqa")
 _SICK_SPLITS = {"TRAIN": "train", "TRIAL": "dev", "TEST": "test"}

@@ -33,7 +33,6 @@ import numpy as np
 
 from xenc import __version__
 from xenc.config import parse_retrievers
-from xenc.corpus import CorpusFields, CorpusSkips, read_corpus
 from xenc.errors import (
     IndexFormatError,
     IndexNotFoundError,
@@ -42,7 +41,6 @@ from xenc.errors import (
     param,
     setting,
 )
-from xenc.formats import source_name
 from xenc.index import digests, hnsw, store
 from xenc.index.build import (
     EmbedSink,
@@ -56,6 +54,8 @@ from xenc.index.build import (
     now,
 )
 from xenc.index.locking import IndexWriter, index_writer
+from xenc.io.corpus import CorpusFields, CorpusSkips, read_corpus
+from xenc.io.files import source_name
 from xenc.progress import Callback
 from xenc.records import Document
 

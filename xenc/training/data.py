@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from xenc.errors import InputError, UsageError, param
-from xenc.formats import read_jsonl, source_name
+from xenc.io.files import source_name
+from xenc.io.jsonl import read_jsonl
 from xenc.scoring import pair_of
 
 TASKS = ("relevance", "similarity", "nli")

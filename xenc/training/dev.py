@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from xenc.errors import UsageError
+from xenc.io.qrels import RELEVANT_GRADE
 from xenc.metrics import aggregate, evaluate
-from xenc.qrels import RELEVANT_GRADE
 from xenc.training.data import Pair
 
 METRICS = {"relevance": "ndcg@10", "similarity": "spearman", "nli": "accuracy"}

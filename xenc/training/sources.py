@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xenc.corpus import read_queries
 from xenc.errors import InputError, UsageError
-from xenc.qrels import read_qrels
+from xenc.io.corpus import read_queries
+from xenc.io.qrels import read_qrels
 from xenc.training.data import (
     Pair,
     describe,

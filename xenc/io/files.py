@@ -1,8 +1,8 @@
-"""JSONL in and out: lazy readers that fail with a location, writers that flush per record.
+"""Files in and out: inputs opened by path or ``-``, read a line at a time; atomic outputs.
 
-Every input is a path or ``-`` (standard input). Readers yield ``(line_no, object)`` with
-1-based line numbers, skip blank lines, accept a UTF-8 BOM and CRLF line ends, and raise
-:class:`~xenc.errors.InputError` naming the source and line for anything else. Input
+Every input is a path or ``-`` (standard input). Lines are yielded as ``(line_no, line)`` with
+1-based line numbers; a UTF-8 BOM and CRLF line ends are accepted, and a missing, unreadable or
+corrupt input raises :class:`~xenc.errors.InputError` naming the source (and line). Input
 compressed with gzip, bzip2, xz or zstd is decompressed as it is read, whatever its name: the
 format is told by its first bytes (zstd needs the ``zstandard`` package, ``xenc[zstd]``).
 Output files are written through :func:`atomic_output`, so a failed run never leaves a
@@ -15,21 +15,14 @@ import io
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
-
-import orjson
+from typing import IO
 
 from xenc.errors import InputError
 
 STDIN_NAME = "<stdin>"
-
-MAX_DEPTH = 128
-"""The deepest nesting of objects/arrays accepted on a JSONL line (the line's object is level
-1). orjson reads up to 1024 levels but writes at most 254, so a deeper record could be read but
-never stored or written back."""
 
 
 def source_name(source: str | os.PathLike[str]) -> str:
@@ -127,96 +120,20 @@ def iter_lines(source: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
                 yield line_no, line
 
 
-def nesting_depth(value: Any) -> int:
-    """How deeply objects/arrays nest in ``value`` (a scalar is 0, ``[]`` is 1); no recursion."""
-    depth = 0
-    stack = [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict):
-            item = list(item.values())
-        elif not isinstance(item, list):
-            continue
-        depth = max(depth, level)
-        stack.extend((child, level + 1) for child in item)
-    return depth
-
-
-def _too_deep(source: str, line_no: int) -> InputError:
-    return InputError(source, line_no, f"nested deeper than {MAX_DEPTH} levels")
-
-
-def _csv_hint(line: bytes) -> str:
-    """A hint for a line that is not JSON but reads like comma-separated values."""
-    if b"," not in line or line.lstrip().startswith((b"{", b"[")):
-        return ""
-    return ("; this looks like CSV: xenc reads JSONL, one JSON object a line "
-            '(such as {"id": "1", "text": "..."})')
-
-
-def parse_object(line: bytes, source: str, line_no: int) -> dict[str, Any]:
-    """Parse one JSONL line into a dict, or raise InputError naming ``source:line_no``."""
+def count_lines(source: str, limit: int | None = None) -> int | None:
+    """Non-blank lines of a file (at most ``limit``), for a progress total; ``None`` for stdin
+    (``-``), a compressed file (its lines are counted as they are read), or when it cannot be
+    read (the command itself will then say why)."""
+    if source == "-":
+        return None
     try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        if "depth limit" in str(exc):
-            raise _too_deep(source, line_no) from None
-        reason = str(exc).split(":")[0] if "utf-8" in str(exc).lower() else str(exc)
-        raise InputError(source, line_no, f"invalid JSON ({reason}){_csv_hint(line)}") from None
-    if not isinstance(obj, dict):
-        raise InputError(source, line_no, f"expected a JSON object, got {type(obj).__name__}")
-    # Counting brackets is cheap and bounds the depth, so flat lines skip the walk.
-    if line.count(b"[") + line.count(b"{") > MAX_DEPTH and nesting_depth(obj) > MAX_DEPTH:
-        raise _too_deep(source, line_no)
-    return obj
-
-
-def read_jsonl(
-    source: str | os.PathLike[str],
-    *,
-    on_error: Callable[[InputError], None] | None = None,
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Lazily read JSON objects from a JSONL path or ``-``.
-
-    Args:
-        source: A file path, or ``-`` for standard input.
-        on_error: If given, called with each bad line's error instead of raising, and the
-            line is skipped (``--skip-invalid``).
-
-    Yields:
-        ``(line_no, object)`` pairs, line numbers counting every physical line from 1.
-
-    Raises:
-        InputError: a missing file or, without ``on_error``, the first bad line.
-    """
-    name = source_name(source)
-    for line_no, line in iter_lines(source):
-        try:
-            yield line_no, parse_object(line, name, line_no)
-        except InputError as exc:
-            if on_error is None:
-                raise
-            on_error(exc)
-
-
-def dumps(record: dict[str, Any]) -> bytes:
-    """One JSONL line (with its newline). numpy scalars are serialized as plain numbers."""
-    return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
-
-
-class JsonlWriter:
-    """Write records as JSONL to a binary stream, flushing after each one by default."""
-
-    def __init__(self, stream: IO[bytes], *, flush: bool = True) -> None:
-        self._stream = stream
-        self._flush = flush
-        self.count = 0
-
-    def write(self, record: dict[str, Any]) -> None:
-        self._stream.write(dumps(record))
-        self.count += 1
-        if self._flush:
-            self._stream.flush()
+        with open(source, "rb") as fh:
+            if compression_of(fh.peek(8)[:8]):
+                return None
+            count = sum(1 for line in fh if line.strip())
+    except OSError:
+        return None
+    return count if limit is None else min(count, limit)
 
 
 def umask_mode(base: int = 0o666) -> int:

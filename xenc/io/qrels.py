@@ -1,4 +1,4 @@
-"""Relevance judgments (qrels) and TREC run files.
+"""Relevance judgments (qrels), and the one rule for what is relevant.
 
 Two qrels forms are read, detected from the first non-blank line:
 
@@ -7,25 +7,20 @@ Two qrels forms are read, detected from the first non-blank line:
   header line (a first line whose score column is not a number).
 
 Grades are integers; negative grades are allowed (trec_eval treats them as non-relevant with
-zero gain). Run files are the six-column TREC form ``qid Q0 docid rank score tag``.
+zero gain). Run files are read and written by :mod:`xenc.io.runs`.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
 
 from xenc.errors import InputError
 
 Qrels = dict[str, dict[str, int]]
 """Query id → document id → relevance grade."""
-
-Run = dict[str, list[tuple[str, float]]]
-"""Query id → ``(doc_id, score)`` pairs, best first."""
 
 BEIR_HEADER = ("query-id", "corpus-id", "score")
 # A judged document is relevant when its grade is at least this (trec_eval's rule): grade 0
@@ -223,109 +218,3 @@ def write_qrels_tsv(qrels: Mapping[str, Mapping[str, int]], path: str | Path) ->
             _check_id(source, "document id", doc_id)
             lines.append(f"{qid}\t{doc_id}\t{int(qrels[qid][doc_id])}")
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8", newline="\n")
-
-
-def trec_run_line(qid: str, doc_id: str, rank: int, score: str, tag: str = "xenc") -> str:
-    """One line of a TREC run, ``qid Q0 docid rank score tag``; ``score`` comes formatted.
-
-    The one place the run format is written: :func:`write_trec_run` and ``xenc search --format
-    trec`` (:mod:`xenc.output`) use it, both with exact ``repr`` scores.
-
-    Raises:
-        InputError: A query or document id that is empty or holds whitespace (a space, tab
-            or newline would shift or split the columns, and no TREC reader unescapes).
-    """
-    for what, value in (("query", qid), ("document", doc_id)):
-        if not value or any(c.isspace() for c in value):
-            raise InputError("--format trec", None, f"{what} id {value!r} is empty or holds "
-                             "whitespace, which a TREC run cannot hold; use --format jsonl")
-    return f"{qid} Q0 {doc_id} {rank} {score} {tag}\n"
-
-
-def write_trec_run(
-    run: Mapping[str, Sequence[tuple[str, float]]], fh: TextIO, tag: str = "xenc"
-) -> None:
-    """Write ``qid Q0 docid rank score tag`` lines to a TEXT file handle.
-
-    Queries are written in the mapping's order, documents in list order with ranks from 1.
-    Scores are written with ``repr`` (shortest exact form), so reading back gives the same
-    floats. trec_eval ignores the rank column and re-sorts by score, so scores must not
-    increase down a list; equal scores are allowed but trec_eval (and :func:`read_trec_run`)
-    will order them by document id, descending.
-
-    Raises:
-        InputError: an id or the tag is empty or has whitespace, a score is not finite, or a
-            score is higher than the one ranked above it.
-    """
-    source = str(getattr(fh, "name", "<run>"))
-    _check_id(source, "run tag", tag)
-    for qid, ranked in run.items():
-        _check_id(source, "query id", qid)
-        previous = math.inf
-        for rank, (doc_id, raw) in enumerate(ranked, start=1):
-            _check_id(source, "document id", doc_id)
-            score = float(raw)
-            if not math.isfinite(score):
-                raise InputError(source, None, f"query {qid!r} rank {rank}: score {score}")
-            if score > previous:
-                raise InputError(
-                    source,
-                    None,
-                    f"query {qid!r} rank {rank}: score {score!r} is higher than the score "
-                    f"{previous!r} above it (trec_eval would re-sort by score)",
-                )
-            previous = score
-            fh.write(trec_run_line(qid, doc_id, rank, repr(score), tag))
-
-
-def trec_run_lines(
-    lines: Iterable[tuple[int, str]], source: str
-) -> Iterator[tuple[int, str, str, float]]:
-    """``(line_no, qid, doc_id, score)`` of each line of a six-column TREC run, checked.
-
-    Raises:
-        InputError: ``source:line: reason`` for a line without 6 columns, a score that is not
-            a finite number, or a document listed twice for a query.
-    """
-    seen: dict[tuple[str, str], int] = {}
-    for line_no, line in lines:
-        fields = line.split()
-        if len(fields) != 6:
-            raise InputError(
-                source,
-                line_no,
-                f"expected 6 whitespace-separated columns (qid Q0 docid rank score tag), "
-                f"got {len(fields)}",
-            )
-        qid, _, doc_id, _, score_text, _ = fields
-        try:
-            score = float(score_text)
-        except ValueError:
-            score = math.nan
-        if not math.isfinite(score):
-            raise InputError(source, line_no, f"score {score_text!r} is not a finite number")
-        first = seen.setdefault((qid, doc_id), line_no)
-        if first != line_no:
-            raise InputError(
-                source, line_no, f"query {qid!r} lists document {doc_id!r} again (line {first})"
-            )
-        yield line_no, qid, doc_id, score
-
-
-def read_trec_run(path: str | os.PathLike[str]) -> Run:
-    """Read a six-column TREC run file, ordering each query as trec_eval does.
-
-    The rank column is ignored; each query's documents are sorted by score descending, ties
-    by document id DESCENDING (trec_eval's order). An empty file gives ``{}``.
-
-    Raises:
-        InputError: ``path:line: reason`` for a line without 6 columns, a score that is not a
-            finite number, or a document listed twice for a query; ``path: no such file``.
-    """
-    run: Run = {}
-    for _, qid, doc_id, score in trec_run_lines(_read_lines(path), str(path)):
-        run.setdefault(qid, []).append((doc_id, score))
-    for ranked in run.values():
-        ranked.sort(key=lambda pair: pair[0], reverse=True)
-        ranked.sort(key=lambda pair: pair[1], reverse=True)
-    return run

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xenc.errors import InputError, UsageError
-from xenc.formats import iter_lines, parse_object, read_jsonl, source_name
+from xenc.io.files import iter_lines, source_name
+from xenc.io.jsonl import parse_object, read_jsonl
 from xenc.records import Document, Query
 
 ID_FIELDS = ("id", "_id")

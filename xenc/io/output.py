@@ -2,7 +2,7 @@
 
 Records are written as produced and flushed per line on stdout, so a pipeline sees results
 of the first query before the last one is searched. Files given with ``--output`` are written
-atomically (see :func:`xenc.formats.atomic_output`).
+atomically (see :func:`xenc.io.files.atomic_output`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from typing import IO, Any
 
 import orjson
 
-from xenc.formats import JsonlWriter, atomic_output
-from xenc.qrels import trec_run_line
+from xenc.io.files import atomic_output
+from xenc.io.jsonl import JsonlWriter
+from xenc.io.runs import trec_run_line
 from xenc.records import Result
 
 TABLE_COLUMNS = ("qid", "rank", "doc_id", "score", "first_stage_rank", "title", "text")
