@@ -286,7 +286,7 @@ def test_models_shows_the_index_retrievers(runner, bm25_index, sample_index, tin
 def test_an_index_without_the_field_holds_both(sample_index, tmp_path):
     """An index made before ``retrievers`` existed counts as bm25 + dense."""
     from xenc.pipeline import open_index
-    from xenc.retrieve import resolve_params
+    from xenc.retrieval.stage import resolve_params
 
     target = tmp_path / "old"
     shutil.copytree(sample_index, target, symlinks=True)

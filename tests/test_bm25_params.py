@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from xenc.cli.app import app
 from xenc.pipeline import open_index
-from xenc.retrieve import bm25_candidates
+from xenc.retrieval.bm25 import bm25_candidates
 
 DOCS = [{"id": f"d{i}", "text": t} for i, t in enumerate([
     "river boat river sea", "the boat on the long long river past the mill and the farm",

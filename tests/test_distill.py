@@ -82,7 +82,7 @@ def mined_bm25(sample_index):
 def test_mined_teacher_scores_are_standardised_bm25(mined_bm25):
     """Each query's teacher scores = its passages' BM25 scores, standardised over them."""
     from xenc.config import SearchParams
-    from xenc.retrieve import first_stage
+    from xenc.retrieval.stage import first_stage
 
     index, rows = mined_bm25
     assert rows and all("teacher_score" in r for r in rows)

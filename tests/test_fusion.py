@@ -15,7 +15,7 @@ from xenc.errors import ModelError, UsageError
 from xenc.fusion import effective_fusion, fuse_scores, parse_fusion, rrf
 from xenc.records import Candidate
 from xenc.rerank import rerank
-from xenc.retrieve import fuse
+from xenc.retrieval.hybrid import fuse
 
 
 def test_none_keeps_the_scores():

@@ -16,7 +16,7 @@ from xenc.errors import IndexLockedError, UsageError
 from xenc.index.locking import WriterLock
 from xenc.index.update import delete_documents, update_index
 from xenc.pipeline import build_index, open_index
-from xenc.retrieve import bm25_candidates
+from xenc.retrieval.bm25 import bm25_candidates
 
 DOCS = [{"id": f"d{i}", "text": f"word{i} river sea boat {'fire ' * i}"} for i in range(6)]
 
@@ -116,7 +116,7 @@ READER = r"""
 import sys, time
 from pathlib import Path
 from xenc.pipeline import open_index
-from xenc.retrieve import bm25_candidates
+from xenc.retrieval.bm25 import bm25_candidates
 
 target, stop = Path(sys.argv[1]), Path(sys.argv[2])
 seen = set()

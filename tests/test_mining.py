@@ -11,7 +11,7 @@ from xenc.config import SearchParams
 from xenc.errors import UsageError
 from xenc.io.corpus import read_queries
 from xenc.io.qrels import read_qrels
-from xenc.retrieve import first_stage
+from xenc.retrieval.stage import first_stage
 from xenc.training import MineParams, mine
 
 FIELDS = {"query", "document", "label", "qid", "doc_id", "kind", "first_stage_rank"}

@@ -12,7 +12,7 @@ from xenc.config import ChunkParams
 from xenc.errors import InputError
 from xenc.io.corpus import CorpusSkips, read_corpus
 from xenc.pipeline import SearchParams, build_index, open_index
-from xenc.retrieve import bm25_candidates
+from xenc.retrieval.bm25 import bm25_candidates
 
 CHUNK = ChunkParams(chunk_tokens=16, stride=4)
 ROWS = [

@@ -13,7 +13,10 @@ from xenc.index.tokenize import Tokenizer
 from xenc.pipeline import build_index, open_index, search
 from xenc.records import Query
 from xenc.rerank import rerank
-from xenc.retrieve import bm25_candidates, dense_candidates, first_stage, fuse
+from xenc.retrieval.bm25 import bm25_candidates
+from xenc.retrieval.dense import dense_candidates
+from xenc.retrieval.hybrid import fuse
+from xenc.retrieval.stage import first_stage
 
 DOCS = [
     ("d1", "Sourdough", "A sourdough starter needs regular feeding with flour and water."),
@@ -255,7 +258,7 @@ def test_every_retriever_is_registered_once_with_what_it_needs():
     from xenc.config import NEEDS
     from xenc.config import RETRIEVERS as NAMES
     from xenc.errors import UsageError
-    from xenc.retrieve import RETRIEVERS, retriever
+    from xenc.retrieval.stage import RETRIEVERS, retriever
 
     assert tuple(RETRIEVERS) == NAMES and set(NEEDS) == set(NAMES)
     assert [r.name for r in RETRIEVERS.values() if r.needs_vector] == ["dense", "hybrid"]

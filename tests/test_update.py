@@ -10,7 +10,8 @@ from xenc.config import ChunkParams
 from xenc.errors import IndexFormatError, UsageError
 from xenc.index.update import delete_documents, update_index
 from xenc.pipeline import CorpusFields, build_index, open_index
-from xenc.retrieve import bm25_candidates, dense_candidates
+from xenc.retrieval.bm25 import bm25_candidates
+from xenc.retrieval.dense import dense_candidates
 
 CHUNK = ChunkParams(chunk_tokens=16, stride=4)
 LONG = ("the river runs to the sea and the boat follows the river past the farm where the "

@@ -33,7 +33,7 @@ _EXPORTS = {
     "compare": "xenc.comparison",
     "Comparison": "xenc.comparison",
     "read_run": "xenc.io.runs",
-    "Index": "xenc.retrieve",
+    "Index": "xenc.index.reader",
     "Encoder": "xenc.models.encoder",
     "CrossEncoder": "xenc.models.cross_encoder",
     "CausalLMReranker": "xenc.models.causal_lm",

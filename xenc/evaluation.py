@@ -24,7 +24,7 @@ from xenc.io.runs import Run
 from xenc.pipeline import QueryRun, loaded, run_queries
 from xenc.progress import set_total
 from xenc.records import Query
-from xenc.retrieve import resolve_params, retriever
+from xenc.retrieval.stage import resolve_params, retriever
 
 if TYPE_CHECKING:
     from xenc.models.reranker import Reranker

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from xenc.config import (
     INDEX_RETRIEVERS,
-    NEEDS,
     ChunkParams,
     HNSWParams,
     SearchParams,
@@ -35,7 +34,8 @@ from xenc.io.corpus import CorpusFields, CorpusSkips
 from xenc.progress import Callback
 from xenc.records import Candidate, Query, Result
 from xenc.rerank import Budget, Scored, rerank
-from xenc.retrieve import encode_queries, first_stage, resolve_params, retriever
+from xenc.retrieval.base import encode_queries
+from xenc.retrieval.stage import first_stage, resolve_params, retriever, warm_up
 
 if TYPE_CHECKING:
     from xenc.engines.ray_runtime import RayOptions
@@ -187,13 +187,6 @@ class Loading:
         return self._value
 
 
-def first_stage_without_torch(index: Index, params: SearchParams) -> bool:
-    """Whether the first stage of ``params`` on ``index`` runs without torch (BM25, or a
-    checked ONNX query encoder), so that a :class:`Loading` may run beside it."""
-    chosen = retriever(resolve_params(index, params).retriever)
-    return not chosen.needs_vector or index.onnx_queries
-
-
 def loaded(model: Any) -> Any:
     """``model``, or what it loads if it is a :class:`Loading`."""
     return model.result() if isinstance(model, Loading) else model
@@ -204,18 +197,6 @@ def check_reranker(model: Any) -> None:
         raise UsageError(
             f"reranker has {model.num_labels} labels; search and eval need a one-score model"
         )
-
-
-def warm_up(index: Index, params: SearchParams) -> None:
-    """Load what the first stage needs before any query is timed (parts load lazily).
-    ``params`` are resolved (:func:`xenc.retrieve.resolve_params`)."""
-    needs = NEEDS[str(params.retriever)]  # the index parts the retriever reads
-    if "bm25" in needs:
-        _ = index.bm25
-    if "dense" in needs:
-        _ = index.encoder, index.embeddings
-        if not params.exact:
-            _ = index.graph
 
 
 def run_queries(

@@ -219,9 +219,10 @@ def search_cmd(
     from xenc.config import OUTPUT_FORMATS
     from xenc.io.files import count_lines
     from xenc.io.output import write_results
-    from xenc.pipeline import first_stage_without_torch, loaded, open_index, resolve_params, search
+    from xenc.pipeline import loaded, open_index, search
     from xenc.progress import bar, tracked, wants_progress
-    from xenc.retrieve import retriever as registered_retriever
+    from xenc.retrieval.stage import first_stage_without_torch, resolve_params
+    from xenc.retrieval.stage import retriever as registered_retriever
 
     with_text = text_kind(with_text)
     if fmt not in OUTPUT_FORMATS:
@@ -250,7 +251,7 @@ def search_cmd(
 def _note_unmatched(index, queries):  # noqa: ANN001, ANN202 - CLI glue
     """Say on stderr when BM25 cannot match a query at all (no term of it is indexed)."""
     from xenc.progress import note
-    from xenc.retrieve import indexed_terms
+    from xenc.retrieval.bm25 import indexed_terms
 
     hint = " (try --retriever hybrid or dense)" if "dense" in index.retrievers else ""
     for query in queries:
