@@ -178,7 +178,8 @@ def test_only_the_cli_imports_the_server():
 
 
 def test_shared_vocabulary_imports_nothing_above_it():
-    shared = ("xenc.errors", "xenc.records", "xenc.config", "xenc.progress", "xenc.io")
+    shared = ("xenc.errors", "xenc.records", "xenc.config", "xenc.progress", "xenc.background",
+              "xenc.io")
     graph = _graph()
     bad = sorted(
         f"{name} → {target}"

@@ -32,8 +32,8 @@ def exported(tmp_path_factory):
 
 
 def test_loading_hands_back_the_value_and_the_error():
+    from xenc.background import Loading, loaded
     from xenc.errors import ModelError
-    from xenc.pipeline import Loading, loaded
 
     names = []
 
@@ -55,8 +55,8 @@ def test_loading_hands_back_the_value_and_the_error():
 
 def test_loading_keeps_the_callers_spelling():
     """Messages raised in the thread name parameters as the caller's thread does (flags)."""
+    from xenc.background import Loading
     from xenc.errors import param, spelled
-    from xenc.pipeline import Loading
 
     with spelled(lambda name: "--" + name.replace("_", "-")):
         job = Loading(lambda: param("budget_ms"))
@@ -83,9 +83,10 @@ def test_who_loads_without_torch(exported, tmp_path):
 
 
 def test_python_api_takes_a_loading(sample_index, exported):
+    from xenc.background import Loading
     from xenc.config import SearchParams
     from xenc.models.cross_encoder import CrossEncoder
-    from xenc.pipeline import Loading, open_index, search
+    from xenc.pipeline import open_index, search
 
     queries = [json.loads(x)["text"] for x in (SAMPLE / "queries.jsonl").read_text().splitlines()]
     params = SearchParams(k=5, candidates=20, budget_ms=10_000)

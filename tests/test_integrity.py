@@ -278,7 +278,7 @@ def test_train_checks_its_output_before_training(mounted, tmp_path):
 def test_the_reranker_loading_thread_is_waited_for():
     import threading
 
-    from xenc.pipeline import Loading
+    from xenc.background import Loading
 
     gate = threading.Event()
     loading = Loading(lambda: gate.wait(5))

@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from xenc import metrics
+from xenc.background import loaded
 from xenc.config import SearchParams
 from xenc.errors import UsageError, param
 from xenc.fusion import effective_fusion
@@ -21,7 +22,7 @@ from xenc.index.reader import Index
 from xenc.io.corpus import load_queries
 from xenc.io.qrels import Qrels, has_relevant, read_qrels
 from xenc.io.runs import Run
-from xenc.pipeline import QueryRun, loaded, run_queries
+from xenc.pipeline import QueryRun, run_queries
 from xenc.progress import set_total
 from xenc.records import Query
 from xenc.retrieval.stage import resolve_params, retriever

@@ -6,9 +6,7 @@ callback). ``xenc.search(...)`` in Python and ``xenc search`` in a shell give th
 
 from __future__ import annotations
 
-import contextvars
 import os
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -16,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from xenc.background import loaded
 from xenc.config import (
     INDEX_RETRIEVERS,
     ChunkParams,
@@ -144,54 +143,6 @@ class QueryRun:
         return sum(1 for s in self.ranked if s.reranked)
 
 
-class Loading:
-    """A model loading on a background thread while the index and the first stage get ready.
-
-    A cold ``xenc search`` spends ~0.1 s creating the reranker's ONNX session and as much on
-    the query encoder's; ONNX Runtime releases the GIL meanwhile, so on two cores the two
-    overlap. :func:`run_queries` and :func:`search` accept a ``Loading`` wherever they take a
-    reranker and wait for it after the first stage is loaded. The thread runs in a copy of
-    the caller's context (so errors name parameters as the caller's do), and whatever
-    ``load`` raises is raised again by :meth:`result`, in the caller's thread.
-
-    Args:
-        load: Returns the model (or ``None``).
-    """
-
-    def __init__(self, load: Callable[[], Any]) -> None:
-        self._value: Any = None
-        self._error: BaseException | None = None
-        context = contextvars.copy_context()
-        # Not a daemon: a process that fails (a corrupted index, say) while the model is still
-        # loading waits for it at exit. Finalizing Python under a thread that is inside ONNX
-        # Runtime's or a tokenizer's C++ aborts with "terminate called ..." (exit 134).
-        self._thread = threading.Thread(target=context.run, args=(self._run, load),
-                                        name="xenc-load", daemon=False)
-        self._thread.start()
-
-    def _run(self, load: Callable[[], Any]) -> None:
-        try:
-            self._value = load()
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-            self._error = exc
-
-    def result(self) -> Any:
-        """The model, once loaded.
-
-        Raises:
-            Whatever loading raised.
-        """
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
-def loaded(model: Any) -> Any:
-    """``model``, or what it loads if it is a :class:`Loading`."""
-    return model.result() if isinstance(model, Loading) else model
-
-
 def check_reranker(model: Any) -> None:
     if model is not None and getattr(model, "num_labels", 1) != 1:
         raise UsageError(
@@ -304,7 +255,8 @@ def search(
     ``queries`` is one query string, a list of strings (ids ``"1"``, ``"2"``, … as with
     ``xenc search``), or :class:`~xenc.records.Query` objects. With a time budget
     (``params.budget_ms``) and a reranker, every result also says how many of the query's
-    candidates were reranked (``reranked_count``). ``reranker`` may be a :class:`Loading`.
+    candidates were reranked (``reranked_count``). ``reranker`` may be a
+    :class:`xenc.background.Loading`.
     ``with_text`` adds ``text``: ``"document"`` (or ``True``) the whole document's,
     ``"passage"`` the passage that matched (see :func:`_passages`) with its ``passage_no``.
 

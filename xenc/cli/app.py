@@ -216,10 +216,11 @@ def search_cmd(
       xenc search "how do I sharpen a knife" --index-dir idx --with-text passage
       xenc search --queries data/sample/queries.jsonl --index-dir idx --format trec -o run.trec
     """
+    from xenc.background import loaded
     from xenc.config import OUTPUT_FORMATS
     from xenc.io.files import count_lines
     from xenc.io.output import write_results
-    from xenc.pipeline import loaded, open_index, search
+    from xenc.pipeline import open_index, search
     from xenc.progress import bar, tracked, wants_progress
     from xenc.retrieval.stage import first_stage_without_torch, resolve_params
     from xenc.retrieval.stage import retriever as registered_retriever

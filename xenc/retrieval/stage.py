@@ -68,6 +68,6 @@ def warm_up(index: Index, params: SearchParams) -> None:
 def first_stage_without_torch(index: Index, params: SearchParams) -> bool:
     """Whether the first stage of ``params`` on ``index`` runs without torch (BM25, or a
     checked ONNX query encoder), so that a model may load on another thread beside it
-    (:class:`xenc.pipeline.Loading`)."""
+    (:class:`xenc.background.Loading`)."""
     chosen = retriever(resolve_params(index, params).retriever)
     return not chosen.needs_vector or index.onnx_queries
