@@ -21,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from xenc.errors import InputError
-from xenc.scoring import score_stream
+from xenc.reranking.scoring import score_stream
 
 
 class StandIn:

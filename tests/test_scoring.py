@@ -7,7 +7,8 @@ import pytest
 from conftest import write_jsonl
 
 from xenc.errors import InputError
-from xenc.scoring import pair_of, score_stream
+from xenc.io.pairs import pair_of
+from xenc.reranking.scoring import score_stream
 
 
 class CountingModel:

@@ -12,7 +12,7 @@ from xenc.errors import UsageError
 from xenc.index.tokenize import Tokenizer
 from xenc.pipeline import build_index, open_index, search
 from xenc.records import Query
-from xenc.rerank import rerank
+from xenc.reranking.stage import rerank
 from xenc.retrieval.bm25 import bm25_candidates
 from xenc.retrieval.dense import dense_candidates
 from xenc.retrieval.hybrid import fuse
@@ -187,7 +187,7 @@ class _Clocked:
 
 
 def test_budget_reranks_what_fits_in_first_stage_order(small_index, tiny_reranker):
-    from xenc.rerank import Budget
+    from xenc.reranking.stage import Budget
 
     query = "flour water starter"
     cands = first_stage(small_index, query, SearchParams(retriever="hybrid", candidates=8, k=8))
@@ -209,7 +209,7 @@ def test_budget_reranks_what_fits_in_first_stage_order(small_index, tiny_reranke
 
 
 def test_budget_sizes_batches_to_the_time_left(small_index, tiny_reranker):
-    from xenc.rerank import Budget
+    from xenc.reranking.stage import Budget
 
     query = "whetstone knife"
     cands = first_stage(small_index, query, SearchParams(retriever="hybrid", candidates=6, k=6))
@@ -228,7 +228,7 @@ def test_budget_sizes_batches_to_the_time_left(small_index, tiny_reranker):
 
 
 def test_budget_must_be_positive():
-    from xenc.rerank import Budget
+    from xenc.reranking.stage import Budget
 
     with pytest.raises(UsageError, match=r"^budget_ms must be a positive number of ms, not 0.0$"):
         Budget(0.0)

@@ -14,8 +14,6 @@ Heavy libraries (torch, transformers, hnswlib) load only when a model or graph i
 
 from __future__ import annotations
 
-import sys
-import types
 from importlib import import_module
 from typing import Any
 
@@ -28,7 +26,8 @@ _EXPORTS = {
     "run_queries": "xenc.pipeline",
     "Searcher": "xenc.searcher",
     "CorpusFields": "xenc.io.corpus",
-    "score_stream": "xenc.scoring",
+    "rerank": "xenc.reranking.documents",
+    "score_stream": "xenc.reranking.scoring",
     "evaluate": "xenc.evaluation",
     "compare": "xenc.comparison",
     "Comparison": "xenc.comparison",
@@ -55,30 +54,10 @@ _EXPORTS = {
     "UsageError": "xenc.errors",
 }
 
-__all__ = sorted([*_EXPORTS, "rerank"]) + ["__version__"]
+__all__ = sorted(_EXPORTS) + ["__version__"]
 
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'xenc' has no attribute {name!r}")
-
-
-class _Package(types.ModuleType):
-    """``xenc`` itself, so that ``xenc.rerank`` stays the function :func:`xenc.reranking.rerank`.
-
-    Importing the rerank stage, the submodule ``xenc/rerank.py``, makes Python set the
-    package's ``rerank`` attribute to that module; this property keeps the public function
-    (``from xenc.rerank import ...`` is unaffected: it reads ``sys.modules``).
-    """
-
-    @property
-    def rerank(self) -> Any:
-        return import_module("xenc.reranking").rerank
-
-    @rerank.setter
-    def rerank(self, value: Any) -> None:  # the import system setting the submodule: ignored
-        pass
-
-
-sys.modules[__name__].__class__ = _Package

@@ -32,7 +32,7 @@ from xenc.index.tokenize import TokenizerSpec
 from xenc.io.corpus import CorpusFields, CorpusSkips
 from xenc.progress import Callback
 from xenc.records import Candidate, Query, Result
-from xenc.rerank import Budget, Scored, rerank
+from xenc.reranking.stage import Budget, Scored, check_reranker, rerank
 from xenc.retrieval.base import encode_queries
 from xenc.retrieval.stage import first_stage, resolve_params, retriever, warm_up
 
@@ -143,13 +143,6 @@ class QueryRun:
         return sum(1 for s in self.ranked if s.reranked)
 
 
-def check_reranker(model: Any) -> None:
-    if model is not None and getattr(model, "num_labels", 1) != 1:
-        raise UsageError(
-            f"reranker has {model.num_labels} labels; search and eval need a one-score model"
-        )
-
-
 def run_queries(
     index: Index,
     queries: Iterable[Query],
@@ -161,7 +154,7 @@ def run_queries(
     """First stage, then (with a reranker) rerank of the top ``rerank_depth`` candidates.
 
     With ``params.budget_ms``, each query reranks only what fits in that time budget
-    (see :class:`xenc.rerank.Budget`; the cost estimate is carried from query to query).
+    (see :class:`xenc.reranking.stage.Budget`; the cost estimate is carried from query to query).
     """
     params = resolve_params(index, params)
     warm_up(index, params)

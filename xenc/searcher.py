@@ -16,8 +16,9 @@ from typing import Any
 from xenc.config import SearchParams, text_kind
 from xenc.errors import UsageError
 from xenc.index.reader import Index
-from xenc.pipeline import check_reranker, search
+from xenc.pipeline import search
 from xenc.records import Query, Result
+from xenc.reranking.stage import check_reranker
 
 
 class Searcher:

@@ -291,7 +291,7 @@ def score_cmd(
     from xenc.io.files import atomic_output, count_lines
     from xenc.io.jsonl import JsonlWriter
     from xenc.progress import bar, note, tracked, wants_progress
-    from xenc.scoring import score_stream
+    from xenc.reranking.scoring import score_stream
 
     reranker = model()
     skipped = []

@@ -312,3 +312,27 @@ def load_queries(source: str | os.PathLike[str], *, fmt: str = "jsonl") -> Itera
         if exc.line is None or not _looks_like_corpus(source):
             raise
         raise InputError(exc.source, exc.line, exc.reason + CORPUS_HINT) from None
+
+
+class CorpusTexts:
+    """The documents of a JSONL corpus that a run names, read once and kept.
+
+    A document with neither title nor text (which ``xenc index`` leaves out) is kept: the run
+    ranked it, so it is scored, as an empty passage.
+    """
+
+    def __init__(self, corpus: str | os.PathLike[str], wanted: set[str]) -> None:
+        self.name = source_name(corpus)
+        self._docs: dict[str, Document] = {}
+        lines: dict[str, int] = {}
+        for line_no, obj in read_jsonl(corpus):
+            doc = document_from_object(obj, (self.name, line_no))
+            if doc.id in lines:
+                raise InputError(self.name, line_no, f'duplicate id "{doc.id}" (first seen on '
+                                 f"line {lines[doc.id]})")
+            lines[doc.id] = line_no
+            if doc.id in wanted:
+                self._docs[doc.id] = doc
+
+    def documents(self, doc_ids: list[str]) -> dict[str, Document]:
+        return {d: self._docs[d] for d in doc_ids if d in self._docs}

@@ -20,10 +20,11 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from xenc.errors import InputError, UsageError
-from xenc.io.files import iter_lines
+from xenc.io.files import iter_lines, source_name
 from xenc.io.jsonl import parse_object
 from xenc.io.qrels import _check_id, _read_lines
 from xenc.records import trec_order
@@ -212,3 +213,28 @@ def read_trec_run(path: str | os.PathLike[str]) -> Run:
         ranked.sort(key=lambda pair: pair[0], reverse=True)
         ranked.sort(key=lambda pair: pair[1], reverse=True)
     return run
+
+
+@dataclass(frozen=True)
+class RunLine:
+    """One line of a TREC run."""
+
+    line_no: int
+    doc_id: str
+    score: float
+
+
+def read_run_lines(source: str | os.PathLike[str]) -> dict[str, list[RunLine]]:
+    """A six-column TREC run: query id → its lines in trec_eval's order, queries in file order.
+
+    Raises:
+        InputError: ``FILE:LINE`` of a line without six columns, a score that is not a
+            finite number, or a document listed twice for a query.
+    """
+    name = source_name(source)
+    run: dict[str, list[RunLine]] = {}
+    lines = ((n, raw.decode("utf-8", errors="replace")) for n, raw in iter_lines(source))
+    for line_no, qid, doc_id, score in trec_run_lines(lines, name):
+        run.setdefault(qid, []).append(RunLine(line_no, doc_id, score))
+    return {qid: trec_order(lines, lambda r: r.score, lambda r: r.doc_id)
+            for qid, lines in run.items()}

@@ -30,7 +30,7 @@ import numpy as np
 from xenc.errors import InputError, UsageError, param
 from xenc.io.files import source_name
 from xenc.io.jsonl import read_jsonl
-from xenc.scoring import pair_of
+from xenc.io.pairs import pair_of
 
 TASKS = ("relevance", "similarity", "nli")
 

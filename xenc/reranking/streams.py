@@ -1,7 +1,8 @@
-"""The inputs of ``xenc rerank``: JSONL requests, or a TREC run with its queries and texts.
+"""``xenc rerank``: JSONL requests, or a TREC run with its queries and texts, reranked.
 
-Both are read lazily and reranked one request (one query) at a time by
-:func:`xenc.reranking.rerank_documents`, so only one request's documents are held at once.
+Both are read lazily (:mod:`xenc.io.requests`, :mod:`xenc.io.runs`) and reranked one request
+(one query) at a time by :func:`xenc.reranking.documents.rerank_documents`, so only one
+request's documents are held at once.
 A bad request or run line raises :class:`~xenc.errors.InputError` naming ``FILE:LINE``, or,
 with ``on_error``, is handed to it and skipped (``--skip-invalid``).
 
@@ -14,62 +15,20 @@ documents are kept) or from an index's document store (read a query at a time).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from xenc.errors import InputError, UsageError, param
-from xenc.io.corpus import document_from_object, read_queries
-from xenc.io.files import iter_lines, source_name
-from xenc.io.jsonl import read_jsonl
-from xenc.io.runs import trec_run_lines
-from xenc.records import Document, Result, trec_order
-from xenc.rerank import Budget
-from xenc.reranking import (
-    BadRequest,
-    RerankOptions,
-    as_documents,
-    check_query,
-    rerank_documents,
-)
+from xenc.io.corpus import CorpusTexts, read_queries
+from xenc.io.files import source_name
+from xenc.io.requests import OnError, read_requests
+from xenc.io.runs import RunLine, read_run_lines
+from xenc.records import Document, Result
+from xenc.reranking.documents import RerankOptions, rerank_documents
+from xenc.reranking.stage import Budget
 
 if TYPE_CHECKING:
     from xenc.models.reranker import Reranker
-
-OnError = Callable[[InputError], None] | None
-
-
-@dataclass(frozen=True)
-class Request:
-    """One checked request line."""
-
-    qid: str
-    query: str
-    documents: list[Document]
-    top_n: int | None
-
-
-def parse_request(obj: dict[str, Any], line_no: int) -> Request:
-    """A request from its JSON object; its ``qid`` defaults to its line number.
-
-    Raises:
-        BadRequest: A missing or bad ``query``, ``documents``, ``qid`` or ``top_n``.
-    """
-    if "query" not in obj:
-        raise BadRequest('no "query"')
-    query = check_query(obj["query"])
-    if "documents" not in obj:
-        raise BadRequest('no "documents"')
-    docs = as_documents(obj["documents"])
-    qid = obj.get("qid")
-    if qid is None:
-        qid = line_no
-    if isinstance(qid, bool) or not isinstance(qid, str | int) or not str(qid).strip():
-        raise BadRequest('"qid" must be a non-empty string or an integer')
-    top_n = obj.get("top_n")
-    if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1):
-        raise BadRequest(f'"top_n" must be a positive integer, got {top_n!r}')
-    return Request(str(qid).strip(), query, docs, top_n)
 
 
 def rerank_requests(
@@ -80,14 +39,8 @@ def rerank_requests(
 
     A request's ``top_n`` overrides ``options.top_n``.
     """
-    name = source_name(source)
     budget = options.budget()
-    for line_no, obj in read_jsonl(source, on_error=on_error):
-        try:
-            request = parse_request(obj, line_no)
-        except BadRequest as exc:
-            _report(InputError(name, line_no, str(exc)), on_error)
-            continue
+    for request in read_requests(source, on_error=on_error):
         yield from rerank_documents(model, request.query, request.documents, options,
                                     qid=request.qid, top_n=request.top_n, budget=budget)
 
@@ -98,31 +51,6 @@ def _report(exc: InputError, on_error: OnError) -> None:
     on_error(exc)
 
 
-@dataclass(frozen=True)
-class RunLine:
-    """One line of a TREC run."""
-
-    line_no: int
-    doc_id: str
-    score: float
-
-
-def read_run(source: str | os.PathLike[str]) -> dict[str, list[RunLine]]:
-    """A six-column TREC run: query id → its lines in trec_eval's order, queries in file order.
-
-    Raises:
-        InputError: ``FILE:LINE`` of a line without six columns, a score that is not a
-            finite number, or a document listed twice for a query.
-    """
-    name = source_name(source)
-    run: dict[str, list[RunLine]] = {}
-    lines = ((n, raw.decode("utf-8", errors="replace")) for n, raw in iter_lines(source))
-    for line_no, qid, doc_id, score in trec_run_lines(lines, name):
-        run.setdefault(qid, []).append(RunLine(line_no, doc_id, score))
-    return {qid: trec_order(lines, lambda r: r.score, lambda r: r.doc_id)
-            for qid, lines in run.items()}
-
-
 class Texts(Protocol):
     """Where a run's document texts come from: a corpus or an index's document store."""
 
@@ -131,30 +59,6 @@ class Texts(Protocol):
     def documents(self, doc_ids: list[str]) -> dict[str, Document]:
         """The documents among ``doc_ids`` that exist (the others are left out)."""
         ...
-
-
-class CorpusTexts:
-    """The documents of a JSONL corpus that a run names, read once and kept.
-
-    A document with neither title nor text (which ``xenc index`` leaves out) is kept: the run
-    ranked it, so it is scored, as an empty passage.
-    """
-
-    def __init__(self, corpus: str | os.PathLike[str], wanted: set[str]) -> None:
-        self.name = source_name(corpus)
-        self._docs: dict[str, Document] = {}
-        lines: dict[str, int] = {}
-        for line_no, obj in read_jsonl(corpus):
-            doc = document_from_object(obj, (self.name, line_no))
-            if doc.id in lines:
-                raise InputError(self.name, line_no, f'duplicate id "{doc.id}" (first seen on '
-                                 f"line {lines[doc.id]})")
-            lines[doc.id] = line_no
-            if doc.id in wanted:
-                self._docs[doc.id] = doc
-
-    def documents(self, doc_ids: list[str]) -> dict[str, Document]:
-        return {d: self._docs[d] for d in doc_ids if d in self._docs}
 
 
 class StoreTexts:
@@ -179,7 +83,8 @@ def rerank_run(
     queries_format: str = "auto",
     on_error: OnError = None,
 ) -> Iterator[Result]:
-    """Rerank each query of a run (:func:`read_run`), in the run's query order.
+    """Rerank each query of a run (:func:`xenc.io.runs.read_run_lines`), in the run's query
+    order.
 
     ``first_stage_rank`` and ``first_stage_score`` are the run's (its rank in trec_eval's
     order, counting every line of the query). A query missing from ``queries`` is an error at
@@ -269,15 +174,15 @@ def _run_stream(
     run: Any, queries: Any, corpus: Any, index_dir: Any, model: Reranker, options: RerankOptions,
     *, queries_format: str, on_error: OnError,
 ) -> Iterator[Result]:
-    lines = read_run(run)
+    lines = read_run_lines(run)
     if corpus is not None:
         texts: Texts = CorpusTexts(corpus, {r.doc_id for rs in lines.values() for r in rs})
         yield from rerank_run(lines, source_name(run), queries, texts, model, options,
                               queries_format=queries_format, on_error=on_error)
         return
-    from xenc.pipeline import open_index
+    from xenc.index.reader import Index
 
-    index = open_index(index_dir, many_queries=False)
+    index = Index.open(index_dir, many_queries=False)
     try:
         yield from rerank_run(lines, source_name(run), queries,
                               StoreTexts(index.docstore, str(index_dir)), model, options,

@@ -174,6 +174,18 @@ def rerank(
     return scored
 
 
+def check_reranker(model: Any) -> None:
+    """That ``model`` (if any) gives one score a pair, as ranking needs.
+
+    Raises:
+        UsageError: A model with several labels (an NLI model, say).
+    """
+    if model is not None and getattr(model, "num_labels", 1) != 1:
+        raise UsageError(
+            f"reranker has {model.num_labels} labels; search and eval need a one-score model"
+        )
+
+
 def first_score(score: Any) -> float:
     """The first score of one ``predict`` row: a number, or a row of per-label numbers."""
     return float(score[0] if getattr(score, "ndim", 0) or isinstance(score, list | tuple)

@@ -1,34 +1,23 @@
-"""``xenc score``: JSONL pairs in, the same objects with scores out, streaming, order kept.
+"""Text pairs: what ``xenc score`` scores and ``xenc train`` learns from, one object a line.
 
-Pairs are read lazily in blocks of ``block_size`` lines, scored (the model sorts each block by
-length), and written back in input order, so memory is bounded whatever the input size.
 Accepted field pairs, first match wins: ``query``/``document``, ``text_a``/``text_b``,
 ``sentence1``/``sentence2``, and ``query``/``text``, the fields of ``xenc search --with-text``
 records (``search | score`` chains): there a non-empty ``title`` goes before the text, on its
-own line, as the reranker read it in the search. One-score models add ``score``;
-several-label models add ``label`` (the best label's name) and ``scores`` (a score per label name).
+own line, as the reranker read it in the search.
 
 A path ending in ``.parquet`` or ``.pq`` is read as Parquet (with pyarrow): each row is an
-object, its row number the line number, null values absent. With a Ray session the pairs are
-scored on Ray (:func:`xenc.engines.ray_jobs.score_on_ray`): the same records, same order,
-bad lines handled the same way.
+object, its row number the line number, null values absent.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from xenc.errors import InputError, UsageError
 from xenc.io.files import open_input, source_name
 from xenc.io.jsonl import read_jsonl
-from xenc.rerank import first_score
-
-if TYPE_CHECKING:
-    from xenc.engines.ray_runtime import RayOptions
-    from xenc.models.cross_encoder import CrossEncoder
-    from xenc.models.reranker import Reranker
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
@@ -71,16 +60,6 @@ def pair_of(obj: dict[str, Any], where: tuple[str, int]) -> tuple[str, str]:
     raise InputError(*where, f"no text pair: expected one of {names}")
 
 
-def _annotate(obj: dict[str, Any], row: Any, labels: list[str]) -> dict[str, Any]:
-    if len(labels) <= 1:
-        obj["score"] = first_score(row)
-        return obj
-    best = max(range(len(labels)), key=lambda i: (float(row[i]), -i))
-    obj["label"] = labels[best]
-    obj["scores"] = {name: float(v) for name, v in zip(labels, row, strict=True)}
-    return obj
-
-
 def is_parquet(source: str | os.PathLike[str]) -> bool:
     return str(source).lower().endswith(PARQUET_SUFFIXES)
 
@@ -121,54 +100,3 @@ def read_pairs(
             on_error(exc)
             continue
         yield obj, pair
-
-
-def score_stream(
-    source: str | os.PathLike[str],
-    model: Reranker,
-    *,
-    block_size: int = 1024,
-    on_error: Callable[[InputError], None] | None = None,
-    ray: RayOptions | None = None,
-    notify: Callable[[str], None] | None = None,
-    device: str | None = None,
-) -> Iterator[dict[str, Any]]:
-    """Yield each input object with its score(s) added, in input order.
-
-    Args:
-        source: A JSONL (or ``.parquet``) path or ``-``.
-        model: A :class:`xenc.models.cross_encoder.CrossEncoder`.
-        block_size: Lines held in memory at once (in process).
-        on_error: Called with each bad line's error instead of raising (``--skip-invalid``).
-        ray: Score on Ray instead, with actors loading ``model``'s settings (connected here,
-            and shut down at the end if started here).
-        notify: Gets Ray's one-line messages (connection, progress).
-        device: The Ray workers' device when they have no GPU.
-    """
-    labels = list(getattr(model, "labels", [])) if model.num_labels > 1 else []
-    if ray is not None:
-        from xenc.engines.ray_jobs import score_on_ray
-        from xenc.engines.ray_runtime import RaySession
-
-        with RaySession(ray, notify) as session:
-            pairs = read_pairs(source, on_error)
-            # both families are CrossEncoders (CausalLMReranker subclasses it), whose
-            # constructor arguments the workers rebuild the model from
-            for obj, row in score_on_ray(pairs, cast("CrossEncoder", model), session,
-                                         device=device):
-                yield _annotate(obj, row, labels)
-        return
-    block: list[tuple[dict[str, Any], tuple[str, str]]] = []
-
-    def flush() -> Iterator[dict[str, Any]]:
-        scores = model.predict([p for _, p in block])
-        for (obj, _), row in zip(block, scores, strict=True):
-            yield _annotate(obj, row, labels)
-        block.clear()
-
-    for obj, pair in read_pairs(source, on_error):
-        block.append((obj, pair))
-        if len(block) >= block_size:
-            yield from flush()
-    if block:
-        yield from flush()

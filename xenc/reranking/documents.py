@@ -3,7 +3,8 @@
 The use case behind ``xenc rerank`` and :func:`xenc.rerank` (and the one a server calls): the
 documents come from the caller's own first stage (a vector database, Elasticsearch, a TREC run),
 in the order it ranked them, and go through the same rerank stage as ``xenc search``
-(:func:`xenc.rerank.rerank`: passages, ``aggregate``, time budgets, fusion, trec_eval's order).
+(:func:`xenc.reranking.stage.rerank`: passages, ``aggregate``, time budgets, fusion,
+trec_eval's order). Requests are read and checked by :mod:`xenc.io.requests`.
 
 **Passages.** A document is cut into passages by the reranker's own tokenizer with the
 chunker of the index (:mod:`xenc.index.chunking`: windows on word boundaries, the title in
@@ -30,19 +31,15 @@ from typing import TYPE_CHECKING, Any
 from xenc.config import ChunkParams, SearchParams, check_number
 from xenc.errors import UsageError
 from xenc.index.chunking import chunk_spans
-from xenc.pipeline import check_reranker
+from xenc.io.requests import BadRequest, as_documents, check_query
 from xenc.records import Candidate, Chunk, Document, Result
-from xenc.rerank import Budget
-from xenc.rerank import rerank as rerank_stage
+from xenc.reranking.stage import Budget, check_reranker
+from xenc.reranking.stage import rerank as rerank_stage
 
 if TYPE_CHECKING:
     from xenc.models.reranker import Reranker
 
 STRIDE = 32  # passage overlap in tokens, as the index's default ChunkParams
-
-
-class BadRequest(ValueError):
-    """A request or document that cannot be reranked; the caller adds where it came from."""
 
 
 @dataclass(frozen=True)
@@ -82,74 +79,8 @@ class RerankOptions:
         return None if self.budget_ms is None else Budget(self.budget_ms)
 
 
-def _id_of(value: Any, at: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
-        raise BadRequest(f'{at}"id" must be a non-empty string or an integer')
-    return str(value).strip()
-
-
-def _text_of(obj: dict[str, Any], name: str, at: str, *, required: bool) -> str:
-    value = obj.get(name)
-    if value is None:
-        if required:
-            raise BadRequest(f'{at}no "{name}"')
-        return ""
-    if not isinstance(value, str):
-        raise BadRequest(f'{at}"{name}" must be a string, got {type(value).__name__}')
-    return value
-
-
-def as_document(item: Any, position: int) -> Document:
-    """One request document (a string, or an object with ``text`` and maybe ``id``, ``title``
-    and other fields, kept as metadata) as a :class:`Document`; its id defaults to its
-    0-based position.
-
-    Raises:
-        BadRequest: Neither a string nor such an object.
-    """
-    at = f"documents[{position}]: "
-    if isinstance(item, str):
-        return Document(str(position), item)
-    if not isinstance(item, dict):
-        raise BadRequest(f"{at}must be a string or an object with \"text\", "
-                         f"got {type(item).__name__}")
-    doc_id = _id_of(item["id"], at) if item.get("id") is not None else str(position)
-    text = _text_of(item, "text", at, required=True)
-    title = _text_of(item, "title", at, required=False).strip()
-    metadata = {k: v for k, v in item.items() if k not in ("id", "text", "title")}
-    return Document(doc_id, text, title, metadata)
-
-
-def as_documents(documents: Any) -> list[Document]:
-    """The documents of a request, checked (:func:`as_document`, ids unique).
-
-    Raises:
-        BadRequest: Not a list, an empty list, a bad document or an id given twice.
-    """
-    if not isinstance(documents, list | tuple):
-        raise BadRequest(f'"documents" must be a list, got {type(documents).__name__}')
-    if not documents:
-        raise BadRequest('"documents" is empty')
-    docs = [d if isinstance(d, Document) else as_document(d, i) for i, d in enumerate(documents)]
-    seen: dict[str, int] = {}
-    for i, doc in enumerate(docs):
-        first = seen.setdefault(doc.id, i)
-        if first != i:
-            raise BadRequest(f"documents[{i}]: id {doc.id!r} is also documents[{first}]'s")
-    return docs
-
-
-def check_query(query: Any) -> str:
-    """The query text, or :class:`BadRequest` when it is not a non-blank string."""
-    if not isinstance(query, str):
-        raise BadRequest(f'"query" must be a string, got {type(query).__name__}')
-    if not query.strip():
-        raise BadRequest('"query" is empty')
-    return query
-
-
 class TextPassages:
-    """The :class:`xenc.rerank.Passages` of one request: its documents cut into passages.
+    """The :class:`xenc.reranking.stage.Passages` of one request: its documents cut into passages.
 
     Rows number the request's passages from 0. ``model`` gives the tokenizer and the window
     (see the module docstring); a model without a ``tokenizer`` reads documents whole.
@@ -212,7 +143,7 @@ def rerank_documents(
         top_n: Records returned (default ``options.top_n``, else all).
         first_stage_scores: Each document's first-stage score (a run's), if known.
         first_stage_ranks: Each document's first-stage rank (default: position + 1).
-        budget: A time budget (:class:`xenc.rerank.Budget`, shared across calls).
+        budget: A time budget (:class:`xenc.reranking.stage.Budget`, shared across calls).
 
     Returns:
         One :class:`Result` per returned document, ranks 1..n; ``index`` is the document's
