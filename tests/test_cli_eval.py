@@ -30,7 +30,7 @@ def test_eval_report(runner, sample_index, tiny_reranker_dir):
 
 
 def test_eval_equals_metrics_of_search_output(runner, sample_index):
-    from xenc import metrics
+    from xenc.evaluation import metrics
     from xenc.io.qrels import read_qrels
 
     result = runner.invoke(app, eval_args(sample_index, "--no-rerank", "--retriever", "bm25",
@@ -44,9 +44,9 @@ def test_eval_equals_metrics_of_search_output(runner, sample_index):
     ranked: dict[str, list[str]] = {}
     for r in parse_jsonl(run.stdout):
         ranked.setdefault(r["qid"], []).append(r["doc_id"])
-    per_query = metrics.evaluate(ranked, read_qrels(SAMPLE / "qrels.tsv"),
+    per_query = metrics.score_run(ranked, read_qrels(SAMPLE / "qrels.tsv"),
                                  recall_k=(10, 50, 100))
-    expected = metrics.aggregate(per_query)
+    expected = metrics.mean_over_queries(per_query)
     for key, value in report["first_stage"].items():
         assert value == pytest.approx(expected[key], abs=1e-9), key
 

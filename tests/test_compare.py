@@ -18,10 +18,10 @@ from scipy.stats import ttest_rel
 
 import xenc
 from xenc.cli.app import app
-from xenc.comparison import compare, parse_metrics
 from xenc.errors import InputError, UsageError
+from xenc.evaluation.comparison import compare, parse_metrics
+from xenc.evaluation.significance import correct, randomization
 from xenc.io.runs import read_run
-from xenc.significance import correct, randomization
 
 TREC = {"nDCG@10": "ndcg_cut_10", "R@100": "recall_100", "AP": "map", "P@5": "P_5",
         "RR": "recip_rank"}

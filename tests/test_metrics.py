@@ -1,4 +1,4 @@
-"""xenc.metrics: hand-computed values, then agreement with trec_eval through pytrec_eval."""
+"""xenc.evaluation.metrics: hand-computed values, then agreement with trec_eval (pytrec_eval)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import random
 import pytest
 
 from xenc.errors import InputError, UsageError
+from xenc.evaluation.metrics import latency_summary, mean_over_queries, score_run
 from xenc.io.qrels import Qrels
-from xenc.metrics import aggregate, evaluate, latency_summary
 
 LOG2_3 = math.log2(3)
 
@@ -17,7 +17,7 @@ LOG2_3 = math.log2(3)
 def test_hand_computed_single_query() -> None:
     # Ranked a, b, c with grades 2, 0, 1; d (grade 1) is never retrieved.
     qrels = {"q1": {"a": 2, "b": 0, "c": 1, "d": 1}}
-    got = evaluate({"q1": ["a", "b", "c"]}, qrels, ndcg_k=(1, 10), recall_k=(1, 10))["q1"]
+    got = score_run({"q1": ["a", "b", "c"]}, qrels, ndcg_k=(1, 10), recall_k=(1, 10))["q1"]
     dcg = 2 / math.log2(2) + 0 / math.log2(3) + 1 / math.log2(4)  # = 2.5
     idcg = 2 / math.log2(2) + 1 / math.log2(3) + 1 / math.log2(4)  # ideal grades 2, 1, 1
     assert dcg == 2.5
@@ -32,7 +32,7 @@ def test_hand_computed_single_query() -> None:
 
 def test_ndcg_of_two_zero_one_ranking() -> None:
     qrels = {"q": {"a": 2, "b": 0, "c": 1}}
-    got = evaluate({"q": ["a", "b", "c"]}, qrels)["q"]
+    got = score_run({"q": ["a", "b", "c"]}, qrels)["q"]
     # DCG = 2/1 + 0/log2(3) + 1/2 = 2.5; ideal = 2/1 + 1/log2(3) = 2.63093
     assert got["ndcg@10"] == pytest.approx(2.5 / (2 + 1 / LOG2_3), abs=1e-12)
     assert got["ndcg@10"] == pytest.approx(0.950234, abs=1e-6)
@@ -40,7 +40,7 @@ def test_ndcg_of_two_zero_one_ranking() -> None:
 
 def test_rank_order_is_taken_from_the_list() -> None:
     qrels = {"q": {"r": 1}}
-    got = evaluate({"q": ["x", "y", "r"]}, qrels, ndcg_k=(2, 3), mrr_k=(2, 3))["q"]
+    got = score_run({"q": ["x", "y", "r"]}, qrels, ndcg_k=(2, 3), mrr_k=(2, 3))["q"]
     assert got["mrr@2"] == 0.0  # first relevant at rank 3
     assert got["mrr@3"] == pytest.approx(1 / 3)
     assert got["ndcg@2"] == 0.0
@@ -50,7 +50,7 @@ def test_rank_order_is_taken_from_the_list() -> None:
 
 def test_negative_grades_are_non_relevant_with_zero_gain() -> None:
     # trec_eval: a grade of -1 is not relevant and adds no (negative) gain.
-    got = evaluate({"q": ["a", "b"]}, {"q": {"a": -1, "b": 2}})["q"]
+    got = score_run({"q": ["a", "b"]}, {"q": {"a": -1, "b": 2}})["q"]
     assert got["ndcg@10"] == pytest.approx((2 / LOG2_3) / 2)
     assert got["recall@10"] == 1.0
     assert got["mrr@10"] == 0.5
@@ -65,37 +65,37 @@ def test_which_queries_count() -> None:
         "empty": {"a": 1},  # an empty ranking: all zeros
     }
     run = {"judged": ["a"], "only_zero": ["a"], "empty": [], "unjudged": ["a"]}
-    got = evaluate(run, qrels)
+    got = score_run(run, qrels)
     assert list(got) == ["judged", "missing", "empty"]
     assert set(got["judged"].values()) == {1.0}
     assert set(got["missing"].values()) == {0.0}
     assert set(got["empty"].values()) == {0.0}
-    assert aggregate(got)["ndcg@10"] == pytest.approx(1 / 3)
+    assert mean_over_queries(got)["ndcg@10"] == pytest.approx(1 / 3)
 
 
 def test_metric_selection() -> None:
-    got = evaluate({"q": ["a"]}, {"q": {"a": 1}}, ndcg_k=(), recall_k=(5,), mrr_k=(), map_=False)
+    got = score_run({"q": ["a"]}, {"q": {"a": 1}}, ndcg_k=(), recall_k=(5,), mrr_k=(), map_=False)
     assert got == {"q": {"recall@5": 1.0}}
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True, "10"])
 def test_bad_cutoff(bad: object) -> None:
     with pytest.raises(UsageError, match=r"^ndcg cutoffs must be positive integers, got "):
-        evaluate({}, {"q": {"a": 1}}, ndcg_k=(bad,))  # type: ignore[arg-type]
+        score_run({}, {"q": {"a": 1}}, ndcg_k=(bad,))  # type: ignore[arg-type]
 
 
 def test_duplicate_document_in_run() -> None:
     with pytest.raises(InputError) as info:
-        evaluate({"q": ["a", "b", "a"]}, {"q": {"a": 1}})
+        score_run({"q": ["a", "b", "a"]}, {"q": {"a": 1}})
     assert str(info.value) == "<run>: query 'q' lists a document twice"
 
 
-def test_aggregate() -> None:
+def test_mean_over_queries() -> None:
     per_query = {"q1": {"map": 1.0, "ndcg@10": 0.5}, "q2": {"ndcg@10": 0.0, "map": 0.5}}
-    got = aggregate(per_query)
+    got = mean_over_queries(per_query)
     assert got == {"map": 0.75, "ndcg@10": 0.25}
     assert list(got) == ["map", "ndcg@10"]
-    assert aggregate({}) == {}
+    assert mean_over_queries({}) == {}
 
 
 def test_latency_summary() -> None:
@@ -155,7 +155,7 @@ def test_matches_pytrec_eval(seed: int) -> None:
     measures = {"ndcg_cut_10", "recall_10", "recall_100", "map", "recip_rank"}
     full = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(_scored(run))
     cut = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(_scored(run, 10))
-    got = evaluate(run, qrels)
+    got = score_run(run, qrels)
 
     counted = [qid for qid, docs in qrels.items() if any(g >= 1 for g in docs.values())]
     assert list(got) == counted
@@ -167,7 +167,7 @@ def test_matches_pytrec_eval(seed: int) -> None:
         expected[qid]["mrr@10"] = cut.get(qid, {}).get("recip_rank", 0.0)
         for name, value in expected[qid].items():
             assert got[qid][name] == pytest.approx(value, abs=1e-6), (qid, name)
-    mean = aggregate(got)
+    mean = mean_over_queries(got)
     for name in mean:
         ref_mean = sum(expected[qid][name] for qid in counted) / len(counted)
         assert mean[name] == pytest.approx(ref_mean, abs=1e-6), name

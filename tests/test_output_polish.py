@@ -74,7 +74,7 @@ def figure():
     pytest.importorskip("matplotlib")
     from matplotlib import pyplot as plt
 
-    from xenc.plot import sweep_figure
+    from xenc.evaluation.plot import sweep_figure
 
     fig = sweep_figure(REPORT)
     yield fig

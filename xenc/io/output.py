@@ -176,7 +176,7 @@ def write_report(report: dict[str, Any], output: str | os.PathLike[str] | None) 
 
 
 def comparison_table(report: dict[str, Any]) -> str:
-    """The human summary of a comparison (:func:`xenc.comparison.compare`), for stderr.
+    """The human summary of a comparison (:func:`xenc.evaluation.comparison.compare`), for stderr.
 
     One row per run: each metric's mean and, for the runs compared, the delta against the
     baseline, with ``*`` where it is significant; then each comparison's corrected p-value
@@ -230,8 +230,8 @@ def write_comparison(
     comparison: Any, output: str | os.PathLike[str] | None,
     per_query: str | os.PathLike[str] | None = None,
 ) -> None:
-    """A :class:`xenc.comparison.Comparison`: its table to stderr, its report as JSON to stdout
-    or ``output``, and its per-query records as JSONL to ``per_query`` (atomically)."""
+    """A :class:`xenc.evaluation.comparison.Comparison`: its table to stderr, its report as JSON
+    to stdout or ``output``, and its per-query records as JSONL to ``per_query`` (atomically)."""
     sys.stderr.write(comparison_table(comparison.report))
     sys.stderr.flush()
     if per_query is not None:

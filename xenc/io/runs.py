@@ -83,7 +83,8 @@ def _read_jsonl(path: str | os.PathLike[str]) -> Run:
 
 
 def as_run(name: str, value: RunLike) -> tuple[Run, str | None]:
-    """A run given to :func:`xenc.comparison.compare` and where it came from (its path, if any).
+    """A run given to :func:`xenc.evaluation.comparison.compare`, and its path (if it came from
+    a file).
 
     A mapping is taken as query id → ``[(doc_id, score), ...]`` or ``{doc_id: score}`` (the
     pytrec_eval and ranx form), and ordered as trec_eval does.

@@ -2,8 +2,8 @@
 
 First-stage recall is measured at the candidate depth (``recall@<candidates>``, and the fixed
 ``recall@100``), so the recall ceiling of reranking sits beside the reranked NDCG. Metrics
-follow trec_eval (see :mod:`xenc.metrics`); averages are over the judged queries that have at
-least one relevant document, a judged query missing from the query file counting as 0.
+follow trec_eval (see :mod:`xenc.evaluation.metrics`); averages are over the judged queries
+that have at least one relevant document, a judged query missing from the query file counting as 0.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from xenc import metrics
 from xenc.background import loaded
 from xenc.config import SearchParams
 from xenc.errors import UsageError, param
+from xenc.evaluation import metrics
 from xenc.fusion import effective_fusion
 from xenc.index.reader import Index
 from xenc.io.corpus import load_queries
@@ -43,8 +43,8 @@ def _metric_args(candidates: int) -> dict[str, Any]:
 
 
 def _quality(run: dict[str, list[str]], qrels: Qrels, candidates: int) -> dict[str, float]:
-    per_query = metrics.evaluate(run, qrels, **_metric_args(candidates))
-    return metrics.aggregate(per_query)
+    per_query = metrics.score_run(run, qrels, **_metric_args(candidates))
+    return metrics.mean_over_queries(per_query)
 
 
 def judged_queries(
@@ -143,7 +143,7 @@ def evaluate_runs(
     queries_format: str = "jsonl",
 ) -> tuple[dict[str, Any], dict[str, Run]]:
     """Evaluate the first stage and (with a reranker) reranking on judged queries, and keep
-    their rankings as runs (for :func:`xenc.comparison.compare`).
+    their rankings as runs (for :func:`xenc.evaluation.comparison.compare`).
 
     Returns:
         The report, ``{"first_stage": {...}, "reranked": {...} | None, "latency_ms": {...},

@@ -66,7 +66,7 @@ class _Plan:
     judged: tuple[int, ...] = ()
 
 
-def evaluate(
+def score_run(
     run: Mapping[str, Sequence[str]],
     qrels: Qrels,
     *,
@@ -176,7 +176,7 @@ def _score_query(
     return scores
 
 
-def aggregate(per_query: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+def mean_over_queries(per_query: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
     """The mean over queries of each metric, keys sorted.
 
     A metric missing from some queries is averaged over the queries that have it. An empty

@@ -1,10 +1,10 @@
 """Comparing systems on the same judged queries: ``xenc eval --run NAME=FILE`` and
 :func:`compare`.
 
-Each run is measured per query with trec_eval's definitions (:mod:`xenc.metrics`), under the
-metric names of ir_measures (``nDCG@10``, ``R@100``, ``RR@10``, ``RR``, ``AP``, ``P@5``,
+Each run is measured per query with trec_eval's definitions (:mod:`xenc.evaluation.metrics`),
+under the metric names of ir_measures (``nDCG@10``, ``R@100``, ``RR@10``, ``RR``, ``AP``, ``P@5``,
 ``Judged@10``). Every run except the baseline is then compared with the baseline, per metric:
-mean, delta, a paired significance test (:mod:`xenc.significance`) corrected across the
+mean, delta, a paired significance test (:mod:`xenc.evaluation.significance`) corrected across the
 compared runs, and wins, ties and losses per query. The queries are those of the qrels with at
 least one relevant judgment; a run without one of them scores 0 on it, and the report lists
 it. ``max_drop`` makes a gate: a run significantly worse than the baseline by more than that
@@ -22,11 +22,18 @@ from typing import Any
 
 import numpy as np
 
-from xenc import metrics as trec
 from xenc.errors import UsageError, param
+from xenc.evaluation import metrics as trec
+from xenc.evaluation.significance import (
+    CORRECTIONS,
+    TESTS,
+    check_choice,
+    correct,
+    paired_t,
+    randomization,
+)
 from xenc.io.qrels import Qrels, has_relevant, read_qrels
 from xenc.io.runs import Run, RunLike, as_run
-from xenc.significance import CORRECTIONS, TESTS, check_choice, correct, paired_t, randomization
 
 DEFAULT_METRICS = ("nDCG@10", "RR@10", "R@100", "AP")
 DEFAULT_TRIALS = 10_000
@@ -73,7 +80,7 @@ def parse_metrics(names: str | Iterable[str]) -> list[str]:
 
 
 def _evaluate_args(names: Sequence[str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """:func:`xenc.metrics.evaluate` arguments for ``names``, and name → its result key."""
+    """:func:`xenc.evaluation.metrics.score_run`'s arguments for ``names``, and name → key."""
     args: dict[str, Any] = {"ndcg_k": [], "recall_k": [], "mrr_k": [], "map_": False,
                             "precision_k": [], "judged_k": []}
     keys: dict[str, str] = {}
@@ -177,7 +184,7 @@ def compare(
     values: dict[str, dict[str, np.ndarray]] = {}
     run_rows = []
     for name, (run, source) in loaded.items():
-        scores = trec.evaluate({q: [d for d, _ in ranked] for q, ranked in run.items()},
+        scores = trec.score_run({q: [d for d, _ in ranked] for q, ranked in run.items()},
                                judged, **args)
         values[name] = {m: np.array([scores[q][keys[m]] for q in queries]) for m in chosen}
         missing = [q for q in queries if not run.get(q)]

@@ -122,7 +122,7 @@ def sweep_figure(report: dict[str, Any]) -> Any:
 
 
 def plot_sweep(report: dict[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Draw ``report["sweep"]`` (from :func:`xenc.evaluation.evaluate`) into ``path``
+    """Draw ``report["sweep"]`` (from :func:`xenc.evaluation.pipelines.evaluate`) into ``path``
     (:func:`sweep_figure`).
 
     The file is written atomically (a temporary file, then a rename) and is deterministic
@@ -135,9 +135,10 @@ def plot_sweep(report: dict[str, Any], path: str | os.PathLike[str]) -> Path:
 def plot_deltas(comparison: Any, path: str | os.PathLike[str]) -> Path:
     """Draw each compared run's per-query delta against the baseline, sorted, into ``path``.
 
-    One panel per run (rows) and metric (columns) of a :class:`xenc.comparison.Comparison`: a
-    bar per query, from the run's worst loss to its best win, so where it wins and where it
-    loses shows at a glance. Written atomically and deterministically, as :func:`plot_sweep`.
+    One panel per run (rows) and metric (columns) of a
+    :class:`xenc.evaluation.comparison.Comparison`: a bar per query, from the run's worst loss
+    to its best win, so where it wins and where it loses shows at a glance. Written atomically
+    and deterministically, as :func:`plot_sweep`.
     """
     target = check_plot_path(path)
     import matplotlib
