@@ -82,3 +82,45 @@ def test_atomic_output_keeps_old_file_on_failure(tmp_path):
     with atomic_output(target) as fh:
         fh.write(b"new\n")
     assert target.read_bytes() == b"new\n"
+
+
+def _readers():
+    """Every reader of a line-oriented file, each reading ``path`` to its end."""
+    from xenc.datasets.judgments import read_judgments
+    from xenc.datasets.pairs import read_stsb
+    from xenc.io.corpus import read_corpus, read_queries
+    from xenc.io.pairs import read_pairs
+    from xenc.io.qrels import read_qrels
+    from xenc.io.runs import read_run, read_run_lines, read_trec_run
+
+    return {
+        "corpus": lambda p: list(read_corpus(p)),
+        "queries": lambda p: list(read_queries(p, fmt="tsv")),
+        "qrels": read_qrels,
+        "trec run": read_trec_run,
+        "run": read_run,
+        "rerank run": read_run_lines,
+        "pairs": lambda p: list(read_pairs(p)),
+        "judgments": read_judgments,
+        "sts-b": lambda p: list(read_stsb(p)),
+    }
+
+
+@pytest.mark.parametrize("reader", sorted(_readers()))
+def test_one_line_reader_one_wording(tmp_path, reader):
+    read = _readers()[reader]
+    for path, reason in ((tmp_path / "none.txt", "no such file"),
+                         (tmp_path, "is a directory, expected a file")):
+        with pytest.raises(InputError) as err:
+            read(path)
+        assert str(err.value) == f"{path}: {reason}"
+
+
+@pytest.mark.parametrize("reader", ["queries", "qrels", "trec run", "rerank run", "sts-b"])
+def test_text_that_is_not_utf8_is_one_error(tmp_path, reader):
+    line = {"queries": b"q1\tmoon \xff", "qrels": b"q1 0 d\xff 1",
+            "sts-b": b"a\tb\tc\td\t1.0\tx\xff\ty"}.get(reader, b"q1 Q0 d\xff 1 2.5 run")
+    path = write(tmp_path, line + b"\n", "in.txt")
+    with pytest.raises(InputError) as err:
+        _readers()[reader](path)
+    assert str(err.value) == f"{path}:1: not valid UTF-8"

@@ -204,7 +204,7 @@ HOSTILE_QRELS = {
     "crlf_bom": (b"\xef\xbb\xbfq01 0 astro-018 2\r\nq02 0 astro-001 1\r\n", None),
     "huge_grade": (b"q01 0 astro-018 " + b"9" * 5000 + b"\n", ":1: relevance grade"),
     "grade_400_digits": (b"q01\tastro-018\t1" + b"0" * 400 + b"\n", ":1: relevance grade"),
-    "invalid_utf8": (b"q01 0 astro-018 1\nq01 0 \xff 1\n", ":2: not UTF-8 text"),
+    "invalid_utf8": (b"q01 0 astro-018 1\nq01 0 \xff 1\n", ":2: not valid UTF-8"),
     "header_only": (b"query-id\tcorpus-id\tscore\n", ": no judgments"),
     "empty": (b"", ": no judgments"),
     "nul": (b"q01 0 astro\x00018 1\n", None),

@@ -96,4 +96,4 @@ def test_qrels_invalid_utf8_names_its_line(tmp_path):
     path.write_bytes(b"q1 0 d1 1\r\nq1 0 d2 1\r\nq1 0 d\xff 1\r\n")
     with pytest.raises(InputError) as info:
         read_qrels(path)
-    assert str(info.value) == f"{path}:3: not UTF-8 text"
+    assert str(info.value) == f"{path}:3: not valid UTF-8"

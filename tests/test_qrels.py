@@ -114,7 +114,7 @@ def test_malformed_lines(tmp_path: Path, text: str, where: int, reason: str) -> 
 
 def test_not_utf8(tmp_path: Path) -> None:
     path = _write(tmp_path, b"q 0 d 1\nq 0 \xff 1\n")
-    assert _error(path) == f"{path}:2: not UTF-8 text"
+    assert _error(path) == f"{path}:2: not valid UTF-8"
 
 
 @pytest.mark.parametrize("text", ["", "\n\r\n  \n", "\ufeffquery-id\tcorpus-id\tscore\r\n"])
@@ -126,7 +126,7 @@ def test_no_judgments(tmp_path: Path, text: str) -> None:
 def test_missing_file_and_directory(tmp_path: Path) -> None:
     missing = tmp_path / "nope.tsv"
     assert _error(missing) == f"{missing}: no such file"
-    assert _error(tmp_path) == f"{tmp_path}: is a directory, not a file"
+    assert _error(tmp_path) == f"{tmp_path}: is a directory, expected a file"
 
 
 def test_write_qrels_tsv_is_sorted_and_round_trips(tmp_path: Path) -> None:

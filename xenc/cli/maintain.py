@@ -53,16 +53,13 @@ def verify_cmd(
 
 def read_ids(source: str) -> Iterator[str]:
     """Ids from a file or ``-``: one per line, or JSONL objects with ``id`` (or ``_id``)."""
-    from xenc.io.files import iter_lines, source_name
+    from xenc.io.files import decode, iter_lines, source_name
     from xenc.io.jsonl import parse_object
 
     name = source_name(source)
     for line_no, line in iter_lines(source):
         if not line.lstrip().startswith(b"{"):
-            try:
-                yield line.decode("utf-8").strip()
-            except UnicodeDecodeError:
-                raise InputError(name, line_no, "not valid UTF-8") from None
+            yield decode(line, name, line_no).strip()
             continue
         obj = parse_object(line, name, line_no)
         value = obj.get("id", obj.get("_id"))

@@ -18,8 +18,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from xenc.datasets._text import text_lines
 from xenc.errors import InputError
+from xenc.io.files import text_lines
 from xenc.io.qrels import MAX_GRADE_DIGITS, Qrels
 
 _INT = re.compile(r"[+-]?[0-9]+")
@@ -86,7 +86,7 @@ def read_judgments(path: str | Path) -> Qrels:
     qrels: Qrels = {}
     first: dict[tuple[str, str], int] = {}
     seen_data = False
-    for line_no, line in text_lines(path):
+    for line_no, line in text_lines(path, blank=True, latin1=True):
         fields = line.split()
         if not fields:
             continue
@@ -101,7 +101,7 @@ def read_judgments(path: str | Path) -> Qrels:
 
 
 def _tokens(path: str | Path) -> Iterator[tuple[int, str]]:
-    for line_no, line in text_lines(path):
+    for line_no, line in text_lines(path, blank=True, latin1=True):
         for token in line.split():
             yield line_no, token
 

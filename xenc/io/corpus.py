@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xenc.errors import InputError, UsageError
-from xenc.io.files import iter_lines, source_name
+from xenc.io.files import decode, iter_lines, source_name
 from xenc.io.jsonl import parse_object, read_jsonl
 from xenc.records import Document, Query
 
@@ -219,10 +219,7 @@ def _query_fields(fmt: str, line: bytes, where: tuple[str, int]) -> tuple[str, s
         _, qid = _pick_id(obj, None, where)
         field = "text" if "text" in obj or "query" not in obj else "query"
         return qid, _pick_text(obj, field, where, required=True)
-    try:
-        decoded = line.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InputError(*where, "not valid UTF-8") from None
+    decoded = decode(line, *where)
     if fmt == "text":
         return str(where[1]), decoded.strip()
     qid, tab, text = decoded.partition("\t")

@@ -23,6 +23,8 @@ from typing import IO
 from xenc.errors import InputError
 
 STDIN_NAME = "<stdin>"
+IS_A_DIRECTORY = "is a directory, expected a file"
+NOT_UTF8 = "not valid UTF-8"
 
 
 def source_name(source: str | os.PathLike[str]) -> str:
@@ -81,23 +83,19 @@ def open_input(source: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
         return
     path = Path(source)
     if path.is_dir():
-        raise InputError(str(source), None, "is a directory, expected a file")
+        raise InputError(str(source), None, IS_A_DIRECTORY)
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed below
     except FileNotFoundError:
         raise InputError(str(source), None, "no such file") from None
     except OSError as exc:
-        raise InputError(str(source), None, f"cannot read: {exc.strerror}") from None
+        raise InputError(str(source), None, f"cannot read: {exc.strerror or exc}") from None
     with fh:
         yield _decompressing(fh, str(source))
 
 
-def iter_lines(source: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(line_no, line)`` for each non-blank line, without line ends or a leading BOM.
-
-    Raises:
-        InputError: The source is missing, or its compressed data is corrupt or cut short.
-    """
+def _all_lines(source: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
+    """Every line, blank ones included, without its line end (and the first without a BOM)."""
     with open_input(source) as fh:
         lines = iter(fh)
         line_no = 0
@@ -116,8 +114,62 @@ def iter_lines(source: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
             line = raw.rstrip(b"\r\n")
             if line_no == 1 and line.startswith(b"\xef\xbb\xbf"):
                 line = line[3:]
-            if line.strip():
-                yield line_no, line
+            yield line_no, line
+
+
+def iter_lines(source: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line_no, line)`` for each non-blank line, without line ends or a leading BOM.
+
+    The one line reader: JSONL, queries, qrels, runs, pairs and the test collections all read
+    through it (:func:`text_lines` decodes), so a missing, unreadable or corrupt input is one
+    error whatever the file.
+
+    Raises:
+        InputError: The source is missing, or its compressed data is corrupt or cut short.
+    """
+    for line_no, line in _all_lines(source):
+        if line.strip():
+            yield line_no, line
+
+
+def decode(line: bytes, source: str, line_no: int) -> str:
+    """A line's UTF-8 text.
+
+    Raises:
+        InputError: ``source:line_no: not valid UTF-8``.
+    """
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(source, line_no, NOT_UTF8) from None
+
+
+def text_lines(
+    source: str | os.PathLike[str], *, blank: bool = False, latin1: bool = False
+) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_no, text)`` for each line that is not blank (every line with ``blank``),
+    read by :func:`iter_lines`' rules and decoded as UTF-8.
+
+    Args:
+        source: A path, or ``-`` for standard input.
+        blank: Yield blank lines too (readers of formats where a blank line means something).
+        latin1: Decode a line that is not UTF-8 as Latin-1 instead of failing (old test
+            collections predate UTF-8).
+
+    Raises:
+        InputError: As :func:`iter_lines`; a line that is not UTF-8 (without ``latin1``).
+    """
+    name = source_name(source)
+    for line_no, raw in _all_lines(source):
+        if latin1:
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                line = raw.decode("latin-1")
+        else:
+            line = decode(raw, name, line_no)
+        if blank or line.strip():
+            yield line_no, line
 
 
 def count_lines(source: str, limit: int | None = None) -> int | None:

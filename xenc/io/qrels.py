@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from xenc.errors import InputError
+from xenc.io.files import source_name, text_lines
 
 Qrels = dict[str, dict[str, int]]
 """Query id → document id → relevance grade."""
@@ -41,32 +42,6 @@ def is_relevant(grade: float) -> bool:
 def has_relevant(judged: Mapping[str, int]) -> bool:
     """Whether one query's judgments (doc id → grade) hold at least one relevant document."""
     return any(is_relevant(grade) for grade in judged.values())
-
-
-def _read_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_no, line)`` for the non-blank lines of a UTF-8 file, BOM and CR removed.
-
-    Raises:
-        InputError: the file is missing, unreadable or not UTF-8.
-    """
-    source = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError(source, None, "no such file") from None
-    except IsADirectoryError:
-        raise InputError(source, None, "is a directory, not a file") from None
-    except OSError as exc:
-        raise InputError(source, None, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line_no = data.count(b"\n", 0, exc.start) + 1
-        raise InputError(source, line_no, "not UTF-8 text") from None
-    for line_no, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
-        if line.strip():
-            yield line_no, line
 
 
 def _is_number(text: str) -> bool:
@@ -94,11 +69,12 @@ def _split_beir(line: str) -> list[str]:
 def read_qrels(path: str | os.PathLike[str]) -> Qrels:
     """Read TREC or BEIR-TSV qrels, auto-detecting the form from the first non-blank line.
 
-    Blank lines are skipped; CRLF line ends and a UTF-8 BOM are accepted. A judgment that is
+    Lines are read by :func:`xenc.io.files.text_lines`: blank lines are skipped, CRLF line
+    ends and a UTF-8 BOM are accepted, compressed files are decompressed. A judgment that is
     repeated with the same grade is accepted once.
 
     Args:
-        path: the qrels file (never ``-``: qrels are always a file).
+        path: the qrels file (or ``-``, standard input).
 
     Returns:
         Query id → document id → integer grade, in file order.
@@ -106,14 +82,15 @@ def read_qrels(path: str | os.PathLike[str]) -> Qrels:
     Raises:
         InputError: ``path:line: reason`` for the first malformed line (wrong column count,
             empty id, non-integer grade, a header line after the first line, the same
-            judgment with two grades); ``path: no such file``; ``path: no judgments``.
+            judgment with two grades, a line that is not UTF-8); ``path: no such file``;
+            ``path: no judgments``.
     """
-    source = str(path)
+    source = source_name(path)
     qrels: Qrels = {}
     seen: dict[tuple[str, str], int] = {}
     beir: bool | None = None
     header: tuple[str, ...] = BEIR_HEADER
-    for line_no, line in _read_lines(path):
+    for line_no, line in text_lines(path):
         if beir is None:
             beir = _detect(source, line_no, line)
             fields = _split_beir(line)
@@ -196,7 +173,7 @@ def _add(
         seen[(qid, doc_id)] = where[1]
 
 
-def _check_id(source: str, kind: str, value: str) -> None:
+def check_id(source: str, kind: str, value: str) -> None:
     if not value or any(ch.isspace() for ch in value):
         raise InputError(source, None, f"cannot write {kind} {value!r}: empty or has whitespace")
 
@@ -213,8 +190,8 @@ def write_qrels_tsv(qrels: Mapping[str, Mapping[str, int]], path: str | Path) ->
     source = str(path)
     lines = ["\t".join(BEIR_HEADER)]
     for qid in sorted(qrels):
-        _check_id(source, "query id", qid)
+        check_id(source, "query id", qid)
         for doc_id in sorted(qrels[qid]):
-            _check_id(source, "document id", doc_id)
+            check_id(source, "document id", doc_id)
             lines.append(f"{qid}\t{doc_id}\t{int(qrels[qid][doc_id])}")
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8", newline="\n")

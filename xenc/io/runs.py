@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from xenc.errors import InputError, UsageError
-from xenc.io.files import iter_lines, source_name
+from xenc.io.files import iter_lines, source_name, text_lines
 from xenc.io.jsonl import parse_object
-from xenc.io.qrels import _check_id, _read_lines
+from xenc.io.qrels import check_id
 from xenc.records import trec_order
 
 Run = dict[str, list[tuple[str, float]]]
@@ -143,12 +143,12 @@ def write_trec_run(
             score is higher than the one ranked above it.
     """
     source = str(getattr(fh, "name", "<run>"))
-    _check_id(source, "run tag", tag)
+    check_id(source, "run tag", tag)
     for qid, ranked in run.items():
-        _check_id(source, "query id", qid)
+        check_id(source, "query id", qid)
         previous = math.inf
         for rank, (doc_id, raw) in enumerate(ranked, start=1):
-            _check_id(source, "document id", doc_id)
+            check_id(source, "document id", doc_id)
             score = float(raw)
             if not math.isfinite(score):
                 raise InputError(source, None, f"query {qid!r} rank {rank}: score {score}")
@@ -208,7 +208,7 @@ def read_trec_run(path: str | os.PathLike[str]) -> Run:
             finite number, or a document listed twice for a query; ``path: no such file``.
     """
     run: Run = {}
-    for _, qid, doc_id, score in trec_run_lines(_read_lines(path), str(path)):
+    for _, qid, doc_id, score in trec_run_lines(text_lines(path), str(path)):
         run.setdefault(qid, []).append((doc_id, score))
     for ranked in run.values():
         ranked.sort(key=lambda pair: pair[0], reverse=True)
@@ -234,8 +234,7 @@ def read_run_lines(source: str | os.PathLike[str]) -> dict[str, list[RunLine]]:
     """
     name = source_name(source)
     run: dict[str, list[RunLine]] = {}
-    lines = ((n, raw.decode("utf-8", errors="replace")) for n, raw in iter_lines(source))
-    for line_no, qid, doc_id, score in trec_run_lines(lines, name):
+    for line_no, qid, doc_id, score in trec_run_lines(text_lines(source), name):
         run.setdefault(qid, []).append(RunLine(line_no, doc_id, score))
     return {qid: trec_order(lines, lambda r: r.score, lambda r: r.doc_id)
             for qid, lines in run.items()}
