@@ -52,7 +52,12 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _parse_grade(source: str, line_no: int, text: str) -> int:
+def parse_grade(source: str, line_no: int, text: str) -> int:
+    """A judgment's integer grade (at most :data:`MAX_GRADE_DIGITS` digits).
+
+    Raises:
+        InputError: ``source:line_no: reason`` for a grade that is not such an integer.
+    """
     if not _INT.fullmatch(text):
         raise InputError(source, line_no, f"relevance grade {text!r} is not an integer")
     if len(text.lstrip("+-").lstrip("0")) > MAX_GRADE_DIGITS:
@@ -101,8 +106,8 @@ def read_qrels(path: str | os.PathLike[str]) -> Qrels:
             qid, doc_id, grade_text = _beir_fields(source, line_no, line, header)
         else:
             qid, doc_id, grade_text = _trec_fields(source, line_no, line)
-        grade = _parse_grade(source, line_no, grade_text)
-        _add(qrels, seen, (source, line_no), (qid, doc_id, grade))
+        grade = parse_grade(source, line_no, grade_text)
+        add_judgment(qrels, seen, (source, line_no), (qid, doc_id, grade))
     if not qrels:
         raise InputError(source, None, "no judgments")
     return qrels
@@ -151,26 +156,30 @@ def _trec_fields(source: str, line_no: int, line: str) -> tuple[str, str, str]:
     return fields[0], fields[2], fields[3]
 
 
-def _add(
+def add_judgment(
     qrels: Qrels,
-    seen: dict[tuple[str, str], int],
+    first: dict[tuple[str, str], int],
     where: tuple[str, int],
     judgment: tuple[str, str, int],
 ) -> None:
-    """Record one judgment; the same one again must carry the same grade."""
+    """Record one judgment; a repeat must carry the same grade (it is then kept once).
+
+    Raises:
+        InputError: the same query/document pair judged with two different grades, naming
+            the line of each.
+    """
     qid, doc_id, grade = judgment
     docs = qrels.setdefault(qid, {})
     old = docs.get(doc_id)
-    if old is not None and old != grade:
-        raise InputError(
-            where[0],
-            where[1],
-            f"query {qid!r} document {doc_id!r} judged {grade} here "
-            f"but {old} on line {seen[(qid, doc_id)]}",
-        )
     if old is None:
         docs[doc_id] = grade
-        seen[(qid, doc_id)] = where[1]
+        first[(qid, doc_id)] = where[1]
+    elif old != grade:
+        raise InputError(
+            *where,
+            f"query {qid!r} document {doc_id!r} judged {grade} here "
+            f"but {old} on line {first[(qid, doc_id)]}",
+        )
 
 
 def check_id(source: str, kind: str, value: str) -> None:
