@@ -15,7 +15,7 @@ from xenc.errors import InputError, UsageError
 from xenc.io.corpus import read_queries
 from xenc.io.qrels import read_qrels
 from xenc.training import MineParams, TrainConfig, mine, train
-from xenc.training.data import read_pairs
+from xenc.training.data import read_labeled_pairs
 from xenc.training.teachers import Component, Teacher, parse_spec, standardise
 
 WORDS = "moon river horse paper music tree snow fire king boat gold ship".split()
@@ -161,7 +161,7 @@ def test_teacher_score_must_be_a_finite_number(tmp_path):
     path = tmp_path / "p.jsonl"
     path.write_text('{"query": "a", "document": "b", "label": 1, "teacher_score": "high"}\n')
     with pytest.raises(InputError, match=r'p.jsonl:1: "teacher_score" must be a number'):
-        read_pairs(path, "relevance")
+        read_labeled_pairs(path, "relevance")
 
 
 @pytest.fixture(scope="module")

@@ -261,9 +261,9 @@ def test_refuses_to_replace_a_foreign_directory(tmp_path):
 
 
 def test_sample_pairs_read(tmp_path):
-    from xenc.training.data import read_pairs
+    from xenc.training.data import read_labeled_pairs
 
-    rows = read_pairs(SAMPLE / "pairs.jsonl", "relevance")
+    rows = read_labeled_pairs(SAMPLE / "pairs.jsonl", "relevance")
     assert len(rows) == 62 and {r[2] for r in rows} <= {0.0, 1.0, 2.0, 3.0}
     assert orjson.loads((SAMPLE / "pairs.jsonl").read_bytes().splitlines()[0])["label"] == 0
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from xenc.errors import InputError
 from xenc.training import TrainConfig, train
-from xenc.training.data import Pair, read_pairs
+from xenc.training.data import Pair, read_labeled_pairs
 from xenc.training.dev import first_stage_metric
 from xenc.training.verdict import MIN_PAIRS, MIN_STEPS, warnings_for
 
@@ -88,12 +88,12 @@ def test_bad_first_stage_rank_is_located(tmp_path):
         {"query": "q", "document": "e", "label": 0, "first_stage_rank": "first"},
     ])
     with pytest.raises(InputError, match=r"p.jsonl:2: \"first_stage_rank\" must be a rank"):
-        read_pairs(path, "relevance")
+        read_labeled_pairs(path, "relevance")
     ok = write_jsonl(tmp_path / "ok.jsonl", [
         {"query": "q", "document": "d", "label": 1, "first_stage_rank": 3},
         {"query": "q", "document": "e", "label": 0, "first_stage_rank": None},
     ])
-    assert [row[5] for row in read_pairs(ok, "relevance")] == [3, None]
+    assert [row[5] for row in read_labeled_pairs(ok, "relevance")] == [3, None]
 
 
 def test_readme_example_warns_and_removes_its_checkpoint(tmp_path, tiny_encoder_dir):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from xenc.errors import InputError, UsageError
 from xenc.io.files import open_input, source_name
@@ -85,18 +85,35 @@ def read_parquet(source: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str
                 from None
 
 
+class PairLine(NamedTuple):
+    """One line of a pair file: where it is, its object, and its two texts."""
+
+    where: tuple[str, int]
+    obj: dict[str, Any]
+    texts: tuple[str, str]
+
+
 def read_pairs(
     source: str | os.PathLike[str], on_error: Callable[[InputError], None] | None = None
-) -> Iterator[tuple[dict[str, Any], tuple[str, str]]]:
-    """Yield ``(object, (first text, second text))`` for each valid line of JSONL or Parquet."""
+) -> Iterator[PairLine]:
+    """The one reader of pair files: each valid line of JSONL (a path or ``-``) or Parquet.
+
+    ``xenc score`` scores the texts and writes the object back; ``xenc train`` reads its
+    labels (:func:`xenc.training.data.read_labeled_pairs`).
+
+    Raises:
+        InputError: A missing file, or a bad line or pair (``FILE:LINE``), unless ``on_error``
+            takes it (and the line is skipped).
+    """
     name = source_name(source)
     rows = read_parquet(source) if is_parquet(source) else read_jsonl(source, on_error=on_error)
     for line_no, obj in rows:
+        where = (name, line_no)
         try:
-            pair = pair_of(obj, (name, line_no))
+            texts = pair_of(obj, where)
         except InputError as exc:
             if on_error is None:
                 raise
             on_error(exc)
             continue
-        yield obj, pair
+        yield PairLine(where, obj, texts)

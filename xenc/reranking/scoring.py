@@ -63,7 +63,7 @@ def score_stream(
         from xenc.engines.ray_runtime import RaySession
 
         with RaySession(ray, notify) as session:
-            pairs = read_pairs(source, on_error)
+            pairs = ((line.obj, line.texts) for line in read_pairs(source, on_error))
             # both families are CrossEncoders (CausalLMReranker subclasses it), whose
             # constructor arguments the workers rebuild the model from
             for obj, row in score_on_ray(pairs, cast("CrossEncoder", model), session,
@@ -78,8 +78,8 @@ def score_stream(
             yield _annotate(obj, row, labels)
         block.clear()
 
-    for obj, pair in read_pairs(source, on_error):
-        block.append((obj, pair))
+    for line in read_pairs(source, on_error):
+        block.append((line.obj, line.texts))
         if len(block) >= block_size:
             yield from flush()
     if block:

@@ -29,8 +29,7 @@ import numpy as np
 
 from xenc.errors import InputError, UsageError, param
 from xenc.io.files import source_name
-from xenc.io.jsonl import read_jsonl
-from xenc.io.pairs import pair_of
+from xenc.io.pairs import read_pairs
 
 TASKS = ("relevance", "similarity", "nli")
 
@@ -127,10 +126,11 @@ def _rank(obj: dict[str, Any], where: tuple[str, int]) -> int | None:
     return value
 
 
-def read_pairs(
+def read_labeled_pairs(
     source: str | os.PathLike[str], task: str, labels: Sequence[str] | None = None
 ) -> list[Row]:
-    """Read and check a pair file: ``(query, document, label, group, teacher)`` tuples.
+    """Read and check a pair file (:func:`xenc.io.pairs.read_pairs`: JSONL, or Parquet) and
+    its labels: ``(query, document, label, group, teacher, first_stage_rank)`` tuples.
 
     Raises:
         InputError: a missing file, bad JSON, missing texts or label, a bad label, no pairs.
@@ -138,11 +138,8 @@ def read_pairs(
     """
     if task not in TASKS:
         raise UsageError(f"--task must be one of {', '.join(TASKS)}, not {task!r}")
-    name = source_name(source)
     rows: list[Row] = []
-    for line_no, obj in read_jsonl(source):
-        where = (name, line_no)
-        query, document = pair_of(obj, where)
+    for where, obj, (query, document) in read_pairs(source):
         if "label" not in obj:
             raise InputError(*where, 'missing field "label"')
         label = parse_label(obj["label"], task, where, labels)
@@ -150,7 +147,7 @@ def read_pairs(
         rows.append((query, document, label, str(group), _teacher(obj, where),
                      _rank(obj, where)))
     if not rows:
-        raise InputError(name, None, "no training pairs")
+        raise InputError(source_name(source), None, "no training pairs")
     return rows
 
 
