@@ -11,6 +11,7 @@ truncated file.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import sys
@@ -186,6 +187,21 @@ def count_lines(source: str, limit: int | None = None) -> int | None:
     except OSError:
         return None
     return count if limit is None else min(count, limit)
+
+
+def stream_sha256(fh: IO[bytes]) -> str:
+    """The sha256 (hex) of what is left to read of a binary stream, read a MiB at a time."""
+    digest = hashlib.sha256()
+    for block in iter(lambda: fh.read(1 << 20), b""):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The sha256 (hex) of a file's bytes: the one file hash of xenc (index files, model
+    weights and tokenizers, training data)."""
+    with open(path, "rb") as fh:
+        return stream_sha256(fh)
 
 
 def umask_mode(base: int = 0o666) -> int:

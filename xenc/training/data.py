@@ -17,7 +17,6 @@ compared with it; the others are kept for provenance only.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -28,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from xenc.errors import InputError, UsageError, param
-from xenc.io.files import source_name
+from xenc.io.files import file_sha256, source_name
 from xenc.io.pairs import read_pairs
 
 TASKS = ("relevance", "similarity", "nli")
@@ -54,15 +53,6 @@ class Pair:
     group: str
     teacher: float | None = None
     first_stage_rank: int | None = None
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """The sha256 of a file, for provenance in the model card."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _number(value: Any, where: tuple[str, int], *, integer: bool) -> float:
