@@ -31,7 +31,7 @@ from xenc.index.reader import Index
 from xenc.index.tokenize import TokenizerSpec
 from xenc.io.corpus import CorpusFields, CorpusSkips
 from xenc.progress import Callback
-from xenc.records import Candidate, Query, Result
+from xenc.records import Candidate, Query, Result, as_queries
 from xenc.reranking.stage import Budget, Scored, check_reranker, rerank
 from xenc.retrieval.base import encode_queries
 from xenc.retrieval.stage import first_stage, resolve_params, retriever, warm_up
@@ -201,26 +201,6 @@ def first_stage_lists(
             vector = None if vectors is None else vectors[i]
             cands = first_stage(index, query.text, params, vector)
             yield (query, cands, vector) if with_vectors else (query, cands)
-
-
-def as_queries(queries: str | Query | Iterable[str | Query]) -> Iterator[Query]:
-    """Queries from a string, a :class:`Query`, or an iterable of either.
-
-    Strings get ids as on the shell: one string is query ``"1"``; in a list, a string's id is
-    its 1-based position.
-
-    Raises:
-        UsageError: An element is neither a string nor a Query.
-    """
-    if isinstance(queries, str | Query):
-        queries = [queries]
-    for position, item in enumerate(queries, start=1):
-        if isinstance(item, Query):
-            yield item
-        elif isinstance(item, str):
-            yield Query(str(position), item)
-        else:
-            raise UsageError(f"queries must be strings or xenc.Query, got {type(item).__name__}")
 
 
 def _passages(index: Index, top: list[Scored]) -> dict[str, Any]:

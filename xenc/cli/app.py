@@ -170,12 +170,12 @@ def index_cmd(
 
 def _queries(query: str | None, queries: str | None, fmt: str = "auto"):
     from xenc.io.corpus import load_queries
-    from xenc.records import Query
+    from xenc.records import as_queries
 
     if query is not None and queries is None:
         if not query.strip():
             raise UsageError("QUERY is empty")
-        return [Query("1", query)]
+        return list(as_queries(query))
     if queries is not None and query is None:
         return load_queries(queries, fmt=fmt)
     raise UsageError("give one QUERY argument or --queries FILE|-, not both or neither")
