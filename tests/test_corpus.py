@@ -68,3 +68,22 @@ def test_queries_forms_and_errors(tmp_path):
                 name="b.jsonl")
     with pytest.raises(InputError, match=r"b.jsonl:2: duplicate query id \"q1\" \(line 1\)"):
         list(read_queries(bad))
+
+
+def test_every_reader_takes_id_before_beir_id(tmp_path):
+    """docs/formats.md: without --id-field, `id` is the id, else `_id`; the BEIR converter and
+    `xenc delete --ids` follow the same rule (BEIR's reader took `_id` first)."""
+    from xenc.cli.maintain import read_ids
+    from xenc.datasets.beir import read_beir_corpus, read_beir_queries
+
+    row = '{"id": "x1", "_id": "b1", "text": "both ids", "title": "T"}'
+    path = lines(tmp_path, row, '{"_id": "b2", "text": "only _id"}')
+    assert [d.id for d in read_corpus(path)] == ["x1", "b2"]
+    assert [q.id for q in read_queries(path)] == ["x1", "b2"]
+    assert [d["id"] for d in read_beir_corpus(path)] == ["x1", "b2"]
+    assert [q["id"] for q in read_beir_queries(path)] == ["x1", "b2"]
+    assert list(read_ids(str(path))) == ["x1", "b2"]
+    for read in (lambda p: list(read_corpus(p)), lambda p: list(read_beir_corpus(p)),
+                 lambda p: list(read_ids(str(p)))):
+        with pytest.raises(InputError, match='missing id field "id" or "_id"'):
+            read(lines(tmp_path, '{"text": "no id"}', name="none.jsonl"))

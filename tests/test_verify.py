@@ -142,7 +142,7 @@ def test_delete_command_errors(index_dir, tmp_path):
     result = runner.invoke(app, ["delete", "--index-dir", str(index_dir), "--ids", "-"],
                            input='{"id": "d1"}\n{"name": 3}\n')
     assert result.exit_code == 1
-    assert result.stderr == 'Error: <stdin>:2: expected a non-empty "id" (or "_id") field\n'
+    assert result.stderr == 'Error: <stdin>:2: missing id field "id" or "_id"\n'
     lock = WriterLock(index_dir / ".lock").acquire()
     try:
         result = runner.invoke(app, ["delete", "--index-dir", str(index_dir), "--ids", "-",

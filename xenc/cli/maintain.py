@@ -19,7 +19,7 @@ import typer
 
 from xenc.cli.options import IndexDir, Reranker, Wait, handle_errors, make_subapp
 from xenc.config import ENV_ENCODER, ENV_INDEX_DIR
-from xenc.errors import InputError, UsageError, XencError
+from xenc.errors import UsageError, XencError
 
 app = make_subapp()
 
@@ -53,6 +53,7 @@ def verify_cmd(
 
 def read_ids(source: str) -> Iterator[str]:
     """Ids from a file or ``-``: one per line, or JSONL objects with ``id`` (or ``_id``)."""
+    from xenc.io.corpus import record_id
     from xenc.io.files import decode, iter_lines, source_name
     from xenc.io.jsonl import parse_object
 
@@ -61,11 +62,7 @@ def read_ids(source: str) -> Iterator[str]:
         if not line.lstrip().startswith(b"{"):
             yield decode(line, name, line_no).strip()
             continue
-        obj = parse_object(line, name, line_no)
-        value = obj.get("id", obj.get("_id"))
-        if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
-            raise InputError(name, line_no, 'expected a non-empty "id" (or "_id") field')
-        yield str(value).strip()
+        yield record_id(parse_object(line, name, line_no), (name, line_no))[1]
 
 
 @app.command("delete")

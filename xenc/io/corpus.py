@@ -16,7 +16,7 @@ from xenc.io.files import decode, iter_lines, source_name
 from xenc.io.jsonl import parse_object, read_jsonl
 from xenc.records import Document, Query
 
-ID_FIELDS = ("id", "_id")
+ID_FIELDS = ("id", "_id")  # the id, else BEIR's _id: docs/formats.md
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,17 @@ class CorpusSkips:
         return f", {self.total} skipped ({self.empty} empty, {self.invalid} invalid)"
 
 
-def _pick_id(obj: dict[str, Any], id_field: str | None, where: tuple[str, int]) -> tuple[str, str]:
-    """Return ``(field_name, id)``; ids may be strings or integers, never empty."""
+def record_id(
+    obj: dict[str, Any], where: tuple[str, int], id_field: str | None = None
+) -> tuple[str, str]:
+    """``(field_name, id)`` of a record: ``id_field``, else the one rule of every reader of
+    ids (corpus, queries, BEIR files, ``xenc delete --ids``): ``id``, else ``_id``.
+
+    Ids may be strings or integers (made strings, surrounding spaces removed), never empty.
+
+    Raises:
+        InputError: ``where``: a missing, empty or mistyped id.
+    """
     candidates = (id_field,) if id_field else ID_FIELDS
     for name in candidates:
         if name in obj and obj[name] is not None:
@@ -128,7 +137,7 @@ def document_from_object(
     The text field must be present but may be empty (a title-only document); a document with
     neither title nor text is returned as is and skipped by :func:`read_corpus`.
     """
-    id_name, doc_id = _pick_id(obj, id_field, where)
+    id_name, doc_id = record_id(obj, where, id_field)
     if text_field not in obj or obj[text_field] is None:
         raise InputError(*where, f'missing text field "{text_field}"')
     text = _pick_text(obj, text_field, where, required=False)
@@ -216,7 +225,7 @@ def _query_fields(fmt: str, line: bytes, where: tuple[str, int]) -> tuple[str, s
     """``(id, text)`` of one query line in format ``fmt``."""
     if fmt == "jsonl":
         obj = parse_object(line, *where)
-        _, qid = _pick_id(obj, None, where)
+        _, qid = record_id(obj, where)
         field = "text" if "text" in obj or "query" not in obj else "query"
         return qid, _pick_text(obj, field, where, required=True)
     decoded = decode(line, *where)
