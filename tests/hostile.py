@@ -1,4 +1,4 @@
-"""Shared pieces of the hostile-input tests (tests/test_hostile_*.py): hypothesis settings and
+"""Shared pieces of the hostile-input tests (tests/*/test_hostile_*.py): hypothesis settings and
 strategies for JSONL lines, and the JSONL oracle.
 
 Every reader either gives the right answer or ONE located XencError. Property-based

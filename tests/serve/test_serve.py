@@ -26,7 +26,7 @@ from conftest import SAMPLE, parse_jsonl, write_jsonl
 
 from xenc.cli.app import app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PASSAGES = [json.loads(line)["text"] for line in (SAMPLE / "corpus.jsonl").open()]
 QUERIES = [json.loads(line)["text"] for line in (SAMPLE / "queries.jsonl").open()]
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import jsonl_bytes
 from hostile import listing, nested
 
-SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
+SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"
 
 
 def tree(folder: Path) -> list[str]:

@@ -22,7 +22,7 @@ from xenc.models.resolve import (
 )
 from xenc.models.runtime import select_device, set_threads
 
-NO_RERANKER = (  # the CLI says --reranker and --no-rerank (tests/test_cli_search.py)
+NO_RERANKER = (  # the CLI says --reranker and --no-rerank (tests/cli/test_search_command.py)
     "no reranker chosen: pass reranker NAME|PATH (a Hugging Face cross-encoder directory "
     "or hub id) or reranker=None"
 )

@@ -605,7 +605,7 @@ def test_describe_mentions_anomalies(tmp_path: Path) -> None:
 
 def shared_datasets() -> Path:
     env = os.environ.get("XENC_SHARED_DATASETS")
-    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 
 
 def real_folder(name: str) -> Path:

@@ -1,6 +1,6 @@
 """Output polish (issue 27, item 8): the table, the sweep plot, `xenc models` on a terminal,
 file modes under the umask, and BEIR metadata not nested twice. (The closed pipe's SIGPIPE
-status is tested in test_cli_app.py.)"""
+status is tested in tests/cli/test_app.py.)"""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ import xenc.models.hub as hub
 import xenc.models.resolve as resolve
 from xenc.errors import ModelError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEAD = "http://127.0.0.1:9"
 CACHED, MISSING = "xenc-test/tiny-ce", "xenc-test/not-downloaded"
 

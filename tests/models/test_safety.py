@@ -11,7 +11,7 @@ import pytest
 
 from xenc.cli.app import app
 
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 
 REMOTE_CODE = '''
 from pathlib import Path

@@ -182,7 +182,7 @@ def test_hnswlib_is_bounded_to_the_versions_the_reader_was_checked_against():
 
     from packaging.requirements import Requirement
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     deps = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
     (req,) = [Requirement(d) for d in deps if Requirement(d).name == "hnswlib"]
     assert "0.8.0" in req.specifier and "0.9.0" not in req.specifier
