@@ -224,3 +224,8 @@ def test_write_trec_run_errors(run: dict[str, Any], tag: str, reason: str) -> No
     with pytest.raises(InputError) as info:
         write_trec_run(run, io.StringIO(), tag=tag)
     assert str(info.value) == f"<run>: {reason}"
+
+
+def test_qrels_are_always_a_file():
+    """docs/formats.md: `-` is not read as standard input."""
+    assert _error("-") == "-: no such file"

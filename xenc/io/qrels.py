@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from xenc.errors import InputError
-from xenc.io.files import source_name, text_lines
+from xenc.io.files import text_lines
 
 Qrels = dict[str, dict[str, int]]
 """Query id → document id → relevance grade."""
@@ -79,7 +79,7 @@ def read_qrels(path: str | os.PathLike[str]) -> Qrels:
     repeated with the same grade is accepted once.
 
     Args:
-        path: the qrels file (or ``-``, standard input).
+        path: the qrels file (never ``-``: qrels are always a file, docs/formats.md).
 
     Returns:
         Query id → document id → integer grade, in file order.
@@ -90,7 +90,9 @@ def read_qrels(path: str | os.PathLike[str]) -> Qrels:
             judgment with two grades, a line that is not UTF-8); ``path: no such file``;
             ``path: no judgments``.
     """
-    source = source_name(path)
+    if str(path) == "-":  # documented: "-" is a file name here, and there is none
+        raise InputError("-", None, "no such file")
+    source = str(path)
     qrels: Qrels = {}
     seen: dict[tuple[str, str], int] = {}
     beir: bool | None = None
