@@ -70,7 +70,7 @@ ST_CHILD = (
 PAIRS_CHILD = """
 import json, sys
 from xenc import SearchParams, open_index
-from xenc.retrieve import first_stage
+from xenc.retrieval.stage import first_stage
 
 index_dir, query, n, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 index = open_index(index_dir)

@@ -85,7 +85,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from xenc.config import SearchParams
-    from xenc.corpus import read_queries
+    from xenc.io.corpus import read_queries
     from xenc.models.cross_encoder import CrossEncoder
     from xenc.models.runtime import set_threads
     from xenc.pipeline import open_index

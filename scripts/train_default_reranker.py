@@ -219,8 +219,7 @@ def mine_wikiqa(work: Path, args) -> dict[str, Path]:
 def evaluate_wikiqa(work: Path, model: Path, args) -> dict:
     """Answer selection on WikiQA test: each question's candidates ranked by BM25 (the test
     sentences' statistics) and by the raw model (``--fusion none``: there is no first stage)."""
-    from xenc.metrics import aggregate
-    from xenc.metrics import evaluate as score_run
+    from xenc.evaluation.metrics import mean_over_queries, score_run
     from xenc.models.reranker import load_reranker
     from xenc.pipeline import open_index
 
@@ -245,7 +244,7 @@ def evaluate_wikiqa(work: Path, model: Path, args) -> dict:
                 runs[name][qid] = [ids[i] for i in order]
     finally:
         index.close()
-    return {name: {k: round(v, 4) for k, v in aggregate(score_run(
+    return {name: {k: round(v, 4) for k, v in mean_over_queries(score_run(
         run, qrels, ndcg_k=(10,), recall_k=(), mrr_k=(10,), map_=True)).items()}
             for name, run in runs.items()}
 
@@ -334,9 +333,9 @@ def mine_all(work: Path, name: str, sets: dict[str, tuple[Path, Path]], args) ->
     todo = [kind for kind, path in out.items() if not path.exists()]
     if not todo:
         return out
-    from xenc.corpus import read_queries
+    from xenc.io.corpus import read_queries
+    from xenc.io.qrels import read_qrels as xenc_qrels
     from xenc.pipeline import open_index
-    from xenc.qrels import read_qrels as xenc_qrels
     from xenc.training import MineParams, mine
 
     spec = f"splade:{args.splade}+bm25+dense"
@@ -469,9 +468,8 @@ def fused(records: list[dict], fusion: str) -> list[str]:
 
 def evaluate(work: Path, name: str, model: Path, args) -> dict:
     """BM25, hybrid, hybrid top-100 reranked, and every fusion, for one collection."""
-    from xenc.metrics import aggregate
-    from xenc.metrics import evaluate as score_run
-    from xenc.qrels import read_qrels as xenc_qrels
+    from xenc.evaluation.metrics import mean_over_queries, score_run
+    from xenc.io.qrels import read_qrels as xenc_qrels
 
     f, idx = folder(work, name), index_dir(work, name)
     judged = set(read_qrels(f / "qrels.tsv"))
@@ -498,7 +496,7 @@ def evaluate(work: Path, name: str, model: Path, args) -> dict:
     out = {"bm25": pick(first["bm25"]), "hybrid": pick(first["hybrid"])}
     for fusion in FUSIONS:
         run = {q: fused(recs, fusion) for q, recs in by_q.items()}
-        out[f"reranked/{fusion}"] = pick(aggregate(score_run(run, qrels)))
+        out[f"reranked/{fusion}"] = pick(mean_over_queries(score_run(run, qrels)))
     return out
 
 

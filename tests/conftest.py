@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
 # Tests never share query encoders through the developer's ~/.cache/xenc (session fixtures
-# included); tests/test_shared_export.py turns sharing on in a directory of its own.
+# included); tests/models/test_shared_export.py turns sharing on in a directory of its own.
 os.environ["XENC_CACHE_DIR"] = "off"
 
 
@@ -118,5 +118,42 @@ def opened(sample_index):
     from xenc.pipeline import open_index
 
     index = open_index(sample_index)
+    yield index
+    index.close()
+
+
+SMALL_DOCS = [  # the small index: one passage a document
+    ("d1", "Sourdough", "A sourdough starter needs regular feeding with flour and water."),
+    ("d2", "", "Knife sharpening uses a whetstone held at a steady angle."),
+    ("d3", "Bread", "Bread dough rises because yeast makes carbon dioxide; flour matters."),
+    ("d4", "Stars", "A red giant star has exhausted the hydrogen in its core."),
+    ("d5", "Feeding", "Feed the starter flour and water daily; discard half before feeding."),
+    ("d6", "", "Whetstones come in coarse and fine grits for sharpening knives."),
+    ("d7", "Comets", "Comets are icy bodies that grow tails near the sun."),
+    ("d8", "Flour", "Whole wheat flour absorbs more water than white flour."),
+]
+
+
+def trec_sorted(ids, score):
+    """trec_eval's order: score descending, then document id descending."""
+    return sorted(sorted(ids, reverse=True), key=score, reverse=True)
+
+
+def small_passages() -> list[str]:
+    """The passage text of each of SMALL_DOCS, as encoders and rerankers read it."""
+    return [f"{t}\n{x}" if t else x for _, t, x in SMALL_DOCS]
+
+
+@pytest.fixture(scope="session")
+def small_index(tmp_path_factory, tiny_encoder_dir):
+    """An index of SMALL_DOCS, opened: tests of the stages compute what it should return."""
+    from xenc.pipeline import build_index, open_index
+
+    path = write_jsonl(tmp_path_factory.mktemp("small") / "corpus.jsonl",
+                       ({"id": i, "title": t, "text": x} for i, t, x in SMALL_DOCS))
+    target = path.parent / "idx"
+    build_index(path, target, encoder=str(tiny_encoder_dir))
+    index = open_index(target)
+    assert index.num_passages == len(SMALL_DOCS)  # every document is one passage here
     yield index
     index.close()

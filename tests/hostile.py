@@ -1,4 +1,4 @@
-"""Shared pieces of the hostile-input tests (tests/test_hostile_*.py): hypothesis settings and
+"""Shared pieces of the hostile-input tests (tests/*/test_hostile_*.py): hypothesis settings and
 strategies for JSONL lines, and the JSONL oracle.
 
 Every reader either gives the right answer or ONE located XencError. Property-based
@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from xenc.errors import XencError
-from xenc.formats import MAX_DEPTH
+from xenc.io.jsonl import MAX_DEPTH
 from xenc.records import Document, Query
 
 SETTINGS = settings(

@@ -287,7 +287,7 @@ def test_every_help_example_runs(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for name in order + [c for c in COMMANDS if c not in order]:
         for line in _help_examples(name):
-            if name == "serve":  # a server runs until it is stopped: test_serve.py runs it
+            if name == "serve":  # it runs until stopped: tests/serve/test_serve.py runs it
                 continue
             if ("--engine ray" in line and importlib.util.find_spec("ray") is None) or \
                     "../shared" in line and not (ROOT.parent / "shared").is_dir() or \

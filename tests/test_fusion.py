@@ -14,8 +14,8 @@ from xenc.config import RRF_K, SearchParams
 from xenc.errors import ModelError, UsageError
 from xenc.fusion import effective_fusion, fuse_scores, parse_fusion, rrf
 from xenc.records import Candidate
-from xenc.rerank import rerank
-from xenc.retrieve import fuse
+from xenc.reranking.stage import rerank
+from xenc.retrieval.hybrid import fuse
 
 
 def test_none_keeps_the_scores():

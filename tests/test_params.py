@@ -11,7 +11,7 @@ from xenc.cli.app import app
 from xenc.config import ChunkParams, HNSWParams, SearchParams
 from xenc.errors import IndexFormatError, UsageError
 from xenc.index.bm25 import BM25Params
-from xenc.reranking import RerankOptions
+from xenc.reranking.documents import RerankOptions
 from xenc.training import MineParams, TrainConfig
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"

@@ -36,3 +36,14 @@ def test_search_takes_a_list_of_strings_and_queries(opened):
 def test_search_rejects_other_types(opened):
     with pytest.raises(UsageError, match="queries must be strings or xenc.Query, got int"):
         list(xenc.search(opened, [3], BM25))
+
+
+def test_strings_become_queries_one_way():
+    from xenc.records import as_queries
+
+    assert list(as_queries("moon")) == [Query("1", "moon")]
+    assert list(as_queries(["moon", Query("q7", "knife"), "sun"])) == [
+        Query("1", "moon"), Query("q7", "knife"), Query("3", "sun")]
+    for bad in ([3], [Query("1", None)]):  # type: ignore[arg-type]
+        with pytest.raises(UsageError, match="queries must be strings or xenc.Query"):
+            list(as_queries(bad))

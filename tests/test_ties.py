@@ -61,7 +61,7 @@ def test_search_writes_ties_in_trec_eval_order_at_full_precision(tied):
 
 def test_eval_agrees_exactly_with_pytrec_eval(tied, tmp_path):
     pytrec_eval = pytest.importorskip("pytrec_eval")
-    from xenc.qrels import read_qrels
+    from xenc.io.qrels import read_qrels
 
     run_file = tmp_path / "run.trec"
     run_file.write_text(search_trec(tied))

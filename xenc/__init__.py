@@ -14,8 +14,6 @@ Heavy libraries (torch, transformers, hnswlib) load only when a model or graph i
 
 from __future__ import annotations
 
-import sys
-import types
 from importlib import import_module
 from typing import Any
 
@@ -27,22 +25,23 @@ _EXPORTS = {
     "search": "xenc.pipeline",
     "run_queries": "xenc.pipeline",
     "Searcher": "xenc.searcher",
-    "CorpusFields": "xenc.corpus",
-    "score_stream": "xenc.scoring",
-    "evaluate": "xenc.evaluation",
-    "compare": "xenc.comparison",
-    "Comparison": "xenc.comparison",
-    "read_run": "xenc.runs",
-    "Index": "xenc.retrieve",
+    "CorpusFields": "xenc.io.corpus",
+    "rerank": "xenc.reranking.documents",
+    "score_stream": "xenc.reranking.scoring",
+    "evaluate": "xenc.evaluation.pipelines",
+    "compare": "xenc.evaluation.comparison",
+    "Comparison": "xenc.evaluation.comparison",
+    "read_run": "xenc.io.runs",
+    "Index": "xenc.index.reader",
     "Encoder": "xenc.models.encoder",
     "CrossEncoder": "xenc.models.cross_encoder",
     "CausalLMReranker": "xenc.models.causal_lm",
     "load_reranker": "xenc.models.reranker",
     "export_onnx": "xenc.models.export",
     "convert": "xenc.datasets",
-    "read_corpus": "xenc.corpus",
-    "read_queries": "xenc.corpus",
-    "read_qrels": "xenc.qrels",
+    "read_corpus": "xenc.io.corpus",
+    "read_queries": "xenc.io.corpus",
+    "read_qrels": "xenc.io.qrels",
     "Document": "xenc.records",
     "Query": "xenc.records",
     "Candidate": "xenc.records",
@@ -55,30 +54,10 @@ _EXPORTS = {
     "UsageError": "xenc.errors",
 }
 
-__all__ = sorted([*_EXPORTS, "rerank"]) + ["__version__"]
+__all__ = sorted(_EXPORTS) + ["__version__"]
 
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'xenc' has no attribute {name!r}")
-
-
-class _Package(types.ModuleType):
-    """``xenc`` itself, so that ``xenc.rerank`` stays the function :func:`xenc.reranking.rerank`.
-
-    Importing the rerank stage, the submodule ``xenc/rerank.py``, makes Python set the
-    package's ``rerank`` attribute to that module; this property keeps the public function
-    (``from xenc.rerank import ...`` is unaffected: it reads ``sys.modules``).
-    """
-
-    @property
-    def rerank(self) -> Any:
-        return import_module("xenc.reranking").rerank
-
-    @rerank.setter
-    def rerank(self, value: Any) -> None:  # the import system setting the submodule: ignored
-        pass
-
-
-sys.modules[__name__].__class__ = _Package

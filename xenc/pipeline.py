@@ -6,9 +6,7 @@ callback). ``xenc.search(...)`` in Python and ``xenc search`` in a shell give th
 
 from __future__ import annotations
 
-import contextvars
 import os
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -16,26 +14,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from xenc.background import loaded
 from xenc.config import (
     INDEX_RETRIEVERS,
-    NEEDS,
     ChunkParams,
     HNSWParams,
     SearchParams,
     parse_retrievers,
     text_kind,
 )
-from xenc.corpus import CorpusFields, CorpusSkips
 from xenc.errors import UsageError, param
 from xenc.fusion import effective_fusion
 from xenc.index import store
 from xenc.index.bm25 import BM25Params
 from xenc.index.reader import Index
 from xenc.index.tokenize import TokenizerSpec
+from xenc.io.corpus import CorpusFields, CorpusSkips
 from xenc.progress import Callback
-from xenc.records import Candidate, Query, Result
-from xenc.rerank import Budget, Scored, rerank
-from xenc.retrieve import encode_queries, first_stage, resolve_params, retriever
+from xenc.records import Candidate, Query, Result, as_queries
+from xenc.reranking.stage import Budget, Scored, check_reranker, rerank
+from xenc.retrieval.base import encode_queries
+from xenc.retrieval.stage import first_stage, resolve_params, retriever, warm_up
 
 if TYPE_CHECKING:
     from xenc.engines.ray_runtime import RayOptions
@@ -80,7 +79,7 @@ def build_index(
     ignored; ``fields`` are used unless left at their defaults. Where there is no index yet,
     ``update`` builds one; an update keeps the index's retrievers (``retrievers``, if given,
     must be the same). ``wait`` is how long to wait for another writer's lock.
-    ``skips`` (a :class:`xenc.corpus.CorpusSkips`) chooses whether invalid records are skipped
+    ``skips`` (a :class:`xenc.io.corpus.CorpusSkips`) chooses whether invalid records are skipped
     and collects what was; records with neither title nor text are always skipped.
     With ``ray`` (:class:`xenc.engines.ray_runtime.RayOptions`), the passages to embed are
     embedded on Ray (connected on the first one; ``notify`` gets its one-line messages); the
@@ -144,80 +143,6 @@ class QueryRun:
         return sum(1 for s in self.ranked if s.reranked)
 
 
-class Loading:
-    """A model loading on a background thread while the index and the first stage get ready.
-
-    A cold ``xenc search`` spends ~0.1 s creating the reranker's ONNX session and as much on
-    the query encoder's; ONNX Runtime releases the GIL meanwhile, so on two cores the two
-    overlap. :func:`run_queries` and :func:`search` accept a ``Loading`` wherever they take a
-    reranker and wait for it after the first stage is loaded. The thread runs in a copy of
-    the caller's context (so errors name parameters as the caller's do), and whatever
-    ``load`` raises is raised again by :meth:`result`, in the caller's thread.
-
-    Args:
-        load: Returns the model (or ``None``).
-    """
-
-    def __init__(self, load: Callable[[], Any]) -> None:
-        self._value: Any = None
-        self._error: BaseException | None = None
-        context = contextvars.copy_context()
-        # Not a daemon: a process that fails (a corrupted index, say) while the model is still
-        # loading waits for it at exit. Finalizing Python under a thread that is inside ONNX
-        # Runtime's or a tokenizer's C++ aborts with "terminate called ..." (exit 134).
-        self._thread = threading.Thread(target=context.run, args=(self._run, load),
-                                        name="xenc-load", daemon=False)
-        self._thread.start()
-
-    def _run(self, load: Callable[[], Any]) -> None:
-        try:
-            self._value = load()
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-            self._error = exc
-
-    def result(self) -> Any:
-        """The model, once loaded.
-
-        Raises:
-            Whatever loading raised.
-        """
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
-def first_stage_without_torch(index: Index, params: SearchParams) -> bool:
-    """Whether the first stage of ``params`` on ``index`` runs without torch (BM25, or a
-    checked ONNX query encoder), so that a :class:`Loading` may run beside it."""
-    chosen = retriever(resolve_params(index, params).retriever)
-    return not chosen.needs_vector or index.onnx_queries
-
-
-def loaded(model: Any) -> Any:
-    """``model``, or what it loads if it is a :class:`Loading`."""
-    return model.result() if isinstance(model, Loading) else model
-
-
-def check_reranker(model: Any) -> None:
-    if model is not None and getattr(model, "num_labels", 1) != 1:
-        raise UsageError(
-            f"reranker has {model.num_labels} labels; search and eval need a one-score model"
-        )
-
-
-def warm_up(index: Index, params: SearchParams) -> None:
-    """Load what the first stage needs before any query is timed (parts load lazily).
-    ``params`` are resolved (:func:`xenc.retrieve.resolve_params`)."""
-    needs = NEEDS[str(params.retriever)]  # the index parts the retriever reads
-    if "bm25" in needs:
-        _ = index.bm25
-    if "dense" in needs:
-        _ = index.encoder, index.embeddings
-        if not params.exact:
-            _ = index.graph
-
-
 def run_queries(
     index: Index,
     queries: Iterable[Query],
@@ -229,7 +154,7 @@ def run_queries(
     """First stage, then (with a reranker) rerank of the top ``rerank_depth`` candidates.
 
     With ``params.budget_ms``, each query reranks only what fits in that time budget
-    (see :class:`xenc.rerank.Budget`; the cost estimate is carried from query to query).
+    (see :class:`xenc.reranking.stage.Budget`; the cost estimate is carried from query to query).
     """
     params = resolve_params(index, params)
     warm_up(index, params)
@@ -278,26 +203,6 @@ def first_stage_lists(
             yield (query, cands, vector) if with_vectors else (query, cands)
 
 
-def as_queries(queries: str | Query | Iterable[str | Query]) -> Iterator[Query]:
-    """Queries from a string, a :class:`Query`, or an iterable of either.
-
-    Strings get ids as on the shell: one string is query ``"1"``; in a list, a string's id is
-    its 1-based position.
-
-    Raises:
-        UsageError: An element is neither a string nor a Query.
-    """
-    if isinstance(queries, str | Query):
-        queries = [queries]
-    for position, item in enumerate(queries, start=1):
-        if isinstance(item, Query):
-            yield item
-        elif isinstance(item, str):
-            yield Query(str(position), item)
-        else:
-            raise UsageError(f"queries must be strings or xenc.Query, got {type(item).__name__}")
-
-
 def _passages(index: Index, top: list[Scored]) -> dict[str, Any]:
     """The passage each result carries with ``with_text="passage"``: the one whose score
     made the document's (reranked), else its best first-stage passage, else its first."""
@@ -323,7 +228,8 @@ def search(
     ``queries`` is one query string, a list of strings (ids ``"1"``, ``"2"``, … as with
     ``xenc search``), or :class:`~xenc.records.Query` objects. With a time budget
     (``params.budget_ms``) and a reranker, every result also says how many of the query's
-    candidates were reranked (``reranked_count``). ``reranker`` may be a :class:`Loading`.
+    candidates were reranked (``reranked_count``). ``reranker`` may be a
+    :class:`xenc.background.Loading`.
     ``with_text`` adds ``text``: ``"document"`` (or ``True``) the whole document's,
     ``"passage"`` the passage that matched (see :func:`_passages`) with its ``passage_no``.
 

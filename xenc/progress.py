@@ -3,8 +3,9 @@
 Library functions take ``progress: Callable[[int], None] | None`` and call it with the number
 of items just done; the CLI decides whether a bar is drawn (stderr is a terminal, or
 ``--progress``). A bar shows its total and the time left: the CLI gives the total when it can
-count the input (:func:`count_lines`), or the library tells it once known (:func:`set_total`:
-``eval``'s queries, ``train``'s steps). Nothing here writes to stdout, which carries data only.
+count the input (:func:`xenc.io.files.count_lines`), or the library tells it once known
+(:func:`set_total`: ``eval``'s queries, ``train``'s steps). Nothing here writes to stdout,
+which carries data only.
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ def bar(
 ) -> Iterator[Callback | None]:
     """Yield a callback advancing a rich progress bar on stderr, or ``None`` when disabled.
 
-    ``total`` may be a function (:func:`count_lines` of the input, say): it is called only
-    when the bar is drawn.
+    ``total`` may be a function (:func:`xenc.io.files.count_lines` of the input, say): it is
+    called only when the bar is drawn.
     """
     if not enabled:
         yield None
@@ -95,24 +96,6 @@ def note(message: str) -> None:
     """A one-line message for a person, on stderr."""
     sys.stderr.write(message.rstrip("\n") + "\n")
     sys.stderr.flush()
-
-
-def count_lines(source: str, limit: int | None = None) -> int | None:
-    """Non-blank lines of a file (at most ``limit``), for a progress total; ``None`` for stdin
-    (``-``), a compressed file (its lines are counted as they are read), or when it cannot be
-    read (the command itself will then say why)."""
-    from xenc.formats import compression_of
-
-    if source == "-":
-        return None
-    try:
-        with open(source, "rb") as fh:
-            if compression_of(fh.peek(8)[:8]):
-                return None
-            count = sum(1 for line in fh if line.strip())
-    except OSError:
-        return None
-    return count if limit is None else min(count, limit)
 
 
 def tracked(items: Iterable[T], callback: Callback | None) -> Iterator[T]:

@@ -1,15 +1,17 @@
 """Frozen records passed between stages: Document → Chunk → Candidate → Result.
 
-Stages never pass raw dicts: fields are validated once at the edge (``xenc.corpus``,
-``xenc.formats``) and turned into these. ``to_dict`` emits plain ``str``/``int``/``float``
+Stages never pass raw dicts: fields are validated once at the edge (``xenc.io.corpus``,
+``xenc.io.files``) and turned into these. ``to_dict`` emits plain ``str``/``int``/``float``
 so records serialize identically whatever produced them (numpy or torch scalars never leak).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+from xenc.errors import UsageError
 
 T = TypeVar("T")
 
@@ -62,8 +64,34 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Query:
+    """One query: its id (``qid`` in results) and its text.
+
+    Made from files by :mod:`xenc.io.corpus`, from strings by :func:`as_queries`.
+    """
+
     id: str
     text: str
+
+
+def as_queries(queries: str | Query | Iterable[str | Query]) -> Iterator[Query]:
+    """Queries from a string, a :class:`Query`, or an iterable of either: the one way a
+    string becomes a query (``xenc search "TEXT"``, :func:`xenc.search`, ``Searcher.search``).
+
+    Strings get ids as on the shell: one string is query ``"1"``; in a list, a string's id is
+    its 1-based position.
+
+    Raises:
+        UsageError: An element is neither a string nor a Query with a string text.
+    """
+    if isinstance(queries, str | Query):
+        queries = [queries]
+    for position, item in enumerate(queries, start=1):
+        if isinstance(item, str):
+            yield Query(str(position), item)
+        elif isinstance(item, Query) and isinstance(item.text, str):
+            yield item
+        else:
+            raise UsageError(f"queries must be strings or xenc.Query, got {type(item).__name__}")
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from xenc.config import SearchParams, text_kind
-from xenc.errors import UsageError
 from xenc.index.reader import Index
-from xenc.pipeline import check_reranker, search
-from xenc.records import Query, Result
+from xenc.pipeline import search
+from xenc.records import Query, Result, as_queries
+from xenc.reranking.stage import check_reranker
 
 
 class Searcher:
@@ -76,12 +76,7 @@ class Searcher:
         Strings get ids ``"1"``, ``"2"``, ... in order. ``overrides`` replace fields of the
         searcher's :class:`SearchParams` for this call (``k=3``, ``retriever="bm25"``).
         """
-        if isinstance(queries, str | Query):
-            queries = [queries]
-        todo = [q if isinstance(q, Query) else Query(str(i), q)
-                for i, q in enumerate(queries, start=1)]
-        if any(not isinstance(q.text, str) for q in todo):
-            raise UsageError("queries must be strings or Query records")
+        todo = list(as_queries(queries))
         params = self.params
         if overrides:
             params = SearchParams(**{**vars(self.params), **overrides})

@@ -130,12 +130,13 @@ def index_cmd(
       xenc index data/sample/corpus.jsonl --index-dir idx --update --delete-missing --wait 600
     """
     from xenc.config import ChunkParams
-    from xenc.corpus import CorpusFields, CorpusSkips
     from xenc.index.bm25 import BM25Params
     from xenc.index.manifest_view import ManifestView
     from xenc.index.tokenize import TokenizerSpec
+    from xenc.io.corpus import CorpusFields, CorpusSkips
+    from xenc.io.files import count_lines
     from xenc.pipeline import build_index
-    from xenc.progress import bar, count_lines, note, wants_progress
+    from xenc.progress import bar, note, wants_progress
 
     t0 = time.perf_counter()
     skips = CorpusSkips(skip_invalid, warn=lambda m: note(f"Warning: {m}"))
@@ -168,13 +169,13 @@ def index_cmd(
 
 
 def _queries(query: str | None, queries: str | None, fmt: str = "auto"):
-    from xenc.corpus import load_queries
-    from xenc.records import Query
+    from xenc.io.corpus import load_queries
+    from xenc.records import as_queries
 
     if query is not None and queries is None:
         if not query.strip():
             raise UsageError("QUERY is empty")
-        return [Query("1", query)]
+        return list(as_queries(query))
     if queries is not None and query is None:
         return load_queries(queries, fmt=fmt)
     raise UsageError("give one QUERY argument or --queries FILE|-, not both or neither")
@@ -215,11 +216,14 @@ def search_cmd(
       xenc search "how do I sharpen a knife" --index-dir idx --with-text passage
       xenc search --queries data/sample/queries.jsonl --index-dir idx --format trec -o run.trec
     """
+    from xenc.background import loaded
     from xenc.config import OUTPUT_FORMATS
-    from xenc.output import write_results
-    from xenc.pipeline import first_stage_without_torch, loaded, open_index, resolve_params, search
-    from xenc.progress import bar, count_lines, tracked, wants_progress
-    from xenc.retrieve import retriever as registered_retriever
+    from xenc.io.files import count_lines
+    from xenc.io.output import write_results
+    from xenc.pipeline import open_index, search
+    from xenc.progress import bar, tracked, wants_progress
+    from xenc.retrieval.stage import first_stage_without_torch, resolve_params
+    from xenc.retrieval.stage import retriever as registered_retriever
 
     with_text = text_kind(with_text)
     if fmt not in OUTPUT_FORMATS:
@@ -248,7 +252,7 @@ def search_cmd(
 def _note_unmatched(index, queries):  # noqa: ANN001, ANN202 - CLI glue
     """Say on stderr when BM25 cannot match a query at all (no term of it is indexed)."""
     from xenc.progress import note
-    from xenc.retrieve import indexed_terms
+    from xenc.retrieval.bm25 import indexed_terms
 
     hint = " (try --retriever hybrid or dense)" if "dense" in index.retrievers else ""
     for query in queries:
@@ -284,9 +288,10 @@ def score_cmd(
       xenc score data/sample/pairs.jsonl > scored.jsonl
       xenc score data/sample/pairs.jsonl --engine ray --num-workers 2 -o scored.jsonl
     """
-    from xenc.formats import JsonlWriter, atomic_output
-    from xenc.progress import bar, count_lines, note, tracked, wants_progress
-    from xenc.scoring import score_stream
+    from xenc.io.files import atomic_output, count_lines
+    from xenc.io.jsonl import JsonlWriter
+    from xenc.progress import bar, note, tracked, wants_progress
+    from xenc.reranking.scoring import score_stream
 
     reranker = model()
     skipped = []

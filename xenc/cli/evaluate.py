@@ -1,9 +1,10 @@
 """``xenc eval`` (merged into xenc.cli.app): an index's pipelines and any run files, measured
 and compared.
 
-Thin: it parses options, calls :func:`xenc.evaluation.evaluate_runs` for an index's pipelines
-and :func:`xenc.comparison.compare` for a comparison, and writes the report. A failed gate
-(``--max-drop``) is :class:`xenc.errors.GateFailedError`, exit 3, after everything is written.
+Thin: it parses options, calls :func:`xenc.evaluation.pipelines.evaluate_runs` for an index's
+pipelines and :func:`xenc.evaluation.comparison.compare` for a comparison, and writes the report.
+A failed gate (``--max-drop``) is :class:`xenc.errors.GateFailedError`, exit 3, after
+everything is written.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def eval_cmd(
       xenc eval --qrels data/sample/qrels.tsv --run mine=run.trec --index-dir idx \\
         --queries data/sample/queries.jsonl --no-rerank --max-drop 0.01
     """
-    from xenc.plot import check_plot_path
+    from xenc.evaluation.plot import check_plot_path
 
     runs = parse_runs(run)
     depths = _depths(sweep)
@@ -166,7 +167,7 @@ def eval_cmd(
 
 def _run_pipelines(p: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Any]:
     """The index's report and runs (evaluation.evaluate_runs), and the reranker used."""
-    from xenc.evaluation import evaluate_runs
+    from xenc.evaluation.pipelines import evaluate_runs
     from xenc.pipeline import open_index
     from xenc.progress import bar, wants_progress
 
@@ -183,12 +184,12 @@ def _run_pipelines(p: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], A
 
 
 def _evaluate_index(p: dict[str, Any], plot: str | None, output: Path | None) -> None:
-    from xenc.output import write_report
+    from xenc.io.output import write_report
 
     report, _, reranker = _run_pipelines(p)
     write_report(report, output)
     if plot:
-        from xenc.plot import plot_sweep
+        from xenc.evaluation.plot import plot_sweep
         from xenc.progress import note
 
         note(f"plot written to {plot_sweep(report, plot)}")
@@ -197,13 +198,13 @@ def _evaluate_index(p: dict[str, Any], plot: str | None, output: Path | None) ->
 
 def _compare(runs: dict[str, Any], p: dict[str, Any], options: dict[str, Any], *,
              per_query: Path | None, plot: str | None, output: Path | None) -> None:
-    from xenc.comparison import compare, gate_message
-    from xenc.output import write_comparison
+    from xenc.evaluation.comparison import compare, gate_message
+    from xenc.io.output import write_comparison
     from xenc.progress import note
 
     report = reranker = None
     if p["queries"] is not None or (p["index_dir"] is not None and not runs):
-        from xenc.runs import read_run
+        from xenc.io.runs import read_run
 
         for path in runs.values():  # a bad run file fails now, not after the index's queries
             read_run(path)
@@ -221,7 +222,7 @@ def _compare(runs: dict[str, Any], p: dict[str, Any], options: dict[str, Any], *
         result.report["pipeline"] = report
     write_comparison(result, output, per_query)
     if plot:
-        from xenc.plot import plot_deltas
+        from xenc.evaluation.plot import plot_deltas
 
         note(f"plot written to {plot_deltas(result, plot)}")
     if reranker is not None:

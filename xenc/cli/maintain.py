@@ -19,7 +19,7 @@ import typer
 
 from xenc.cli.options import IndexDir, Reranker, Wait, handle_errors, make_subapp
 from xenc.config import ENV_ENCODER, ENV_INDEX_DIR
-from xenc.errors import InputError, UsageError, XencError
+from xenc.errors import UsageError, XencError
 
 app = make_subapp()
 
@@ -53,21 +53,16 @@ def verify_cmd(
 
 def read_ids(source: str) -> Iterator[str]:
     """Ids from a file or ``-``: one per line, or JSONL objects with ``id`` (or ``_id``)."""
-    from xenc.formats import iter_lines, parse_object, source_name
+    from xenc.io.corpus import record_id
+    from xenc.io.files import decode, iter_lines, source_name
+    from xenc.io.jsonl import parse_object
 
     name = source_name(source)
     for line_no, line in iter_lines(source):
         if not line.lstrip().startswith(b"{"):
-            try:
-                yield line.decode("utf-8").strip()
-            except UnicodeDecodeError:
-                raise InputError(name, line_no, "not valid UTF-8") from None
+            yield decode(line, name, line_no).strip()
             continue
-        obj = parse_object(line, name, line_no)
-        value = obj.get("id", obj.get("_id"))
-        if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
-            raise InputError(name, line_no, 'expected a non-empty "id" (or "_id") field')
-        yield str(value).strip()
+        yield record_id(parse_object(line, name, line_no), (name, line_no))[1]
 
 
 @app.command("delete")
@@ -126,8 +121,8 @@ def models_cmd(
       xenc models --index-dir idx
       xenc models --presets
     """
-    from xenc.formats import JsonlWriter
     from xenc.index.store import open_generation
+    from xenc.io.jsonl import JsonlWriter
     from xenc.models.info import describe_models
     from xenc.progress import note
 
@@ -150,7 +145,7 @@ def models_cmd(
         raise UsageError(f"--format must be auto, table or json, not {fmt!r}")
     records = describe_models(encoder, reranker, index)
     if fmt == "table" or (fmt == "auto" and sys.stdout.isatty()):
-        from xenc.output import models_table
+        from xenc.io.output import models_table
 
         sys.stdout.write(models_table(records))
         sys.stdout.flush()

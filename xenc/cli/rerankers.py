@@ -23,7 +23,7 @@ class RerankerLoader:
         return load_reranker(self.name, self.no_rerank, device=self.device, **self.options)
 
     def start(self, *, overlap: bool) -> Any:
-        """The model, or with ``overlap`` a :class:`xenc.pipeline.Loading` of it that loads on
+        """The model, or with ``overlap`` a :class:`xenc.background.Loading` of it that loads on
         a background thread while the caller's thread readies the first stage.
 
         ``overlap`` says the caller's thread imports no torch; the load goes to the background
@@ -35,7 +35,7 @@ class RerankerLoader:
         if self.no_rerank or not overlap or not loads_without_torch(
                 self.name, self.backend, self.device):
             return self()
-        from xenc.pipeline import Loading
+        from xenc.background import Loading
 
         return Loading(self)
 

@@ -1,6 +1,6 @@
 """``xenc rerank``: rerank what the user already has (merged into :mod:`xenc.cli.app`).
 
-A thin command over :func:`xenc.rerank_inputs.rerank_stream`: JSONL requests, or a TREC run
+A thin command over :func:`xenc.reranking.streams.rerank_stream`: JSONL requests, or a TREC run
 with its queries and texts, in; the records of ``xenc search`` out.
 """
 
@@ -79,10 +79,10 @@ def rerank_cmd(
         --corpus data/sample/corpus.jsonl --format trec
     """
     from xenc.config import OUTPUT_FORMATS
-    from xenc.output import write_results
+    from xenc.io.output import write_results
     from xenc.progress import note
-    from xenc.rerank_inputs import check_inputs, rerank_stream
-    from xenc.reranking import RerankOptions
+    from xenc.reranking.documents import RerankOptions
+    from xenc.reranking.streams import check_inputs, rerank_stream
 
     if fmt not in OUTPUT_FORMATS:
         raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")

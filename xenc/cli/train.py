@@ -60,7 +60,8 @@ def mine_cmd(
       xenc mine --index-dir idx --queries data/sample/queries.jsonl \\
           --qrels data/sample/qrels.tsv --teacher '0.5*dense+0.5*bm25' -o distill.jsonl
     """
-    from xenc.formats import JsonlWriter, atomic_output
+    from xenc.io.files import atomic_output
+    from xenc.io.jsonl import JsonlWriter
     from xenc.progress import note
     from xenc.training.sources import mined_rows
 

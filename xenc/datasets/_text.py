@@ -1,46 +1,18 @@
-"""Small helpers shared by the dataset readers: line reading, whitespace, file lookup."""
+"""Small helpers shared by the dataset readers: whitespace, markup, file lookup.
+
+Their lines are read by :func:`xenc.io.files.text_lines` (every line, Latin-1 where a line is
+not UTF-8: old test collections predate it).
+"""
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 from xenc.errors import InputError, UsageError
 
 _TAG = re.compile(r"<[^<>]+>")  # no "<" inside: one scan per "<", never quadratic
-
-
-def text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_no, line)`` for every line of a text file, blank ones included.
-
-    Lines are decoded as UTF-8; a line that is not valid UTF-8 is decoded as Latin-1 (old test
-    collections predate UTF-8), so reading never fails on encoding. Line ends (LF or CRLF) and
-    a leading BOM are removed.
-
-    Raises:
-        InputError: the file is missing, is a folder, or cannot be read.
-    """
-    source = str(path)
-    try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed by the with below
-    except FileNotFoundError:
-        raise InputError(source, None, "no such file") from None
-    except IsADirectoryError:
-        raise InputError(source, None, "is a folder, expected a file") from None
-    except OSError as exc:
-        raise InputError(source, None, f"cannot read: {exc.strerror or exc}") from None
-    with fh:
-        for line_no, raw in enumerate(fh, start=1):
-            data = raw.rstrip(b"\r\n")
-            if line_no == 1 and data.startswith(b"\xef\xbb\xbf"):
-                data = data[3:]
-            try:
-                line = data.decode("utf-8")
-            except UnicodeDecodeError:
-                line = data.decode("latin-1")
-            yield line_no, line
 
 
 def squash(text: str) -> str:

@@ -4,7 +4,8 @@ Corpus lines are ``{"_id", "title", "text", ...}``; every other field is kept as
 fields of BEIR's ``metadata`` object are lifted to the top level (xenc's corpus makes every
 extra field metadata, so they are not nested as ``metadata.metadata`` in search results).
 Body text is kept as published (only stripped), so converted data scores like the original.
-Queries are ``{"_id", "text", ...}``; only id and text are kept.
+Queries are ``{"_id", "text", ...}``; only id and text are kept. Ids follow xenc's one rule
+(:func:`xenc.io.corpus.record_id`): ``id`` where a line has one, else ``_id``.
 """
 
 from __future__ import annotations
@@ -20,23 +21,10 @@ import orjson
 from xenc.datasets._text import find_file
 from xenc.datasets.collection import Collection
 from xenc.errors import InputError, UsageError
-from xenc.formats import MAX_DEPTH, iter_lines, nesting_depth, parse_object
-from xenc.qrels import read_qrels
-
-_ID_FIELDS = ("_id", "id")
-
-
-def _object_id(obj: dict[str, Any], where: tuple[str, int]) -> str:
-    for name in _ID_FIELDS:
-        value = obj.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise InputError(*where, f'field "{name}" must be a string or an integer')
-        if not str(value).strip():
-            raise InputError(*where, f'field "{name}" is empty')
-        return str(value).strip()
-    raise InputError(*where, 'missing id field "_id"')
+from xenc.io.corpus import record_id
+from xenc.io.files import iter_lines
+from xenc.io.jsonl import MAX_DEPTH, nesting_depth, parse_object
+from xenc.io.qrels import read_qrels
 
 
 def _string(obj: dict[str, Any], name: str, where: tuple[str, int], *, required: bool) -> str:
@@ -56,7 +44,7 @@ def beir_document(obj: dict[str, Any], where: tuple[str, int]) -> dict[str, Any]
     Raises:
         InputError: a missing or empty ``_id``, a missing ``text``, a non-string title/text.
     """
-    doc: dict[str, Any] = {"id": _object_id(obj, where)}
+    doc: dict[str, Any] = {"id": record_id(obj, where)[1]}
     title = _string(obj, "title", where, required=False)
     text = _string(obj, "text", where, required=True)
     if title and text:
@@ -115,7 +103,7 @@ def read_beir_queries(path: str | Path) -> Iterator[dict[str, Any]]:
     for line_no, obj in read_objects(path):
         where = (str(path), line_no)
         field = "query" if "text" not in obj and "query" in obj else "text"
-        yield {"id": _object_id(obj, where), "text": _string(obj, field, where, required=True)}
+        yield {"id": record_id(obj, where)[1], "text": _string(obj, field, where, required=True)}
 
 
 def beir_corpus_file(folder: Path) -> Path:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xenc.qrels import Qrels
+from xenc.io.qrels import Qrels
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,8 @@ from typing import Any
 from xenc.datasets.adapters import open_collection
 from xenc.datasets.collection import Collection
 from xenc.errors import InputError, UsageError
-from xenc.formats import dumps
-from xenc.qrels import Qrels, write_qrels_tsv
+from xenc.io.jsonl import dumps
+from xenc.io.qrels import Qrels, write_qrels_tsv
 
 logger = logging.getLogger("xenc.datasets")
 

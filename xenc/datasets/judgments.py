@@ -1,5 +1,9 @@
 """Relevance judgments in the forms the classic collections use.
 
+The grades and the judgments are checked and recorded as :func:`xenc.io.qrels.read_qrels`
+does (:func:`~xenc.io.qrels.parse_grade`, :func:`~xenc.io.qrels.add_judgment`); the forms
+differ, and are looser, because these files predate TREC's and BEIR's.
+
 :func:`read_judgments` reads whitespace-separated lines, each classified on its own:
 
 * 4 columns whose 2nd is ``0`` or ``Q0`` → TREC ``qid iter docid grade`` (MED.REL, Vaswani);
@@ -18,58 +22,25 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from xenc.datasets._text import text_lines
 from xenc.errors import InputError
-from xenc.qrels import MAX_GRADE_DIGITS, Qrels
+from xenc.io.files import text_lines
+from xenc.io.qrels import Qrels, add_judgment, parse_grade
 
 _INT = re.compile(r"[+-]?[0-9]+")
 _COUNT = re.compile(r"[0-9]{1,18}")
 
 
-def _grade(source: str, line_no: int, text: str) -> int:
-    if not _INT.fullmatch(text):
-        raise InputError(source, line_no, f"relevance grade {text!r} is not an integer")
-    if len(text.lstrip("+-").lstrip("0")) > MAX_GRADE_DIGITS:
-        raise InputError(source, line_no, f"relevance grade {text[:20]!r}... is out of range")
-    return int(text)
-
-
 def _classify(source: str, line_no: int, fields: list[str]) -> tuple[str, str, int]:
     """``(qid, doc_id, grade)`` for one line's columns (see the module docstring)."""
     if len(fields) == 4 and fields[1] in ("0", "Q0"):
-        return fields[0], fields[2], _grade(source, line_no, fields[3])
+        return fields[0], fields[2], parse_grade(source, line_no, fields[3])
     if len(fields) >= 4:
         return fields[0], fields[1], 1
     if len(fields) == 3:
-        return fields[0], fields[1], _grade(source, line_no, fields[2])
+        return fields[0], fields[1], parse_grade(source, line_no, fields[2])
     if len(fields) == 2:
         return fields[0], fields[1], 1
     raise InputError(source, line_no, "expected at least 2 columns: query id, document id")
-
-
-def add_judgment(
-    qrels: Qrels,
-    first: dict[tuple[str, str], int],
-    where: tuple[str, int],
-    row: tuple[str, str, int],
-) -> None:
-    """Record one judgment; a repeat must carry the same grade (it is then kept once).
-
-    Raises:
-        InputError: the same query/document pair judged with two different grades.
-    """
-    qid, doc_id, grade = row
-    docs = qrels.setdefault(qid, {})
-    old = docs.get(doc_id)
-    if old is None:
-        docs[doc_id] = grade
-        first[(qid, doc_id)] = where[1]
-    elif old != grade:
-        raise InputError(
-            *where,
-            f"query {qid!r} document {doc_id!r} judged {grade} here "
-            f"but {old} on line {first[(qid, doc_id)]}",
-        )
 
 
 def read_judgments(path: str | Path) -> Qrels:
@@ -86,7 +57,7 @@ def read_judgments(path: str | Path) -> Qrels:
     qrels: Qrels = {}
     first: dict[tuple[str, str], int] = {}
     seen_data = False
-    for line_no, line in text_lines(path):
+    for line_no, line in text_lines(path, blank=True, latin1=True):
         fields = line.split()
         if not fields:
             continue
@@ -101,7 +72,7 @@ def read_judgments(path: str | Path) -> Qrels:
 
 
 def _tokens(path: str | Path) -> Iterator[tuple[int, str]]:
-    for line_no, line in text_lines(path):
+    for line_no, line in text_lines(path, blank=True, latin1=True):
         for token in line.split():
             yield line_no, token
 

@@ -26,8 +26,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from xenc.datasets._text import squash, text_lines
+from xenc.datasets._text import squash
 from xenc.errors import InputError
+from xenc.io.files import text_lines
 
 logger = logging.getLogger("xenc.datasets")
 
@@ -63,7 +64,7 @@ def read_lisa_file(path: str | Path) -> Iterator[dict[str, Any]]:
     start = 0
     lines: list[str] = []
     orphan: int | None = None
-    for line_no, line in text_lines(path):
+    for line_no, line in text_lines(path, blank=True, latin1=True):
         header = _HEADER.match(line)
         if header:
             if doc_id is not None:
@@ -106,7 +107,7 @@ def read_lisa_queries(path: str | Path) -> Iterator[dict[str, Any]]:
     qid: str | None = None
     start = 0
     lines: list[str] = []
-    for line_no, line in text_lines(path):
+    for line_no, line in text_lines(path, blank=True, latin1=True):
         if qid is None:
             match = _QUERY_ID.match(line)
             if match:

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from xenc.errors import InputError, UsageError
-from xenc.formats import dumps, umask_mode
+from xenc.io.files import text_lines, umask_mode
+from xenc.io.jsonl import dumps
 
 PAIR_FORMATS = ("stsb", "sick", "mrpc", "wikiqa")
 _SICK_SPLITS = {"TRAIN": "train", "TRIAL": "dev", "TEST": "test"}
@@ -44,15 +45,6 @@ class PairSummary:
         return f"{self.name} ({self.fmt}) → {self.out_dir}: {counts}"
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            for number, line in enumerate(fh, start=1):
-                yield number, line.rstrip("\r\n")
-    except UnicodeDecodeError as exc:
-        raise InputError(str(path), None, f"not UTF-8 text: {exc.reason}") from None
-
-
 def _columns(path: Path, line: int, row: list[str], at_least: int) -> list[str]:
     if len(row) < at_least:
         raise InputError(str(path), line, f"expected at least {at_least} tab-separated columns, "
@@ -68,7 +60,7 @@ def _float(path: Path, line: int, value: str, what: str) -> float:
 
 
 def read_stsb(path: Path) -> Iterator[dict[str, Any]]:
-    for line, text in _lines(path):
+    for line, text in text_lines(path, blank=True):
         if not text.strip():
             continue
         row = _columns(path, line, text.split("\t"), 7)
@@ -78,7 +70,7 @@ def read_stsb(path: Path) -> Iterator[dict[str, Any]]:
 
 def read_sick(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     header: list[str] | None = None
-    for line, text in _lines(path):
+    for line, text in text_lines(path, blank=True):
         if not text.strip():
             continue
         row = text.split("\t")
@@ -100,7 +92,7 @@ def read_sick(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 def read_mrpc(path: Path) -> Iterator[dict[str, Any]]:
     # The sentences hold stray quotes: split on tabs, never parse as CSV.
-    for line, text in _lines(path):
+    for line, text in text_lines(path, blank=True):
         if line == 1 or not text.strip():
             continue
         row = _columns(path, line, text.split("\t"), 5)
@@ -114,7 +106,7 @@ def read_wikiqa(path: Path) -> Iterator[dict[str, Any]]:
     """Both published layouts: 3 columns (question, sentence, label) or the 7-column TSV with
     a header (QuestionID, Question, DocumentID, DocumentTitle, SentenceID, Sentence, Label)."""
     header: list[str] | None = None
-    for line, text in _lines(path):
+    for line, text in text_lines(path, blank=True):
         if not text.strip():
             continue
         row = text.split("\t")

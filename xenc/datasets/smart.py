@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from xenc.datasets._text import squash, text_lines
+from xenc.datasets._text import squash
 from xenc.errors import InputError
+from xenc.io.files import text_lines
 
 _MARKER = re.compile(r"^\.([A-Z])(?:[ \t]+(.*?))?[ \t]*$")
 
@@ -42,7 +43,7 @@ def read_smart_records(path: str | Path) -> Iterator[dict[str, Any]]:
     record: dict[str, Any] | None = None
     fields: dict[str, list[list[str]]] = {}
     current: list[str] | None = None
-    for line_no, line in text_lines(path):
+    for line_no, line in text_lines(path, blank=True, latin1=True):
         match = _MARKER.match(line)
         if match and match.group(1) == "I":
             if record is not None:

@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from xenc.datasets._text import strip_markup, text_lines
+from xenc.datasets._text import strip_markup
 from xenc.errors import InputError
+from xenc.io.files import text_lines
 
 _FLAGS = re.IGNORECASE | re.DOTALL
 _DOCNO = re.compile(r"<DOCNO>(.*?)</DOCNO>", _FLAGS)
@@ -45,7 +46,7 @@ def _blocks(path: str | Path, tag: str) -> Iterator[tuple[int, str]]:
     closing = re.compile(rf"</{tag}>", re.IGNORECASE)
     body: list[str] | None = None
     start = 0
-    for line_no, line in text_lines(path):
+    for line_no, line in text_lines(path, blank=True, latin1=True):
         rest = line
         while rest.strip():
             if body is None:

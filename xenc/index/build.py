@@ -24,13 +24,13 @@ import numpy as np
 
 from xenc import __version__
 from xenc.config import INDEX_RETRIEVERS, ChunkParams, HNSWParams
-from xenc.corpus import CorpusFields, CorpusSkips, read_corpus
 from xenc.errors import InputError, UsageError, XencError
-from xenc.formats import source_name
 from xenc.index import chunking, hnsw, store
 from xenc.index.bm25 import BM25Index, BM25Params
 from xenc.index.locking import index_writer
 from xenc.index.tokenize import Tokenizer, TokenizerSpec
+from xenc.io.corpus import CorpusFields, CorpusSkips, read_corpus
+from xenc.io.files import source_name
 from xenc.progress import Callback
 from xenc.records import Document
 

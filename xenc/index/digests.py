@@ -22,6 +22,7 @@ from typing import Any
 
 from xenc.errors import IndexFormatError
 from xenc.index.contain import regular_file
+from xenc.io.files import file_sha256, stream_sha256
 
 SMALL = 1 << 20
 BLOCK = 4096
@@ -30,12 +31,10 @@ SAMPLES = 64
 
 def file_digest(path: Path) -> dict[str, Any]:
     """``{"bytes", "sha256"}`` of a file, and ``"sample_sha256"`` for one over :data:`SMALL`."""
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
+        full = stream_sha256(fh)
         size = os.fstat(fh.fileno()).st_size
-        out: dict[str, Any] = {"bytes": size, "sha256": h.hexdigest()}
+        out: dict[str, Any] = {"bytes": size, "sha256": full}
         if size > SMALL:
             out["sample_sha256"] = _sampled(fh.fileno(), size)
     return out
@@ -56,10 +55,6 @@ def sampled_digest(path: Path) -> str:
         return _sampled(fd, os.fstat(fd).st_size)
     finally:
         os.close(fd)
-
-
-def _full(path: Path) -> str:
-    return str(file_digest(path)["sha256"])
 
 
 def check_files(directory: Path, manifest: dict[str, Any], *, hashes: bool = False) -> None:
@@ -83,7 +78,7 @@ def check_files(directory: Path, manifest: dict[str, Any], *, hashes: bool = Fal
         if not hashes:
             continue
         if st.st_size <= SMALL:
-            same = _full(file) == info.get("sha256")
+            same = file_sha256(file) == info.get("sha256")
         else:
             recorded = info.get("sample_sha256")
             same = recorded is None or sampled_digest(file) == recorded

@@ -2,9 +2,9 @@
 
 Opening pins the generation ``CURRENT`` names (see :mod:`xenc.index.store`) and runs the
 cheap consistency checks; the parts a query needs (BM25 arrays, embeddings, the HNSW graph,
-the query encoder) load on first use. The first stage (:mod:`xenc.retrieve`) searches its
+the query encoder) load on first use. The first stage (:mod:`xenc.retrieval.stage`) searches its
 parts; the rerank stage (:mod:`xenc.rerank`) never sees it, only its ``docstore``, through the
-narrow :class:`xenc.rerank.Passages` protocol.
+narrow :class:`xenc.reranking.stage.Passages` protocol.
 """
 
 from __future__ import annotations

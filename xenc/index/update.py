@@ -33,7 +33,6 @@ import numpy as np
 
 from xenc import __version__
 from xenc.config import parse_retrievers
-from xenc.corpus import CorpusFields, CorpusSkips, read_corpus
 from xenc.errors import (
     IndexFormatError,
     IndexNotFoundError,
@@ -42,8 +41,7 @@ from xenc.errors import (
     param,
     setting,
 )
-from xenc.formats import source_name
-from xenc.index import digests, hnsw, store
+from xenc.index import hnsw, store
 from xenc.index.build import (
     EmbedSink,
     Entry,
@@ -56,6 +54,8 @@ from xenc.index.build import (
     now,
 )
 from xenc.index.locking import IndexWriter, index_writer
+from xenc.io.corpus import CorpusFields, CorpusSkips, read_corpus
+from xenc.io.files import file_sha256, source_name
 from xenc.progress import Callback
 from xenc.records import Document
 
@@ -72,7 +72,7 @@ def check_digests(generation: Path, manifest: dict[str, Any]) -> None:
         IndexFormatError: A file differs, naming it.
     """
     for name, info in sorted(manifest.get("files", {}).items()):
-        if digests.file_digest(generation / name)["sha256"] != info["sha256"]:
+        if file_sha256(generation / name) != info["sha256"]:
             raise IndexFormatError(
                 f"{generation / name}: sha256 differs from the manifest; the index is "
                 "corrupted, refusing to carry it into a new generation (rebuild with "

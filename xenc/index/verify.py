@@ -1,7 +1,7 @@
 """A full consistency check of an index directory: ``verify(index_dir) -> list[str]``.
 
 Opening an index for search runs only cheap checks (sizes, shapes, counts; see
-:func:`xenc.retrieve.check_open`). ``verify`` reads everything of the live generation:
+:func:`xenc.index.reader.check_open`). ``verify`` reads everything of the live generation:
 
 * every file against the sha256 and size in the manifest, and no unlisted files;
 * the files the manifest's ``retrievers`` need, and none of the dense ones without ``dense``;

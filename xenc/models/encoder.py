@@ -7,7 +7,6 @@ sentence-transformers layout (``modules.json``, ``1_Pooling/config.json``,
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xenc.errors import ModelError, UsageError
+from xenc.io.files import file_sha256
 from xenc.models.fast_tokenizer import TOKENIZER_FILE, FastTokenizer
 from xenc.models.resolve import (
     ResolvedModel,
@@ -131,7 +131,7 @@ def chunk_tokenizer(model: str | None = None) -> tuple[FastTokenizer, dict[str, 
         raise ModelError(f"{resolved.name} has no {TOKENIZER_FILE}, which cuts passages "
                          "without loading the encoder")
     record = {"name": resolved.name, "source": resolved.source, "path": resolved.path,
-              "sha256": hashlib.sha256(file.read_bytes()).hexdigest()}
+              "sha256": file_sha256(file)}
     return FastTokenizer(file), record, file
 
 

@@ -117,7 +117,7 @@ class PairEncoder:
         self, tokenizer: Any, max_length: int,
         reference: Callable[[list[tuple[str, str]], np.ndarray], dict[str, np.ndarray]],
     ) -> None:
-        self.backend = getattr(tokenizer, "backend_tokenizer", None)
+        self.backend: Any = getattr(tokenizer, "backend_tokenizer", None)
         self.max_length = int(max_length)
         self.keys: tuple[str, ...] = ()
         self.specials = int(tokenizer.num_special_tokens_to_add(pair=True))

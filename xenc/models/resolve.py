@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xenc.errors import ModelError, UsageError, param
+from xenc.io.files import file_sha256
 from xenc.models.hub import (
     _hub_cached_file,
     _not_cached,
@@ -360,11 +361,7 @@ def _sha256(path: Path) -> str:
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _HASHES:
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        _HASHES[key] = digest.hexdigest()
+        _HASHES[key] = file_sha256(path)
     return _HASHES[key]
 
 

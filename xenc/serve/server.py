@@ -126,7 +126,7 @@ def serve(
     """
     require_serve()
     from xenc.config import SearchParams
-    from xenc.pipeline import check_reranker
+    from xenc.reranking.stage import check_reranker
     from xenc.serve.app import Limits, Service, create_app
 
     check_reranker(reranker)

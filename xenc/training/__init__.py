@@ -12,8 +12,9 @@ Importing this package is cheap: torch and transformers load when training start
 from __future__ import annotations
 
 from xenc.training.config import TrainConfig, TrainResult
-from xenc.training.data import Pair, read_pairs
+from xenc.training.data import Pair, read_labeled_pairs
 from xenc.training.mining import MineParams, mine
 from xenc.training.trainer import train
 
-__all__ = ["MineParams", "Pair", "TrainConfig", "TrainResult", "mine", "read_pairs", "train"]
+__all__ = ["MineParams", "Pair", "TrainConfig", "TrainResult", "mine", "read_labeled_pairs",
+           "train"]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from xenc.errors import UsageError
-from xenc.formats import umask_mode
+from xenc.io.files import umask_mode
 
 STATE_FILE = "training_state.json"
 CHECKPOINT_DIR = "checkpoint"

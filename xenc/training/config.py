@@ -9,7 +9,7 @@ from typing import Any
 
 from xenc.config import check_number
 from xenc.errors import UsageError, param
-from xenc.formats import writable_directory
+from xenc.io.files import writable_directory
 from xenc.training.data import TASKS
 from xenc.training.mining import MineParams
 

@@ -17,7 +17,6 @@ compared with it; the others are kept for provenance only.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -28,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from xenc.errors import InputError, UsageError, param
-from xenc.formats import read_jsonl, source_name
-from xenc.scoring import pair_of
+from xenc.io.files import file_sha256, source_name
+from xenc.io.pairs import read_pairs
 
 TASKS = ("relevance", "similarity", "nli")
 
@@ -54,15 +53,6 @@ class Pair:
     group: str
     teacher: float | None = None
     first_stage_rank: int | None = None
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """The sha256 of a file, for provenance in the model card."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _number(value: Any, where: tuple[str, int], *, integer: bool) -> float:
@@ -126,10 +116,11 @@ def _rank(obj: dict[str, Any], where: tuple[str, int]) -> int | None:
     return value
 
 
-def read_pairs(
+def read_labeled_pairs(
     source: str | os.PathLike[str], task: str, labels: Sequence[str] | None = None
 ) -> list[Row]:
-    """Read and check a pair file: ``(query, document, label, group, teacher)`` tuples.
+    """Read and check a pair file (:func:`xenc.io.pairs.read_pairs`: JSONL, or Parquet) and
+    its labels: ``(query, document, label, group, teacher, first_stage_rank)`` tuples.
 
     Raises:
         InputError: a missing file, bad JSON, missing texts or label, a bad label, no pairs.
@@ -137,11 +128,8 @@ def read_pairs(
     """
     if task not in TASKS:
         raise UsageError(f"--task must be one of {', '.join(TASKS)}, not {task!r}")
-    name = source_name(source)
     rows: list[Row] = []
-    for line_no, obj in read_jsonl(source):
-        where = (name, line_no)
-        query, document = pair_of(obj, where)
+    for where, obj, (query, document) in read_pairs(source):
         if "label" not in obj:
             raise InputError(*where, 'missing field "label"')
         label = parse_label(obj["label"], task, where, labels)
@@ -149,7 +137,7 @@ def read_pairs(
         rows.append((query, document, label, str(group), _teacher(obj, where),
                      _rank(obj, where)))
     if not rows:
-        raise InputError(name, None, "no training pairs")
+        raise InputError(source_name(source), None, "no training pairs")
     return rows
 
 

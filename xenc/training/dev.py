@@ -1,7 +1,7 @@
 """Dev-set metrics used to pick the best checkpoint.
 
 * relevance: mean NDCG@10 of reranking each dev query's pairs by the model's score
-  (:mod:`xenc.metrics`, trec_eval semantics; grades are the integer labels);
+  (:mod:`xenc.evaluation.metrics`, trec_eval semantics; grades are the integer labels);
 * similarity: Spearman rank correlation between scores and labels;
 * nli: accuracy of the highest-scoring label.
 
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from xenc.errors import UsageError
-from xenc.metrics import aggregate, evaluate
-from xenc.qrels import RELEVANT_GRADE
+from xenc.evaluation.metrics import mean_over_queries, score_run
+from xenc.io.qrels import RELEVANT_GRADE
 from xenc.training.data import Pair
 
 METRICS = {"relevance": "ndcg@10", "similarity": "spearman", "nli": "accuracy"}
@@ -65,11 +65,11 @@ def ndcg_at_10(scores: Sequence[float | None] | np.ndarray, pairs: Sequence[Pair
             run[pair.group].append((-float(score), i))
         qrels.setdefault(pair.group, {})[str(i)] = int(pair.label)
     ranked = {g: [str(i) for _, i in sorted(hits)] for g, hits in run.items()}
-    per_query = evaluate(ranked, qrels, ndcg_k=(10,), recall_k=(), mrr_k=(), map_=False)
+    per_query = score_run(ranked, qrels, ndcg_k=(10,), recall_k=(), mrr_k=(), map_=False)
     if not per_query:
         raise UsageError(
             f"the dev set has no query with a relevant pair (label >= {RELEVANT_GRADE})")
-    return aggregate(per_query)["ndcg@10"]
+    return mean_over_queries(per_query)["ndcg@10"]
 
 
 def first_stage_metric(task: str, pairs: Sequence[Pair]) -> float | None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from xenc.errors import UsageError
-from xenc.qrels import is_relevant
+from xenc.io.qrels import is_relevant
 from xenc.training.data import Pair
 
 if TYPE_CHECKING:

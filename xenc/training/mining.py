@@ -33,8 +33,8 @@ import numpy as np
 from xenc.config import SearchParams, check_number
 from xenc.errors import UsageError, param
 from xenc.index.reader import Index
+from xenc.io.qrels import Qrels, has_relevant, is_relevant
 from xenc.pipeline import first_stage_lists
-from xenc.qrels import Qrels, has_relevant, is_relevant
 from xenc.records import Candidate, Query
 
 log = logging.getLogger("xenc")

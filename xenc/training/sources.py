@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xenc.corpus import read_queries
 from xenc.errors import InputError, UsageError
-from xenc.qrels import read_qrels
+from xenc.io.corpus import read_queries
+from xenc.io.qrels import read_qrels
 from xenc.training.data import (
     Pair,
     describe,
     nli_labels,
-    read_pairs,
+    read_labeled_pairs,
     split_by_group,
     to_pairs,
 )
@@ -90,7 +90,7 @@ def _train_rows(config: Any) -> tuple[Rows, list[dict[str, Any]]]:
     if mined == (config.train_file is not None):
         raise UsageError("give a pair file or --index-dir with --queries and --qrels, not both")
     if not mined:
-        rows = read_pairs(config.train_file, config.task, config.labels or None)
+        rows = read_labeled_pairs(config.train_file, config.task, config.labels or None)
         return rows, [describe(config.train_file, len(rows), "train")]
     if config.queries is None or config.qrels is None:
         raise UsageError("--index-dir needs --queries and --qrels")
@@ -106,7 +106,7 @@ def _dev_rows(config: Any) -> tuple[Rows | None, list[dict[str, Any]]]:
     if (config.dev_queries is None) != (config.dev_qrels is None):
         raise UsageError("--dev-queries and --dev-qrels go together")
     if config.dev_file is not None:
-        rows = read_pairs(config.dev_file, config.task, config.labels or None)
+        rows = read_labeled_pairs(config.dev_file, config.task, config.labels or None)
         return rows, [describe(config.dev_file, len(rows), "dev")]
     if config.dev_queries is not None:
         if config.index_dir is None:

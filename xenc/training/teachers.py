@@ -99,7 +99,7 @@ def standardise(scores: np.ndarray) -> np.ndarray:
 class Teacher:
     """Scores ``(query, passages)`` with every component of a SPEC, combined per query.
 
-    ``index`` (an open :class:`xenc.retrieve.Index`) is needed for ``bm25`` and ``dense``,
+    ``index`` (an open :class:`xenc.index.reader.Index`) is needed for ``bm25`` and ``dense``,
     which score the stored passage rows; the other kinds read the passage texts.
     """
 
