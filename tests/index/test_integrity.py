@@ -375,12 +375,14 @@ def test_ids_with_whitespace_in_trec_and_table(tmp_path):
 
 # 10. One huge line ----------------------------------------------------------------------------
 
-def test_a_huge_document_is_cut_before_tokenizing(tiny_reranker):
+def test_a_huge_document_is_cut_before_tokenizing(tiny_reranker, monkeypatch):
+    from xenc.models.pair_inputs import PairEncoder
     from xenc.models.runtime import CHARS_PER_TOKEN
 
     seen = []
     tokenizer = tiny_reranker._tokenizer
     original = type(tokenizer).__call__
+    encode = PairEncoder._encode_unique
 
     def spy(self, *args, **kwargs):
         for arg in args:
@@ -388,6 +390,11 @@ def test_a_huge_document_is_cut_before_tokenizing(tiny_reranker):
                 seen.append(len(text))
         return original(self, *args, **kwargs)
 
+    def spy_encode(self, texts):  # the one-pass path tokenizes through the Rust backend
+        seen.extend(len(t) for t in texts)
+        return encode(self, texts)
+
+    monkeypatch.setattr(PairEncoder, "_encode_unique", spy_encode)
     huge = "word " * 400_000  # 2 MB
     type(tokenizer).__call__ = spy
     try:
@@ -395,7 +402,7 @@ def test_a_huge_document_is_cut_before_tokenizing(tiny_reranker):
         cut = tiny_reranker.score_pairs([("river", huge)])
     finally:
         type(tokenizer).__call__ = original
-    assert max(seen) <= tiny_reranker.max_length * CHARS_PER_TOKEN
+    assert seen and max(seen) <= tiny_reranker.max_length * CHARS_PER_TOKEN
     assert tiny_reranker.truncated == before + 1
     assert cut == tiny_reranker.score_pairs([("river", huge[:20_000])])
 
