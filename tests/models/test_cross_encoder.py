@@ -170,6 +170,20 @@ def test_truncation_counter_is_exact(ce_dir: Path) -> None:
     assert ce.truncated == 2 * expected
 
 
+def test_score_returns_its_own_calls_truncation_count(ce_dir: Path) -> None:
+    """``score`` counts the pairs of its call (issue 23: returned, not read from shared
+    state); ``predict`` is its scores; the running total adds every call up."""
+    ce = CrossEncoder(str(ce_dir), max_length=32)
+    long_pairs = [("cat", words(40)), (words(40), "dog")]
+    first = ce.score([*PAIRS, *long_pairs])
+    second = ce.score(PAIRS)
+    third = ce.score(long_pairs[:1])
+    assert (first.truncated, second.truncated, third.truncated) == (2, 0, 1)
+    assert ce.truncated == 3
+    np.testing.assert_array_equal(second.scores, ce.predict(PAIRS))
+    assert first.scores.shape == (len(PAIRS) + 2,) and first.scores.dtype == np.float32
+
+
 def test_query_never_truncated_with_only_second(ce_dir: Path) -> None:
     ce = CrossEncoder(str(ce_dir), max_length=32)
     query, doc = words(20, "river"), words(100, "sea")

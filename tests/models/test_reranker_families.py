@@ -189,6 +189,9 @@ def test_truncation_keeps_the_template_suffix(runner, tmp_path, family_dirs):
     pairs = [("hot water", long_doc), ("sun", "the sun is a star"), ("sea", long_doc[:300])]
     _same(ours.predict(pairs), reference.predict(pairs))
     assert ours.truncated == 2
+    scored = ours.score(pairs[1:])
+    assert scored.truncated == 1 and ours.truncated == 3  # the call's count, and the total
+    _same(scored.scores, reference.predict(pairs[1:]))
     source = write_jsonl(tmp_path / "p.jsonl", [{"query": q, "document": d} for q, d in pairs])
     result = runner.invoke(app, ["score", str(source), "--reranker", str(path),
                                  "--max-length", str(limit)])

@@ -295,6 +295,7 @@ def score_cmd(
 
     reranker = model()
     skipped = []
+    cut: list[int] = []  # pairs cut to the max length, per block
 
     def report(exc: XencError) -> None:
         skipped.append(exc)
@@ -306,11 +307,11 @@ def score_cmd(
         writer = JsonlWriter(stream, flush=output is None)
         records = score_stream(source, reranker, on_error=report if skip_invalid else None,
                                ray=cast("RayOptions | None", ray), notify=note,
-                               device=device)
+                               device=device, on_truncated=cut.append)
         for record in tracked(records, callback):
             writer.write(record)
-    if reranker.truncated or skipped:
-        note(f"scored {writer.count} pairs; {reranker.truncated} truncated to "
+    if sum(cut) or skipped:
+        note(f"scored {writer.count} pairs; {sum(cut)} truncated to "
              f"{reranker.max_length} tokens; {len(skipped)} invalid lines skipped")
 
 

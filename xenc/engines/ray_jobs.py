@@ -10,7 +10,7 @@ with the same settings (see :mod:`xenc.engines.ray_workers`).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -96,12 +96,14 @@ def score_on_ray(
     *,
     device: str | None = None,
     shard_rows: int = SHARD_ROWS,
+    on_truncated: Callable[[int], None] | None = None,
 ) -> Iterator[tuple[Any, np.ndarray]]:
     """Score ``(record, (query, document))`` items on Ray; yield ``(record, scores)`` in order.
 
     ``items`` is read in shards of ``shard_rows`` in a feeder thread; the records wait on the
     driver until their scores are back, a bounded number at a time. ``scores`` holds one value
-    per label. ``model.truncated`` counts the workers' truncated pairs.
+    per label. ``on_truncated`` gets each batch's count of pairs the workers cut to the
+    model's token limit (``model.truncated`` adds them up too).
     """
     held: deque[Any] = deque()
     spec = reranker_spec(model, session.options.device or device)
@@ -124,6 +126,9 @@ def score_on_ray(
 
     for batch in session.run(shards(), ScoreWorker, {"spec": spec},
                              batch_size=model.batch_size):
-        model.truncated += int(np.sum(batch["truncated"]))
+        cut = int(np.sum(batch["truncated"]))
+        model.truncated += cut
+        if on_truncated is not None:
+            on_truncated(cut)
         for scores in batch["scores"]:
             yield held.popleft(), scores

@@ -55,10 +55,10 @@ class ScoreWorker:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         pairs = list(zip(_texts(batch["query"]), _texts(batch["document"]), strict=True))
-        before = self.model.truncated
-        scores = np.asarray(self.model.predict(pairs), dtype=np.float32).reshape(len(pairs), -1)
+        scored = self.model.score(pairs)
+        scores = np.asarray(scored.scores, dtype=np.float32).reshape(len(pairs), -1)
         truncated = np.zeros(len(pairs), dtype=np.int64)
         if len(pairs):
-            truncated[0] = self.model.truncated - before
+            truncated[0] = scored.truncated
         return {"row": np.asarray(batch["row"], dtype=np.int64), "scores": scores,
                 "truncated": truncated}

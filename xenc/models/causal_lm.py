@@ -286,15 +286,17 @@ class CausalLMReranker(CrossEncoder):
 
     def _predict_matrix(self, pairs: Sequence[tuple[str, str]], *,
                         batch_size: int | None = None,
-                        progress: Callable[[int], None] | None = None) -> np.ndarray:
+                        progress: Callable[[int], None] | None = None
+                        ) -> tuple[np.ndarray, int]:
         checked = check_pairs(pairs, self.max_length)
         out = np.zeros((len(checked), 1), dtype=np.float32)
+        cut = 0
         if not checked:
-            return out
+            return out, cut
         rows, lengths = self._rows(checked)
         for idx in length_batches(lengths.tolist(), batch_size or self.batch_size):
             out[idx] = self._activate(self._forward(self._pad([self._fit(rows[i]) for i in idx])))
-            self.truncated += int((lengths[idx] > self.max_length).sum())
+            cut += int((lengths[idx] > self.max_length).sum())
             if progress is not None:
                 progress(len(idx))
-        return out
+        return out, cut

@@ -36,6 +36,7 @@ from xenc.models.resolve import (
     resolve_model,
 )
 from xenc.models.runtime import (
+    Scored,
     autocast,
     check_activation_fits,
     check_dtype,
@@ -306,8 +307,20 @@ class CrossEncoder:
             model (as sentence-transformers' ``CrossEncoder.predict``), ``(len(pairs),
             num_labels)`` for a model with several labels.
         """
-        out = self._predict_matrix(pairs, batch_size=batch_size, progress=progress)
-        return out[:, 0] if self.num_labels == 1 else out
+        return self.score(pairs, batch_size=batch_size, progress=progress).scores
+
+    def score(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        *,
+        batch_size: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Scored:
+        """:meth:`predict`'s scores, and how many of these pairs were cut to ``max_length``
+        (this call's count; ``truncated`` keeps the running total)."""
+        out, cut = self._predict_matrix(pairs, batch_size=batch_size, progress=progress)
+        self.truncated += cut
+        return Scored(out[:, 0] if self.num_labels == 1 else out, cut)
 
     def _predict_matrix(
         self,
@@ -315,12 +328,14 @@ class CrossEncoder:
         *,
         batch_size: int | None = None,
         progress: Callable[[int], None] | None = None,
-    ) -> np.ndarray:
-        """:meth:`predict` as a ``(len(pairs), num_labels)`` array, whatever the labels."""
+    ) -> tuple[np.ndarray, int]:
+        """:meth:`predict` as a ``(len(pairs), num_labels)`` array, whatever the labels, and
+        the number of pairs cut to ``max_length``."""
         checked = check_pairs(pairs, self.max_length)
         out = np.zeros((len(checked), self.num_labels), dtype=np.float32)
+        cut = 0
         if not checked:
-            return out
+            return out, cut
         encoder = self._pair_encoder()
         # The one-pass path holds a window's encodings (the other holds counts only): windows
         # of PAIR_WINDOW pairs bound its memory, each sorted longest first on its own.
@@ -334,10 +349,10 @@ class CrossEncoder:
                 inputs = (encoder.batch(encoded, idx) if encoder is not None and encoded
                           else self._tokenize([part[i] for i in idx], query_lengths[idx]))
                 out[[start + i for i in idx]] = self._activate(self._forward(inputs))
-                self.truncated += int((totals[idx] > self.max_length).sum())
+                cut += int((totals[idx] > self.max_length).sum())
                 if progress is not None:
                     progress(len(idx))
-        return out
+        return out, cut
 
     def score_pairs(
         self,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from xenc.errors import UsageError, param
 from xenc.models.causal_lm import is_causal_lm
 from xenc.models.resolve import ResolvedModel, resolve_model
+from xenc.models.runtime import Scored
 from xenc.models.safety import remote_code_trusted
 
 if TYPE_CHECKING:
@@ -27,8 +28,11 @@ class Reranker(Protocol):
     and the Ray workers): :func:`load_reranker` returns one. A new family is a class with
     these members in ``models/`` and one branch in :func:`load_reranker`.
 
-    ``truncated`` is a running total of the pairs cut to ``max_length``: an object is used by
-    one thread at a time (docs/architecture.md, Threads).
+    ``score`` returns this call's scores with this call's count of pairs cut to
+    ``max_length`` (:class:`~xenc.models.runtime.Scored`); ``predict`` is its scores alone,
+    as sentence-transformers' ``CrossEncoder.predict``; ``truncated`` is a running total over
+    every call, kept for callers that own the object. An object is used by one thread at a
+    time (docs/architecture.md, Threads).
     """
 
     resolved: ResolvedModel
@@ -48,6 +52,14 @@ class Reranker(Protocol):
         batch_size: int | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> np.ndarray: ...
+
+    def score(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        *,
+        batch_size: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Scored: ...
 
 
 def load_reranker(

@@ -9,12 +9,23 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
 
 from xenc.errors import ModelError, UsageError, param
 
 if TYPE_CHECKING:
     import torch
+
+
+class Scored(NamedTuple):
+    """What a reranker's ``score`` call returns: ``scores`` as ``predict`` returns them, and
+    ``truncated``, how many of that call's pairs were cut to the model's ``max_length`` (a
+    count of the call, so concurrent or interleaved callers never read each other's)."""
+
+    scores: np.ndarray
+    truncated: int
 
 # Texts are cut to CHARS_PER_TOKEN × max_length characters before tokenizing: a 20 MB line
 # would otherwise be tokenized whole (gigabytes) to keep a few hundred tokens. Only a text

@@ -44,6 +44,7 @@ def score_stream(
     ray: RayOptions | None = None,
     notify: Callable[[str], None] | None = None,
     device: str | None = None,
+    on_truncated: Callable[[int], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield each input object with its score(s) added, in input order.
 
@@ -56,6 +57,8 @@ def score_stream(
             and shut down at the end if started here).
         notify: Gets Ray's one-line messages (connection, progress).
         device: The Ray workers' device when they have no GPU.
+        on_truncated: Called with each block's count of pairs cut to the model's
+            ``max_length`` (the reranker's ``score`` count: nothing read from shared state).
     """
     labels = list(getattr(model, "labels", [])) if model.num_labels > 1 else []
     if ray is not None:
@@ -67,13 +70,15 @@ def score_stream(
             # both families are CrossEncoders (CausalLMReranker subclasses it), whose
             # constructor arguments the workers rebuild the model from
             for obj, row in score_on_ray(pairs, cast("CrossEncoder", model), session,
-                                         device=device):
+                                         device=device, on_truncated=on_truncated):
                 yield _annotate(obj, row, labels)
         return
     block: list[tuple[dict[str, Any], tuple[str, str]]] = []
 
     def flush() -> Iterator[dict[str, Any]]:
-        scores = model.predict([p for _, p in block])
+        scores, cut = model.score([p for _, p in block])
+        if on_truncated is not None:
+            on_truncated(cut)
         for (obj, _), row in zip(block, scores, strict=True):
             yield _annotate(obj, row, labels)
         block.clear()
