@@ -139,6 +139,9 @@ def main() -> None:
     parser.add_argument("--query", default=QUERY)
     parser.add_argument("--candidates", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--before", default=None, metavar="DIR",
+                        help="an earlier checkout of xenc: its xenc cases run too, "
+                        "interleaved, labelled (before), for a before/after in one run")
     parser.add_argument("--append", action="store_true", help="append to docs/benchmarks.md")
     args = parser.parse_args()
     if args.reranker is None:
@@ -154,18 +157,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         pairs_file = Path(tmp) / "pairs.json"
         write_pairs(args.index_dir, args.query, args.candidates, pairs_file, env)
-        todo = cases(args, pairs_file)
-        for _, cmd in todo:  # warm-up: page cache, .pyc files; not measured
-            timed(cmd, env)
-        walls: dict[str, list[float]] = {name: [] for name, _ in todo}
-        rss: dict[str, list[float]] = {name: [] for name, _ in todo}
+        todo = [(name, cmd, env) for name, cmd in cases(args, pairs_file)]
+        if args.before:  # the same xenc commands with the earlier checkout's code, interleaved
+            earlier = {**env, "PYTHONPATH": str(Path(args.before).resolve())}
+            todo = [row for name, cmd, e in todo for row in (
+                [(name, cmd, e), (f"{name} (before)", cmd, earlier)] if "xenc" in cmd
+                else [(name, cmd, e)])]
+        for _, cmd, case_env in todo:  # warm-up: page cache, .pyc files; not measured
+            timed(cmd, case_env)
+        walls: dict[str, list[float]] = {name: [] for name, _, _ in todo}
+        rss: dict[str, list[float]] = {name: [] for name, _, _ in todo}
         for _ in range(args.repeat):
-            for name, cmd in todo:
-                wall, peak = timed(cmd, env)
+            for name, cmd, case_env in todo:
+                wall, peak = timed(cmd, case_env)
                 walls[name].append(wall)
                 rss[name].append(peak)
     lines = ["| process | median wall s | min wall s | peak RSS MiB |", "|---|---:|---:|---:|"]
-    for name, _ in todo:
+    for name, _, _ in todo:
         lines.append(f"| {name} | {statistics.median(walls[name]):.3f} | "
                      f"{min(walls[name]):.3f} | {statistics.median(rss[name]):.0f} |")
     table = "\n".join(lines)
@@ -183,7 +191,9 @@ def main() -> None:
             f"reranker {args.reranker}. The rerank cases score {args.candidates} pairs "
             "(`--passages-per-doc 1`), the same pairs sentence-transformers gets, except the "
             "one with default passages per document (up to 3 passages of each candidate, as "
-            "`xenc search` does by default). Bytecode (.pyc) present, as after pip install.",
+            "`xenc search` does by default). Bytecode (.pyc) present, as after pip install."
+            + (f" Rows marked (before) ran the same command with the code of {args.before} "
+               "(an earlier checkout), interleaved with the others." if args.before else ""),
             table,
         )
 
