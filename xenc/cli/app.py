@@ -20,20 +20,12 @@ from xenc.cli import train as cli_train
 from xenc.cli.options import (
     REPLACED,
     REQUIRED,
-    Aggregate,
-    BudgetMs,
-    Candidates,
     Device,
-    Exact,
-    Fusion,
     IndexDir,
     Output,
-    PerDoc,
     QueriesFormat,
     RerankerLoader,
-    Retriever,
     Retrievers,
-    RrfK,
     ShowProgress,
     SkipInvalid,
     Wait,
@@ -42,9 +34,10 @@ from xenc.cli.options import (
     remote_code_option,
     reranker_options,
     reranking_note,
+    search_options,
 )
 from xenc.cli.process import run
-from xenc.config import ENV_BATCH_SIZE, ENV_ENCODER, RRF_K, SearchParams, text_kind
+from xenc.config import ENV_BATCH_SIZE, ENV_ENCODER, SearchParams, text_kind
 
 if TYPE_CHECKING:
     from xenc.engines.ray_runtime import RayOptions
@@ -184,25 +177,18 @@ def _queries(query: str | None, queries: str | None, fmt: str = "auto"):
 @app.command("search")
 @handle_errors
 @reranker_options()
+@search_options(k=True)
 def search_cmd(
     query: Annotated[str | None, typer.Argument(help="The query (or use --queries).")] = None,
     index_dir: IndexDir = REQUIRED,  # required (after the optional QUERY argument)
     queries: Annotated[str | None, typer.Option(
         "--queries", help='Queries file (JSONL, TSV or text lines), or - for stdin.')] = None,
     queries_format: QueriesFormat = "auto",
-    retriever: Retriever = None,
-    candidates: Candidates = 100,
-    k: Annotated[int, typer.Option("-k", "--k", help="Results per query.")] = 10,
+    params: SearchParams = REPLACED,  # the search parameters (search_options)
     model: RerankerLoader = REPLACED,  # the cross-encoder options (reranker_options)
-    aggregate: Aggregate = "max",
-    passages_per_doc: PerDoc = 3,
     fmt: Annotated[str, typer.Option("--format", help="jsonl, trec or table.")] = "jsonl",
     with_text: Annotated[str | None, typer.Option("--with-text", help=(
         "Add text: passage (the passage that matched) or document (the whole one)."))] = None,
-    budget_ms: BudgetMs = None,
-    fusion: Fusion = None,
-    exact: Exact = False,
-    rrf_k: RrfK = RRF_K,
     run_tag: Annotated[str, typer.Option(
         "--run-tag", help="Run tag (last column) of --format trec lines.")] = "xenc",
     device: Device = None,
@@ -230,9 +216,6 @@ def search_cmd(
         raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
     if not run_tag or any(c.isspace() for c in run_tag):
         raise UsageError(f"--run-tag must be one word (no spaces), not {run_tag!r}")
-    params = SearchParams(retriever=retriever, candidates=candidates, k=k, aggregate=aggregate,
-                          passages_per_doc=passages_per_doc, exact=exact, budget_ms=budget_ms,
-                          rrf_k=rrf_k, fusion=fusion)
     todo = _queries(query, queries, queries_format)
     index = open_index(index_dir, device=device, backend=model.backend,
                        many_queries=queries is not None)
@@ -246,7 +229,7 @@ def search_cmd(
     with bar("searching", lines, shown) as callback:
         results = search(index, tracked(todo, callback), params, reranker, with_text=with_text)
         write_results(results, fmt, output, tag=run_tag)
-    reranking_note(loaded(reranker), fusion)
+    reranking_note(loaded(reranker), params.fusion)
 
 
 def _note_unmatched(index, queries):  # noqa: ANN001, ANN202 - CLI glue

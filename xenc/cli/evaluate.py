@@ -17,25 +17,18 @@ import typer
 
 from xenc.cli.options import (
     REPLACED,
-    Aggregate,
-    BudgetMs,
-    Candidates,
     Device,
-    Exact,
-    Fusion,
     Output,
-    PerDoc,
     QueriesFormat,
     RerankerLoader,
-    Retriever,
-    RrfK,
     ShowProgress,
     handle_errors,
     make_subapp,
     reranker_options,
     reranking_note,
+    search_options,
 )
-from xenc.config import ENV_INDEX_DIR, RRF_K, SearchParams
+from xenc.config import ENV_INDEX_DIR, SearchParams
 from xenc.errors import GateFailedError, UsageError
 
 app = make_subapp()
@@ -95,6 +88,7 @@ def parse_runs(values: list[str] | None) -> dict[str, str]:
 @app.command("eval")
 @handle_errors
 @reranker_options()
+@search_options(k=False)
 def eval_cmd(
     qrels: Annotated[str, typer.Option("--qrels", help="TREC or BEIR TSV judgments.")],
     index_dir: OptionalIndexDir = None,
@@ -111,17 +105,10 @@ def eval_cmd(
     max_drop: MaxDrop = None,
     per_query: PerQuery = None,
     queries_format: QueriesFormat = "auto",
-    retriever: Retriever = None,
-    candidates: Candidates = 100,
+    params: SearchParams = REPLACED,  # the search parameters (search_options)
     model: RerankerLoader = REPLACED,  # the cross-encoder options (reranker_options)
-    aggregate: Aggregate = "max",
-    passages_per_doc: PerDoc = 3,
     sweep: Annotated[str | None, typer.Option(
         help="Rerank at each depth, e.g. 10,20,50,100.")] = None,
-    budget_ms: BudgetMs = None,
-    fusion: Fusion = None,
-    exact: Exact = False,
-    rrf_k: RrfK = RRF_K,
     device: Device = None,
     plot: Plot = None,
     output: Output = None,
@@ -150,9 +137,6 @@ def eval_cmd(
         if not comparing and not depths:
             raise UsageError("--plot draws the --sweep results: give --sweep too")
         check_plot_path(plot)
-    params = SearchParams(retriever=retriever, candidates=candidates, aggregate=aggregate,
-                          passages_per_doc=passages_per_doc, exact=exact, budget_ms=budget_ms,
-                          rrf_k=rrf_k, fusion=fusion)
     pipeline = dict(index_dir=index_dir, queries=queries, qrels=qrels, params=params,
                     model=model, device=device, depths=depths, progress=progress,
                     queries_format=queries_format)

@@ -22,7 +22,14 @@ import typer
 
 from xenc.cli.process import Terminated, os_error
 from xenc.cli.rerankers import RerankerLoader, reranking_note
-from xenc.config import ENV_BACKEND, ENV_BATCH_SIZE, ENV_DEVICE, ENV_INDEX_DIR, ENV_RERANKER
+from xenc.config import (
+    ENV_BACKEND,
+    ENV_BATCH_SIZE,
+    ENV_DEVICE,
+    ENV_INDEX_DIR,
+    ENV_RERANKER,
+    RRF_K,
+)
 from xenc.errors import UsageError, XencError, spelled
 from xenc.models.safety import trusting_remote_code
 
@@ -252,6 +259,31 @@ def reranker_options(*, optional: bool = True, activation: bool = False):
         return _replace_param(trusted, "model", block, call, after=after)
 
     return decorate
+
+
+K = Annotated[int, typer.Option("-k", "--k", help="Results per query.")]
+
+
+def search_options(*, k: bool):
+    """Give a command the search parameters, in place of its ``params`` parameter: one
+    :class:`~xenc.config.SearchParams` built (and so checked) from ``--retriever``,
+    ``--candidates``, ``-k`` (when ``k``; else the default), ``--aggregate``,
+    ``--passages-per-doc``, ``--budget-ms``, ``--fusion``, ``--exact`` and ``--rrf-k``.
+    ``search`` and ``eval`` share them through this, declared once."""
+    block = [_param("retriever", Retriever, None), _param("candidates", Candidates, 100)]
+    if k:
+        block.append(_param("k", K, 10))
+    block += [_param("aggregate", Aggregate, "max"), _param("passages_per_doc", PerDoc, 3),
+              _param("budget_ms", BudgetMs, None), _param("fusion", Fusion, None),
+              _param("exact", Exact, False), _param("rrf_k", RrfK, RRF_K)]
+
+    def call(kwargs: dict[str, Any]) -> dict[str, Any]:
+        from xenc.config import SearchParams
+
+        kwargs["params"] = SearchParams(**{p.name: kwargs.pop(p.name) for p in block})
+        return kwargs
+
+    return lambda fn: _replace_param(fn, "params", block, call)
 
 
 def remote_code_option(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -20,7 +20,7 @@ import shutil
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -107,14 +107,15 @@ def export_onnx(
             or the fp32 file differs from torch by more than ``atol``.
     """
     from xenc.models.cross_encoder import CrossEncoder
+    from xenc.models.reranker import load_reranker
 
     if not atol > 0:
         raise UsageError(f"atol must be positive, got {atol}")
     _require_onnx()
     _refuse_causal_lm(model)
-    ce = CrossEncoder(
-        model, device="cpu", trust_pickle_weights=trust_pickle_weights, backend="torch"
-    )
+    # load_reranker, the one constructor: a causal LM was refused above, so a CrossEncoder
+    ce = cast(CrossEncoder, load_reranker(
+        model, device="cpu", trust_pickle_weights=trust_pickle_weights, backend="torch"))
     target = _target_dir(ce.resolved, out_dir)
     batch = {k: v.cpu().numpy() for k, v in ce.tokenize(CHECK_PAIRS).items()}
     names = _input_names(ce.model, batch)
