@@ -17,6 +17,7 @@ from xenc.cli import maintain as cli_maintain
 from xenc.cli import reranking as cli_reranking
 from xenc.cli import serve as cli_serve
 from xenc.cli import train as cli_train
+from xenc.cli.engine_options import engine_options
 from xenc.cli.options import (
     REPLACED,
     REQUIRED,
@@ -29,7 +30,6 @@ from xenc.cli.options import (
     ShowProgress,
     SkipInvalid,
     Wait,
-    engine_options,
     handle_errors,
     remote_code_option,
     reranker_options,

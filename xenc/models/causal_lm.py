@@ -30,12 +30,8 @@ from typing import Any
 import numpy as np
 
 from xenc.errors import ModelError, UsageError, param, setting
-from xenc.models.cross_encoder import (
-    _TORCH_ACTIVATIONS,
-    CrossEncoder,
-    _check_activation,
-    model_fusion,
-)
+from xenc.models.cross_encoder import CrossEncoder
+from xenc.models.heads import TORCH_ACTIVATIONS, check_activation, model_fusion
 from xenc.models.ort import ONNX_FILES, check_backend
 from xenc.models.resolve import (
     ResolvedModel,
@@ -97,9 +93,9 @@ def _activation(st: dict[str, Any], config: Any) -> str:
     if not path:
         return "sigmoid"  # sentence-transformers' default for a one-score model
     name = str(path).rsplit(".", 1)[-1].lower()
-    if name not in _TORCH_ACTIVATIONS:
+    if name not in TORCH_ACTIVATIONS:
         raise ModelError(f"model activation {path} unsupported: pass {param('activation')}")
-    return _TORCH_ACTIVATIONS[name]
+    return TORCH_ACTIVATIONS[name]
 
 
 class ChatTemplate:
@@ -192,7 +188,7 @@ class CausalLMReranker(CrossEncoder):
                  trust_pickle_weights: bool = False, trust_remote_code: bool = False,
                  dtype: str = "float32", backend: str = "auto") -> None:
         if activation is not None:
-            activation = _check_activation(activation, f"({param('activation')})", UsageError)
+            activation = check_activation(activation, f"({param('activation')})", UsageError)
         if batch_size < 1:
             raise UsageError(f"batch size must be at least 1, got {batch_size}")
         resolved = model if isinstance(model, ResolvedModel) else resolve_model(

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xenc.config import ACTIVATIONS
-from xenc.errors import ModelError, UsageError, param
+from xenc.errors import UsageError, param
 from xenc.models.backend import resolve_backend, tokenizer_checked
 from xenc.models.fast_tokenizer import FastTokenizer, settings_from_config
+from xenc.models.heads import check_activation, model_activation, model_fusion
 from xenc.models.ort import ONNX_FILES, OnnxSession, cpu_device, onnx_path
 from xenc.models.pair_inputs import PAIR_WINDOW, PairEncoder, count_tokens, tokenize_by_call
 from xenc.models.resolve import (
@@ -49,9 +49,6 @@ from xenc.models.runtime import (
 if TYPE_CHECKING:
     import torch
 
-_TORCH_ACTIVATIONS = {"identity": "none", "sigmoid": "sigmoid", "softmax": "softmax"}
-
-
 class _JsonConfig:
     """The config fields the ONNX path reads, from ``config.json`` as plain JSON."""
 
@@ -70,54 +67,6 @@ def _onnx_parts(model: ResolvedModel) -> tuple[Any, Any]:
         return load_tokenizer(model), load_config(model)
     settings = settings_from_config(read_json(model, "tokenizer_config.json") or {})
     return FastTokenizer(tokenizer_file, **settings), _JsonConfig(raw)
-
-
-def _check_activation(name: str, where: str, error: type[Exception]) -> str:
-    value = str(name).strip().lower()
-    if value not in ACTIVATIONS:
-        raise error(f"unknown activation {name!r} {where}: use none, sigmoid or softmax")
-    return value
-
-
-def model_fusion(config: Any, name: str) -> str | None:
-    """The fusion the model was validated with (``xenc_fusion`` in its config), if any.
-
-    Raises:
-        ModelError: a fusion xenc does not know.
-    """
-    own = getattr(config, "xenc_fusion", None)
-    if own is None:
-        return None
-    from xenc.fusion import parse_fusion
-
-    try:
-        parse_fusion(str(own))
-    except UsageError as exc:
-        raise ModelError(f"{name}: config.json xenc_fusion: {exc}") from None
-    return str(own)
-
-
-def model_activation(config: Any, num_labels: int) -> str:
-    """The activation a model asks for in its config, else sigmoid (1 label) or softmax.
-
-    Reads ``sentence_transformers["activation_fn"]``, then the older
-    ``sbert_ce_default_activation_function``, then ``xenc_activation``.
-
-    Raises:
-        ModelError: The config names an activation other than identity, sigmoid or softmax.
-    """
-    st = getattr(config, "sentence_transformers", None)
-    path = st.get("activation_fn") if isinstance(st, dict) else None
-    path = path or getattr(config, "sbert_ce_default_activation_function", None)
-    if path:
-        name = str(path).rsplit(".", 1)[-1].lower()
-        if name not in _TORCH_ACTIVATIONS:
-            raise ModelError(f"model activation {path} unsupported: pass {param('activation')}")
-        return _TORCH_ACTIVATIONS[name]
-    own = getattr(config, "xenc_activation", None)
-    if own:
-        return _check_activation(own, "in the model config", ModelError)
-    return "sigmoid" if num_labels == 1 else "softmax"
 
 
 class CrossEncoder:
@@ -164,7 +113,7 @@ class CrossEncoder:
         trust_remote_code: bool = False,
     ) -> None:
         if activation is not None:
-            activation = _check_activation(activation, f"({param('activation')})", UsageError)
+            activation = check_activation(activation, f"({param('activation')})", UsageError)
         if batch_size < 1:
             raise UsageError(f"batch size must be at least 1, got {batch_size}")
         self.resolved = resolve_model(model, kind="reranker")
