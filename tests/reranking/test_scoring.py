@@ -22,8 +22,14 @@ class CountingModel:
         self.calls: list[int] = []
 
     def predict(self, pairs):
+        return self.score(pairs).scores
+
+    def score(self, pairs):
+        from xenc.models.runtime import Scored
+
         self.calls.append(len(pairs))
-        return np.array([[float(len(d))] for _, d in pairs], dtype=np.float32)
+        return Scored(np.array([[float(len(d))] for _, d in pairs], dtype=np.float32),
+                      sum(len(d) > 5 for _, d in pairs))
 
 
 def write_pairs(tmp_path, n):
@@ -41,6 +47,13 @@ def test_streams_in_blocks_and_keeps_order(tmp_path):
     records = [first, *rest]
     assert [r["i"] for r in records] == list(range(10))
     assert [r["score"] for r in records] == [float(i % 7) for i in range(10)]
+
+
+def test_each_blocks_truncation_count_is_handed_on(tmp_path):
+    model = CountingModel()
+    counts: list[int] = []
+    list(score_stream(write_pairs(tmp_path, 10), model, block_size=4, on_truncated=counts.append))
+    assert counts == [0, 1, 0]  # only i = 6 (6 characters, "cut" here), in the second block
 
 
 def test_memory_is_bounded_by_the_block(tmp_path):
