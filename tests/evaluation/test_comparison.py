@@ -315,7 +315,8 @@ def test_bad_run_files_give_their_line(runner, files, tmp_path, text, line, reas
         (["--run", "a={b}", "--alpha", "1.5"], "--alpha must be between 0 and 1"),
         (["--run", "a=-"], "a run is read from a file, not from -"),
         ([], "give --index-dir and --queries (an index's pipelines), or --run NAME=FILE"),
-        (["--run", "a={b}", "--run", "b={b}", "--plot", "x.jpg"], "--plot writes .png or .svg"),
+        (["--run", "a={b}", "--run", "b={b}", "--plot", "x.jpg"],
+         "--plot must end in .png or .svg"),
     ],
 )
 def test_usage_errors_exit_2(runner, files, args, message):

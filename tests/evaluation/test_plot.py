@@ -31,7 +31,7 @@ def test_sweep_plot_is_written(sample_index, tiny_reranker_dir, tmp_path, name, 
 
 @pytest.mark.parametrize(("extra", "message"), [
     (["--plot", "k.png"], "Error: --plot draws the --sweep results: give --sweep too\n"),
-    (["--sweep", "5", "--plot", "k.pdf"], "Error: --plot writes .png or .svg, not 'k.pdf'\n"),
+    (["--sweep", "5", "--plot", "k.pdf"], "Error: --plot must end in .png or .svg, not 'k.pdf'\n"),
 ])
 def test_plot_usage_errors(sample_index, tiny_reranker_dir, extra, message):
     result = CliRunner().invoke(app, eval_args(sample_index, "--reranker", str(tiny_reranker_dir),
@@ -45,6 +45,6 @@ def test_missing_matplotlib_is_one_clear_line(sample_index, tiny_reranker_dir, m
     result = CliRunner().invoke(app, eval_args(sample_index, "--reranker", str(tiny_reranker_dir),
                                                "--sweep", "5", "--plot", str(tmp_path / "k.png")))
     assert result.exit_code == 2
-    assert result.stderr == ("Error: --plot needs matplotlib: pip install 'xenc[plot]' "
+    assert result.stderr == ("Error: plotting needs matplotlib: pip install 'xenc[plot]' "
                              "(or pip install matplotlib)\n")
     assert list(tmp_path.iterdir()) == []

@@ -189,3 +189,20 @@ def test_table_columns_fit_their_widest_value(tmp_path):
         "1                1  a-very-long-document-id-0001  12.5000     11  Long ids",
         "query-long-7     2  d2                            -0.2500     12",
     ]
+
+
+def test_an_unknown_format_is_refused_before_anything_is_written(tmp_path):
+    from xenc.errors import UsageError
+
+    out = tmp_path / "results.csv"
+    with pytest.raises(UsageError, match="^fmt must be one of jsonl, trec, table, not 'csv'$"):
+        write_results([_result(1)], "csv", out)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_library_messages_name_python_arguments_not_flags():
+    from xenc.errors import UsageError
+    from xenc.evaluation.plot import check_plot_path
+
+    with pytest.raises(UsageError, match="^path must end in .png or .svg, not 'k.jpg'$"):
+        check_plot_path("k.jpg")

@@ -49,7 +49,8 @@ def test_bad_lines_name_file_and_line(tmp_path, text, fmt, reason):
 
 
 def test_unknown_format_is_usage():
-    with pytest.raises(UsageError, match="--queries-format must be one of auto, jsonl, tsv"):
+    # Python names its own argument; the CLI names its flag (test below)
+    with pytest.raises(UsageError, match="^fmt must be one of auto, jsonl, tsv"):
         list(read_queries("-", fmt="csv"))
 
 

@@ -36,7 +36,8 @@ from xenc.models.safety import trusting_remote_code
 __all__ = ["RerankerLoader", "reranking_note"]  # re-exported for the command modules
 
 # Library parameters whose flag is not ``--`` + the name with dashes.
-FLAGS = {"stride": "--chunk-stride", "k1": "--bm25-k1", "b": "--bm25-b", "dev_file": "--dev"}
+FLAGS = {"stride": "--chunk-stride", "k1": "--bm25-k1", "b": "--bm25-b", "dev_file": "--dev",
+         "fmt": "--format"}
 MINE_FLAGS = {"retriever": "--mine-retriever", "depth": "--mine-depth",
               "positives": "--max-positives"}
 

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from xenc.errors import UsageError
+from xenc.errors import UsageError, param
 
 PLOT_SUFFIXES = (".png", ".svg")
 
@@ -27,11 +27,12 @@ def check_plot_path(path: str | os.PathLike[str]) -> Path:
     """
     target = Path(path)
     if target.suffix.lower() not in PLOT_SUFFIXES:
-        raise UsageError(f"--plot writes .png or .svg, not {target.name!r}")
+        raise UsageError(f"{param('plot', 'path')} must end in .png or .svg, not "
+                         f"{target.name!r}")
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise UsageError("--plot needs matplotlib: pip install 'xenc[plot]' "
+        raise UsageError("plotting needs matplotlib: pip install 'xenc[plot]' "
                          "(or pip install matplotlib)") from None
     return target
 
@@ -92,7 +93,8 @@ def sweep_figure(report: dict[str, Any]) -> Any:
 
     rows = sweep_rows(report)
     if not rows:
-        raise UsageError("--plot draws the --sweep results: give --sweep too")
+        raise UsageError(f"{param('plot', 'the sweep plot')} draws the {param('sweep')} "
+                         f"results: give {param('sweep')} too")
     ks = [row["candidates"] for row in rows]
     fig, quality = plt.subplots(figsize=(7, 4.2), dpi=100)
     for key, style in (("ndcg@10", "o-"), ("recall@10", "s-")):
@@ -150,7 +152,8 @@ def plot_deltas(comparison: Any, path: str | os.PathLike[str]) -> Path:
     base, chosen = report["baseline"], report["metrics"]
     others = [run["name"] for run in report["runs"] if run["name"] != base]
     if not others:
-        raise UsageError("--plot draws runs against the baseline: give at least two runs")
+        raise UsageError(f"{param('plot', 'the comparison plot')} draws runs against the "
+                         "baseline: give at least two runs")
     rows = {(r["run"], r["metric"]): r for r in report["comparisons"]}
     deltas: dict[tuple[str, str], list[float]] = {}
     for record in comparison.per_query:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from xenc.errors import InputError, UsageError
+from xenc.errors import InputError, UsageError, param
 from xenc.io.files import decode, iter_lines, source_name
 from xenc.io.jsonl import parse_object, read_jsonl
 from xenc.records import Document, Query
@@ -262,8 +262,8 @@ def read_queries(
         InputError: A bad line (unless ``on_error`` takes it), naming the file and line.
     """
     if fmt not in QUERY_FORMATS:
-        raise UsageError(f"--queries-format must be one of {', '.join(QUERY_FORMATS)}, "
-                         f"not {fmt!r}")
+        raise UsageError(f"{param('queries_format', 'fmt')} must be one of "
+                         f"{', '.join(QUERY_FORMATS)}, not {fmt!r}")
     name = source_name(source)
     seen: dict[str, int] = {}
     header_checked = False

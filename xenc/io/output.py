@@ -14,6 +14,8 @@ from typing import IO, Any
 
 import orjson
 
+from xenc.config import OUTPUT_FORMATS
+from xenc.errors import UsageError, param
 from xenc.io.files import atomic_output
 from xenc.io.jsonl import JsonlWriter
 from xenc.io.runs import trec_run_line
@@ -109,6 +111,9 @@ def write_results(
 ) -> int:
     """Write search results as ``jsonl``, ``trec`` (run tag ``tag``) or ``table``; return the
     count written."""
+    if fmt not in OUTPUT_FORMATS:  # before the output file is opened: nothing is written
+        raise UsageError(f"{param('fmt')} must be one of {', '.join(OUTPUT_FORMATS)}, "
+                         f"not {fmt!r}")
     count = 0
     with atomic_output(output) as stream:
         flush = output is None
