@@ -115,3 +115,60 @@ def test_predict_scores_equal_the_tokenizers_call_path_and_windows(tiny_reranker
     assert np.abs(windowed - fast).max() < 1e-5 and np.abs(alone - fast).max() < 1e-5
     assert model.truncated - before == 2 * int(sum(  # windowed and alone count the same
         1 for q, d in pairs if len(model.tokenizer(q, d)["input_ids"]) > 24))
+
+
+def _trained(kind: str):
+    """A small tokenizer of another family, trained here on a few sentences: sentencepiece
+    style (Unigram, Metaspace, XLM-R's template), byte-level BPE (RoBERTa's processor), or
+    WordPiece (BERT's processor)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    text = [q + " " + d for q, d in PAIRS] * 20
+    if kind == "unigram":
+        backend = Tokenizer(models.Unigram())
+        backend.pre_tokenizer = pre_tokenizers.Metaspace()
+        trainer = trainers.UnigramTrainer(vocab_size=120, special_tokens=["<pad>", "<s>", "</s>",
+                                                                         "<unk>"],
+                                          unk_token="<unk>")
+        backend.train_from_iterator(text, trainer)
+        backend.post_processor = processors.TemplateProcessing(
+            single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+            special_tokens=[("<s>", backend.token_to_id("<s>")),
+                            ("</s>", backend.token_to_id("</s>"))])
+        return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>",
+                                       unk_token="<unk>")
+    if kind == "bytelevel":
+        backend = Tokenizer(models.BPE())
+        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<pad>", "<s>", "</s>"],
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        backend.train_from_iterator(text, trainer)
+        backend.post_processor = processors.RobertaProcessing(
+            ("</s>", backend.token_to_id("</s>")), ("<s>", backend.token_to_id("<s>")))
+        return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>")
+    backend = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=200, special_tokens=["[PAD]", "[UNK]",
+                                                                       "[CLS]", "[SEP]"])
+    backend.train_from_iterator(text, trainer)
+    backend.post_processor = processors.BertProcessing(
+        ("[SEP]", backend.token_to_id("[SEP]")), ("[CLS]", backend.token_to_id("[CLS]")))
+    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]",
+                                   unk_token="[UNK]")
+
+
+@pytest.mark.parametrize("kind", ["unigram", "bytelevel", "wordpiece"])
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_other_tokenizer_families_build_the_same_inputs(kind, side):
+    tok = _trained(kind)
+    tok.truncation_side = side
+    encoder = PairEncoder(tok, 20, _reference(tok, 20))
+    assert encoder.usable, kind
+    encoded = encoder.encode(PAIRS)
+    assert (encoded.totals > 20).sum() >= 2  # truncation happened, both strategies
+    got = encoder.batch(encoded, range(len(PAIRS)))
+    want = tokenize_by_call(tok, PAIRS, encoded.query_lengths, 20)
+    assert list(got) == list(want)
+    for key in want:
+        assert np.array_equal(got[key], want[key]), (kind, side, key)
