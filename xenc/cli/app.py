@@ -203,17 +203,15 @@ def search_cmd(
       xenc search --queries data/sample/queries.jsonl --index-dir idx --format trec -o run.trec
     """
     from xenc.background import loaded
-    from xenc.config import OUTPUT_FORMATS
     from xenc.io.files import count_lines
-    from xenc.io.output import write_results
+    from xenc.io.output import check_format, write_results
     from xenc.pipeline import open_index, search
     from xenc.progress import bar, tracked, wants_progress
     from xenc.retrieval.stage import first_stage_without_torch, resolve_params
     from xenc.retrieval.stage import retriever as registered_retriever
 
     with_text = text_kind(with_text)
-    if fmt not in OUTPUT_FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
+    check_format(fmt)
     if not run_tag or any(c.isspace() for c in run_tag):
         raise UsageError(f"--run-tag must be one word (no spaces), not {run_tag!r}")
     todo = _queries(query, queries, queries_format)

@@ -78,14 +78,12 @@ def rerank_cmd(
       xenc rerank --run run.trec --queries data/sample/queries.jsonl \\
         --corpus data/sample/corpus.jsonl --format trec
     """
-    from xenc.config import OUTPUT_FORMATS
-    from xenc.io.output import write_results
+    from xenc.io.output import check_format, write_results
     from xenc.progress import note
     from xenc.reranking.documents import RerankOptions
     from xenc.reranking.streams import check_inputs, rerank_stream
 
-    if fmt not in OUTPUT_FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
+    check_format(fmt)
     if not run_tag or any(c.isspace() for c in run_tag):
         raise UsageError(f"--run-tag must be one word (no spaces), not {run_tag!r}")
     options = RerankOptions(top_n, aggregate, passages_per_doc, fusion, with_text, budget_ms)

@@ -105,15 +105,25 @@ def models_table(records: list[dict[str, Any]]) -> str:
     return plain_table(["ROLE", "NAME", "SOURCE", "CHOSEN BY", "SIZE MB", "DETAILS"], rows)
 
 
+def check_format(fmt: str) -> str:
+    """``fmt`` if results can be written in it (``jsonl``, ``trec``, ``table``).
+
+    Raises:
+        UsageError: Another format (``--format`` on the command line).
+    """
+    if fmt not in OUTPUT_FORMATS:
+        raise UsageError(f"{param('fmt')} must be one of {', '.join(OUTPUT_FORMATS)}, "
+                         f"not {fmt!r}")
+    return fmt
+
+
 def write_results(
     results: Iterable[Result], fmt: str, output: str | os.PathLike[str] | None,
     *, tag: str = "xenc",
 ) -> int:
     """Write search results as ``jsonl``, ``trec`` (run tag ``tag``) or ``table``; return the
     count written."""
-    if fmt not in OUTPUT_FORMATS:  # before the output file is opened: nothing is written
-        raise UsageError(f"{param('fmt')} must be one of {', '.join(OUTPUT_FORMATS)}, "
-                         f"not {fmt!r}")
+    check_format(fmt)  # before the output file is opened: nothing is written
     count = 0
     with atomic_output(output) as stream:
         flush = output is None

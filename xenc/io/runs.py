@@ -61,6 +61,16 @@ def _field_id(obj: dict[str, Any], name: str, source: str, line_no: int) -> str:
     return str(value).strip()
 
 
+def _listed_once(seen: dict[tuple[str, str], int], qid: str, doc_id: str, source: str,
+                 line_no: int) -> None:
+    """Record where ``doc_id`` is listed for ``qid``; a second listing is an error."""
+    first = seen.setdefault((qid, doc_id), line_no)
+    if first != line_no:
+        raise InputError(
+            source, line_no, f"query {qid!r} lists document {doc_id!r} again (line {first})"
+        )
+
+
 def _read_jsonl(path: str | os.PathLike[str]) -> Run:
     source = str(path)
     run: Run = {}
@@ -73,11 +83,7 @@ def _read_jsonl(path: str | os.PathLike[str]) -> Run:
         if isinstance(score, bool) or not isinstance(score, int | float) \
                 or not math.isfinite(score):
             raise InputError(source, line_no, f'"score" {score!r} is not a finite number')
-        first = seen.setdefault((qid, doc_id), line_no)
-        if first != line_no:
-            raise InputError(
-                source, line_no, f"query {qid!r} lists document {doc_id!r} again (line {first})"
-            )
+        _listed_once(seen, qid, doc_id, source, line_no)
         run.setdefault(qid, []).append((doc_id, float(score)))
     return run
 
@@ -189,11 +195,7 @@ def trec_run_lines(
             score = math.nan
         if not math.isfinite(score):
             raise InputError(source, line_no, f"score {score_text!r} is not a finite number")
-        first = seen.setdefault((qid, doc_id), line_no)
-        if first != line_no:
-            raise InputError(
-                source, line_no, f"query {qid!r} lists document {doc_id!r} again (line {first})"
-            )
+        _listed_once(seen, qid, doc_id, source, line_no)
         yield line_no, qid, doc_id, score
 
 
