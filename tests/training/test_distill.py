@@ -210,3 +210,54 @@ def test_distillation_without_teacher_scores_is_a_usage_error(tmp_path, tiny_enc
     with pytest.raises(UsageError, match='needs "teacher_score" on every pair: 18 of the 18'):
         train(TrainConfig(output=tmp_path / "m", train_file=data, base=str(tiny_encoder_dir),
                           loss="margin-mse"))
+
+
+def test_listwise_kd_is_the_kl_divergence_of_the_group_softmaxes():
+    import torch
+
+    from xenc.training.losses import compute_loss
+
+    student = torch.tensor([[2.0], [0.0], [-1.0], [0.5], [0.5], [0.5]])
+    teacher = torch.tensor([4.0, 0.0, -4.0, 1.0, 0.0, 0.0])
+    got = compute_loss(student, teacher, task="relevance", loss="listwise-kd", group=3,
+                       temperature=2.0)
+    p = np.exp([2.0, 0.0, -2.0]) / np.exp([2.0, 0.0, -2.0]).sum()
+    q = np.exp([2.0, 0.0, -1.0]) / np.exp([2.0, 0.0, -1.0]).sum()
+    p2 = np.exp([0.5, 0.0, 0.0]) / np.exp([0.5, 0.0, 0.0]).sum()
+    want = (np.sum(p * np.log(p / q)) + np.sum(p2 * np.log(p2 / (np.ones(3) / 3)))) / 2
+    assert float(got) == pytest.approx(want, rel=1e-5)
+    # the student matching the tempered teacher has nothing left to learn
+    same = compute_loss(teacher.view(-1, 1) / 2.0, teacher, task="relevance",
+                        loss="listwise-kd", group=3, temperature=2.0)
+    assert float(same) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_listwise_kd_orders_pairs_as_the_teacher_does(tmp_path, tiny_encoder_dir):
+    from xenc.models.cross_encoder import CrossEncoder
+
+    data = write_jsonl(tmp_path / "train.jsonl", teacher_rows() * 6)
+    config = TrainConfig(output=tmp_path / "model", train_file=data, base=str(tiny_encoder_dir),
+                         loss="listwise-kd", temperature=2.0, epochs=8, batch_size=6, lr=3e-3,
+                         max_length=32, seed=3, mine=MineParams(negatives=2, random_negatives=0))
+    result = train(config)
+    assert np.mean(result.losses[-5:]) < 0.5 * np.mean(result.losses[:5])
+    rows = teacher_rows()
+    scores = CrossEncoder(str(result.output), activation="none").score_pairs(
+        [(r["query"], r["document"]) for r in rows])
+    for i in range(0, len(rows), 3):
+        assert scores[i] > scores[i + 1] > scores[i + 2], scores[i : i + 3]
+    card = (result.output / "README.md").read_text(encoding="utf-8")
+    assert "listwise-kd" in card
+
+
+def test_temperature_must_be_positive_from_python_and_the_shell(tmp_path):
+    from xenc.cli.app import app
+
+    with pytest.raises(UsageError, match="temperature must be a finite number > 0, not 0"):
+        TrainConfig(output=tmp_path / "m", loss="listwise-kd", temperature=0)
+    data = write_jsonl(tmp_path / "train.jsonl", teacher_rows())
+    result = CliRunner().invoke(app, ["train", str(data), "-o", str(tmp_path / "m"),
+                                      "--loss", "listwise-kd", "--temperature", "0"])
+    assert result.exit_code == 2
+    assert "--temperature must be a finite number > 0, not 0.0" in result.stderr
+    assert not (tmp_path / "m").exists()

@@ -130,6 +130,16 @@ def test_resume_continues_from_the_saved_step(base_config, tmp_path):
         np.testing.assert_allclose(a[key], b[key], atol=1e-5)
     with pytest.raises(UsageError, match="changed parameters or data: lr"):
         train(replace(quick, output=tmp_path / "part", resume=True, lr=1e-3))
+    with pytest.raises(UsageError, match="changed parameters or data: temperature"):
+        train(replace(quick, output=tmp_path / "part", resume=True, temperature=2.0))
+    # a checkpoint from an xenc that did not save a parameter (here the temperature, new in
+    # 2026-12) resumes when the parameter has its default value
+    state_path = tmp_path / "part/training_state.json"
+    state = json.loads(state_path.read_text())
+    del state["resume_key"]["temperature"]
+    state_path.write_text(json.dumps(state))
+    again = train(replace(quick, output=tmp_path / "part", resume=True, keep_checkpoints=True))
+    assert again.steps == 4
     with data.open("a") as fh:
         fh.write('{"query": "q", "document": "d", "label": 1}\n')
     with pytest.raises(UsageError, match="changed parameters or data: data"):

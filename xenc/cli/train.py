@@ -84,8 +84,12 @@ def train_cmd(
     qrels: Annotated[OptPath, typer.Option(help="TREC or BEIR TSV judgments.")] = None,
     task: Annotated[str, typer.Option(help="relevance, similarity or nli.")] = "relevance",
     loss: Annotated[str | None, typer.Option(
-        help="relevance: bce, listwise, margin-mse or mse (the last two distil teacher_score)."
+        help="relevance: bce, listwise, margin-mse, listwise-kd or mse (the last three distil "
+        "teacher_score)."
     )] = None,
+    temperature: Annotated[float, typer.Option(
+        help="listwise-kd: the teacher's scores are divided by this before the softmax.")
+    ] = 1.0,
     base: Annotated[str | None, typer.Option(help="Encoder or cross-encoder to tune.")] = None,
     layers: Annotated[int | None, typer.Option(help="Keep the first N layers.")] = None,
     labels: Annotated[str | None, typer.Option(help="nli label names, comma-separated.")] = None,
@@ -133,7 +137,8 @@ def train_cmd(
     config = TrainConfig(
         output=output, train_file=pairs, index_dir=index_dir, queries=queries, qrels=qrels,
         dev_file=dev, dev_fraction=dev_fraction, dev_queries=dev_queries, dev_qrels=dev_qrels,
-        base=base, layers=layers, task=task, loss=loss, label_max=label_max, labels=names,
+        base=base, layers=layers, task=task, loss=loss, temperature=temperature,
+        label_max=label_max, labels=names,
         epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup, max_length=max_length,
         seed=seed, device=device, eval_steps=eval_steps, max_steps=max_steps, resume=resume,
         mine=mine, command=shlex.join(["xenc", *sys.argv[1:]]),

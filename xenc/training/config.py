@@ -41,6 +41,7 @@ class TrainConfig:
     layers: int | None = None
     task: str = "relevance"
     loss: str | None = None
+    temperature: float = 1.0
     label_max: float | None = None
     labels: tuple[str, ...] | None = None
     epochs: int = 1
@@ -67,6 +68,7 @@ class TrainConfig:
         check_number("seed", self.seed, minimum=0, integer=True)
         check_number("lr", self.lr, above=0)
         check_number("warmup", self.warmup, minimum=0)
+        check_number("temperature", self.temperature, above=0)
         if self.warmup >= 1:
             raise UsageError(f"{param('warmup')} must be a fraction in [0, 1), "
                              f"not {self.warmup!r}")

@@ -7,6 +7,10 @@
 * ``relevance`` + ``margin-mse`` (distillation, Hofstätter et al. 2020): in the same groups,
   mean squared error between the student's margins ``s(pos) - s(neg)`` and the teacher's
   ``t(pos) - t(neg)`` (``teacher_score``); the student's logits learn the teacher's scale.
+* ``relevance`` + ``listwise-kd`` (distillation, listwise): in the same groups, the
+  Kullback-Leibler divergence from the teacher's softmax over the group
+  (``teacher_score / temperature``) to the student's: the student learns the teacher's order
+  of all the group's documents, not only each negative's distance to the positive.
 * ``relevance`` + ``mse`` (distillation, pointwise): mean squared error between the logit and
   ``teacher_score``.
 * ``similarity``: mean squared error between sigmoid(logit) and label / ``label_max``.
@@ -30,10 +34,10 @@ from xenc.training.data import Pair
 if TYPE_CHECKING:
     import torch
 
-LOSSES = {"relevance": ("bce", "listwise", "margin-mse", "mse"), "similarity": ("mse",),
-          "nli": ("ce",)}
-GROUPED = ("listwise", "margin-mse")
-DISTILL = ("margin-mse", "mse")
+LOSSES = {"relevance": ("bce", "listwise", "margin-mse", "listwise-kd", "mse"),
+          "similarity": ("mse",), "nli": ("ce",)}
+GROUPED = ("listwise", "margin-mse", "listwise-kd")
+DISTILL = ("margin-mse", "listwise-kd", "mse")
 
 
 def check_loss(task: str, loss: str | None) -> str:
@@ -98,7 +102,8 @@ def plan_epoch(
 
 
 def distills(task: str, loss: str | None) -> bool:
-    """Whether ``loss`` learns ``teacher_score`` (relevance ``margin-mse`` or ``mse``)."""
+    """Whether ``loss`` learns ``teacher_score`` (relevance ``margin-mse``, ``listwise-kd`` or
+    ``mse``)."""
     return task == "relevance" and loss in DISTILL
 
 
@@ -135,9 +140,11 @@ def targets(
 
 
 def compute_loss(
-    logits: torch.Tensor, target: torch.Tensor, *, task: str, loss: str, group: int
+    logits: torch.Tensor, target: torch.Tensor, *, task: str, loss: str, group: int,
+    temperature: float = 1.0,
 ) -> torch.Tensor:
-    """The mean loss of one batch (``group`` = pairs per listwise group)."""
+    """The mean loss of one batch (``group`` = pairs per listwise group; ``temperature``
+    divides the teacher's scores for ``listwise-kd``)."""
     import torch
     import torch.nn.functional as F
 
@@ -154,6 +161,10 @@ def compute_loss(
     if loss == "margin-mse":
         student, teacher = scores.view(-1, group), target.view(-1, group)
         return F.mse_loss(student[:, :1] - student[:, 1:], teacher[:, :1] - teacher[:, 1:])
+    if loss == "listwise-kd":
+        student, teacher = scores.view(-1, group), target.view(-1, group)
+        return F.kl_div(F.log_softmax(student, dim=1), F.log_softmax(teacher / temperature, dim=1),
+                        reduction="batchmean", log_target=True)
     if loss == "mse":
         return F.mse_loss(scores, target)
     return F.binary_cross_entropy_with_logits(scores, target)

@@ -97,7 +97,8 @@ def _train_step(ctx: _Ctx, run: _Run, batch: list[int]) -> None:
         logits = ctx.model(**inputs).logits
     target = targets(pairs, cfg.task, ctx.label_max, ctx.loss).to(ctx.device)
     group = cfg.mine.negatives + 1
-    loss = compute_loss(logits, target, task=cfg.task, loss=ctx.loss, group=group)
+    loss = compute_loss(logits, target, task=cfg.task, loss=ctx.loss, group=group,
+                        temperature=cfg.temperature)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(ctx.model.parameters(), 1.0)
     ctx.optimizer.step()
@@ -173,7 +174,10 @@ def _restore(ctx: _Ctx, run: _Run, saved: dict[str, Any]) -> None:
     from safetensors.torch import load_file
 
     current = _state(ctx, run)["resume_key"]
-    changed = sorted(k for k in current if saved.get("resume_key", {}).get(k) != current[k])
+    # a key that an older xenc did not save had its default value then
+    defaults = TrainConfig(output=ctx.config.output).params()
+    key = saved.get("resume_key", {})
+    changed = sorted(k for k in current if key.get(k, defaults.get(k)) != current[k])
     if changed:
         raise UsageError(f"--resume with changed parameters or data: {', '.join(changed)}")
     out = ctx.config.output
