@@ -1,8 +1,9 @@
 """Recipe: distil xenc's default reranker on the CPU, evaluate it by k-fold over collections, ship.
 
 Student: a sequence-classification BERT initialised from splade-tiny's encoder (BERT-Tiny,
-2 layers, hidden 128; a new one-logit head), trained with ``xenc train --loss margin-mse`` on
-pairs mined by ``xenc mine --teacher`` from every shared ad-hoc collection:
+2 layers, hidden 128; a new one-logit head), trained with ``xenc train --loss listwise-kd
+--temperature 2`` (``--loss margin-mse`` for comparison) on pairs mined by ``xenc mine
+--teacher`` from every shared ad-hoc collection:
 
 * **real queries** with their qrels: NFCorpus's train split, and the (test) queries of the
   other collections, only ever in folds where that collection is not evaluated;
@@ -442,9 +443,11 @@ def train(work: Path, tag: str, data: tuple[Path, Path], steps: int, args) -> Pa
     if finished or (state.exists() and 0 < steps <= json.loads(state.read_text())["step"]):
         return out
     resume = ["--resume"] if state.exists() else []
+    loss = ["--loss", args.loss] + (["--temperature", str(args.temperature)]
+                                    if args.loss == "listwise-kd" else [])
     limit = ["--max-steps", str(steps)] if steps > 0 else []  # 0: every epoch in full
     xenc("train", str(data[0]), "--dev", str(data[1]), "-o", str(out), "--base",
-         str(args.splade), "--loss", "margin-mse", "--negatives", str(args.negatives),
+         str(args.splade), *loss, "--negatives", str(args.negatives),
          "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--max-length",
          str(args.max_length), *limit, "--epochs", str(args.epochs),
          "--warmup", "0.05", "--eval-steps", str(args.eval_steps), "--seed", "42", "--device",
@@ -541,6 +544,11 @@ def ship(model: Path, target: Path, fusion: str, results: dict) -> None:
     (staged / "NOTICE").write_text(NOTICE, encoding="utf-8")
     (staged / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n",
                                          encoding="utf-8")
+    # the export record names the model as the repository does, not the staging path
+    record = staged / "onnx-export.json"
+    data = json.loads(record.read_text(encoding="utf-8"))
+    data["model"] = str(target.relative_to(ROOT)) if target.is_relative_to(ROOT) else str(target)
+    record.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(target, ignore_errors=True)
     staged.rename(target)
     log.info("shipped %s → %s (fusion %s)", model, target, fusion)
@@ -563,6 +571,11 @@ terms; no data is redistributed here.
 def about(results: dict, fusion: str) -> str:
     final = results.get("final", {})
     teacher = " + ".join(f"{w:g}*{c}" for c, w in final.get("teacher", {}).items() if w)
+    params = results.get("params", {})
+    loss = ("MarginMSE (`xenc train --loss margin-mse`)" if params.get("loss") == "margin-mse"
+            else "listwise distillation (`xenc train --loss listwise-kd --temperature "
+            f"{params.get('temperature', 2.0):g}`: the KL divergence from the teacher's softmax "
+            "over each group of 8 passages to the student's)")
     return f"""# xenc-reranker-tiny: xenc's default cross-encoder
 
 **What it is.** A BERT-Tiny cross-encoder (2 layers, hidden 128, 4.4M parameters; float16
@@ -575,9 +588,9 @@ allows.
 
 **How it was made** (`scripts/train_default_reranker.py`, deterministic, 2 CPU cores):
 encoder initialised from SPLADE-tiny (Apache-2.0, see NOTICE), a new one-logit head; trained
-for one epoch with MarginMSE (`xenc train --loss margin-mse`) on pairs mined by `xenc mine
---teacher` from the shared ad-hoc collections: real queries with their judgments (NFCorpus
-train split, the other collections' queries), pseudo-queries made from each corpus (titles,
+for one epoch with {loss} on pairs mined by `xenc mine --teacher` from the shared ad-hoc
+collections: real queries with their judgments (NFCorpus train split, the other collections'
+queries), pseudo-queries made from each corpus (titles,
 sentences, SPLADE expansion terms; three times as many from the question-like corpora),
 hybrid first-stage candidates (7 hard + 1 random negative per positive), and WikiQA's train
 questions with their own candidate sentences. Teacher `{teacher or "see results.json"}` (each
@@ -627,6 +640,8 @@ def main() -> None:
     folds = [tuple(n for n in f if n in args.only) for f in FOLDS] if args.only else FOLDS
     names = [n for f in folds for n in f]
     mixes = MIXES if args.all_mixes else SPLADE_HEAVY
+    if args.teacher_mix:
+        mixes = [args.teacher_mix]
     from xenc.models.splade import SpladeScorer
 
     splade = SpladeScorer(str(args.splade))
@@ -644,6 +659,8 @@ def main() -> None:
         return
     results: dict = {"folds": [], "collections": {}, "params": vars(args) | {"work": str(work)}}
     for k, held in enumerate(folds):
+        if args.folds is not None and k not in args.folds:
+            continue
         train_names = [n for n in names if n not in held]
         weights, table = choose_teacher(mined, train_names, mixes)
         data = build_data(work, f"fold{k}", mined, train_names, weights, args)
@@ -656,6 +673,8 @@ def main() -> None:
             results["collections"][name] = (evaluate_wikiqa(work, model, args) if name == WIKIQA
                                             else evaluate(work, name, model, args))
         write_results(work, results)
+    if args.folds is not None and sorted(args.folds) != list(range(len(folds))):
+        return  # a partial run (an ablation): no fusion chosen, nothing shipped
     retrieval = {n: r for n, r in results["collections"].items() if n != WIKIQA}
     means = {f: sum(r[f"reranked/{f}"]["ndcg@10"] for r in retrieval.values()) / len(retrieval)
              for f in FUSIONS}
@@ -728,6 +747,13 @@ def parse_args() -> argparse.Namespace:
                         help="fold models train on this seeded share of their queries")
     parser.add_argument("--all-mixes", action="store_true",
                         help="choose the teacher among every mix, not only SPLADE-heavy ones")
+    parser.add_argument("--teacher-mix", type=lambda s: tuple(int(x) for x in s.split(",")),
+                        help="fixed teacher weights S,B,D (splade, bm25, dense) for every model")
+    parser.add_argument("--folds", type=int, nargs="*",
+                        help="train and evaluate these folds only (an ablation: nothing ships)")
+    parser.add_argument("--loss", choices=("margin-mse", "listwise-kd"), default="listwise-kd")
+    parser.add_argument("--temperature", type=float, default=2.0,
+                        help="teacher temperature for --loss listwise-kd")
     parser.add_argument("--prepare-only", action="store_true",
                         help="index and mine, then stop")
     parser.add_argument("--max-real", type=int, default=1000, help="real queries/collection")
