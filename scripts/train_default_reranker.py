@@ -665,10 +665,13 @@ def main() -> None:
         weights, table = choose_teacher(mined, train_names, mixes)
         data = build_data(work, f"fold{k}", mined, train_names, weights, args)
         t0 = time.time()
+        reused = (work / f"model-fold{k}" / "training_state.json").exists()
         model = train(work, f"fold{k}", data, args.steps, args)
         results["folds"].append({"held_out": list(held), "teacher": dict(zip(
             COMPONENTS, weights, strict=True)), "teacher_ndcg": table,
-            "train_seconds": round(time.time() - t0), "training": training_summary(model)})
+            # None: trained by an earlier run of the script (or resumed: only part timed)
+            "train_seconds": None if reused else round(time.time() - t0),
+            "training": training_summary(model)})
         for name in held:
             results["collections"][name] = (evaluate_wikiqa(work, model, args) if name == WIKIQA
                                             else evaluate(work, name, model, args))
